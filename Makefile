@@ -1,0 +1,61 @@
+# regctl.ts — `make help` lists the targets.
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+BUN := node_modules/.bin/bun
+DENO := node_modules/.bin/deno
+TSC := node_modules/.bin/tsc
+VERSION := $(shell node -p 'require("./package.json").version' 2>/dev/null)
+TARGETS := linux-x64 linux-arm64 darwin-x64 darwin-arm64
+# Debian packages the tests use: the real registry, TLS and htpasswd tools, the shells.
+APT_PACKAGES := docker-registry apache2-utils openssl curl skopeo tmux bash-completion zsh fish
+
+.PHONY: help deps system-deps build check test demo bench install release clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json ## Install the npm dependencies (npm ci: bun, deno, cac, ofetch, typescript)
+
+system-deps: ## Install the Debian packages the tests and the demo use (apt-get, as root or with sudo)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	  echo "installing:$$missing"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+dist/regctl: regctl.ts package.json node_modules/.package-lock.json
+	@mkdir -p dist
+	$(BUN) build --compile --minify --bytecode regctl.ts --outfile dist/regctl
+
+build: dist/regctl ## Compile the standalone binary dist/regctl (bun build --compile)
+
+check: deps ## Typecheck (tsc --strict)
+	$(TSC) --noEmit -p .
+
+test: check build system-deps ## Typecheck, build, and run every test against the real registry, through dist/regctl
+	REGCTL_BIN=dist/regctl $(BUN) test --timeout 60000
+
+demo: deps build ## Start a throwaway registry on 127.0.0.1:5000 and walk through the seed problem
+	@bash test/demo.sh
+
+bench: deps build system-deps ## Measure regctl beside a curl loop, skopeo and the registry's ceiling
+	$(BUN) bench/bench.ts
+
+install: build ## Install dist/regctl and the shell completions under PREFIX (default /usr/local)
+	install -Dm755 dist/regctl $(DESTDIR)$(PREFIX)/bin/regctl
+
+release: deps ## Binaries for linux and macOS, x64 and arm64, each with a sha256 sum, in dist/release
+	@mkdir -p dist/release
+	@for t in $(TARGETS); do \
+	  $(BUN) build --compile --minify --target=bun-$$t regctl.ts --outfile dist/release/regctl-$(VERSION)-$$t || exit 1; \
+	  (cd dist/release && sha256sum regctl-$(VERSION)-$$t > regctl-$(VERSION)-$$t.sha256); \
+	done
+	@ls -l dist/release
+
+clean: ## Remove dist/
+	rm -rf dist

@@ -1,0 +1,1378 @@
+#!/usr/bin/env bun
+/**
+ * regctl.ts — talk to a Docker/OCI registry (HTTP API V2) by hand, correctly, and show the curl
+ * commands that do it.
+ *
+ *   bun regctl.ts delete localhost:5000/busybox:latest --curl
+ *   deno run -A regctl.ts tags localhost:5000/busybox --digests
+ *   make build && dist/regctl --help          (one standalone binary, bun build --compile)
+ *
+ * The file reads top to bottom, each layer using only the ones above it:
+ *   1. constants and types        media types, the Accept list, error codes, request values
+ *   2. errors                     one base class with an exit code; hints by registry error code
+ *   3. parsing                    references, digests, Link, WWW-Authenticate, durations
+ *   4. curl transcript            a request value rendered as a runnable POSIX sh line
+ *   5. transport                  the only code that touches the network and emits the transcript
+ *   6. registry API               one function per endpoint, returning data
+ *   7. operations                 resolve, inspect, delete … built from API calls
+ *   8. output                     text and JSON; stdout for results, stderr for the rest
+ *   9. CLI                        cac wiring and main()
+ */
+import { cac } from "cac";
+import { ofetch } from "ofetch";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import pkg from "./package.json" with { type: "json" };
+
+// ───────────────────────────── 1. constants and types ─────────────────────────────
+
+/** Media types, as the registry names them in Content-Type and Accept. */
+export const MediaType = {
+  /** Docker image manifest, schema 2 — what `docker push` stores. */
+  DockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
+  /** Docker manifest list: one manifest per platform. */
+  DockerList: "application/vnd.docker.distribution.manifest.list.v2+json",
+  /** OCI image manifest. */
+  OciManifest: "application/vnd.oci.image.manifest.v1+json",
+  /** OCI image index: the OCI manifest list. */
+  OciIndex: "application/vnd.oci.image.index.v1+json",
+  /** Signed schema 1: what distribution converts to when the Accept header lacks the stored type. */
+  DockerSchema1Signed: "application/vnd.docker.distribution.manifest.v1+prettyjws",
+  DockerSchema1: "application/vnd.docker.distribution.manifest.v1+json",
+} as const;
+
+/**
+ * Every manifest request sends this one list. Without the stored type in Accept, distribution
+ * converts a schema2 image to schema1 on the fly (a digest that is not stored, so DELETE answers
+ * MANIFEST_UNKNOWN), answers 404 for OCI types, and picks the linux/amd64 child of a list.
+ * Schema 1 comes last, only for images pushed by very old clients.
+ */
+export const MANIFEST_ACCEPT = [
+  MediaType.DockerManifest,
+  MediaType.DockerList,
+  MediaType.OciManifest,
+  MediaType.OciIndex,
+  MediaType.DockerSchema1Signed,
+].join(", ");
+
+const INDEX_TYPES: readonly string[] = [MediaType.DockerList, MediaType.OciIndex];
+
+/** Error codes of the distribution spec (errors[].code in an error body). */
+export const ErrorCode = {
+  BLOB_UNKNOWN: "BLOB_UNKNOWN",
+  DIGEST_INVALID: "DIGEST_INVALID",
+  MANIFEST_UNKNOWN: "MANIFEST_UNKNOWN",
+  MANIFEST_INVALID: "MANIFEST_INVALID",
+  NAME_UNKNOWN: "NAME_UNKNOWN",
+  NAME_INVALID: "NAME_INVALID",
+  TAG_INVALID: "TAG_INVALID",
+  UNAUTHORIZED: "UNAUTHORIZED",
+  DENIED: "DENIED",
+  UNSUPPORTED: "UNSUPPORTED",
+  TOOMANYREQUESTS: "TOOMANYREQUESTS",
+  PAGINATION_NUMBER_INVALID: "PAGINATION_NUMBER_INVALID",
+} as const;
+
+/** Process exit codes, documented in README.md. */
+export const Exit = { OK: 0, FAILED: 1, USAGE: 2, INTERRUPTED: 130 } as const;
+
+export const DOCKER_HUB = "registry-1.docker.io";
+/** Manifests larger than this are refused without reading them (distribution's own limit is 4 MiB). */
+const MAX_MANIFEST_BYTES = 4 << 20;
+/** Error bodies, tag lists and configs are read up to this size. */
+const MAX_ERROR_BYTES = 64 << 10;
+const MAX_JSON_BYTES = 32 << 20;
+/** A digest that no content can have: DELETE of it tells whether deletes are enabled, deleting nothing. */
+const IMPOSSIBLE_DIGEST = `sha256:${"0".repeat(64)}`;
+
+export type Method = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
+
+/** One HTTP request as a value: the transport sends it, the transcript prints it. */
+export interface RegistryRequest {
+  method: Method;
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Shell comment printed above the curl line: why this step, where it is not obvious. */
+  why?: string;
+  /** Capture this response header into a shell variable in the transcript (sh and curl only). */
+  capture?: { variable: string; header: string };
+  /** Read at most this many bytes of the body (default: error-body size). */
+  maxBody?: number;
+  /** Probes (which scheme does this host speak?) appear in the transcript as comments only. */
+  probe?: boolean;
+  /** Error statuses this step expects as an answer: the curl line then does not fail on them. */
+  tolerate?: number[];
+}
+
+export interface RegistryResponse {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  body: Uint8Array;
+  url: string;
+}
+
+export interface Reference {
+  /** host[:port], Docker Hub as registry-1.docker.io */
+  registry: string;
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+/** Options every command takes. */
+export interface GlobalOptions {
+  curl: boolean;
+  dryRun: boolean;
+  json: boolean;
+  yes: boolean;
+  concurrency: number;
+  plainHttp: boolean;
+  insecure: boolean;
+  timeoutMs: number;
+  verbose: boolean;
+}
+
+// ───────────────────────────── 2. errors ─────────────────────────────
+
+/** Every error regctl reports: one line of message, an optional hint, an exit code. */
+export class RegctlError extends Error {
+  constructor(
+    message: string,
+    public hint?: string,
+    public exitCode: number = Exit.FAILED,
+  ) {
+    super(message);
+    this.name = "RegctlError";
+  }
+}
+
+/** Bad usage or input, refused before any request: exit 2. */
+export class UsageError extends RegctlError {
+  constructor(message: string, hint?: string) {
+    super(message, hint, Exit.USAGE);
+    this.name = "UsageError";
+  }
+}
+
+export interface RegistryDiagnostic {
+  code: string;
+  message?: string;
+  detail?: unknown;
+}
+
+/** A registry answered with an error status. */
+export class RegistryError extends RegctlError {
+  constructor(
+    public method: Method,
+    public url: string,
+    public status: number,
+    public errors: RegistryDiagnostic[],
+    hint?: string,
+  ) {
+    const what = errors.length
+      ? errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join("; ")
+      : method === "HEAD" ? "(HEAD answers carry no error body)" : "";
+    super(`${method} ${url}: ${status} ${statusText(status)}${what ? ` ${what}` : ""}`, hint);
+    this.name = "RegistryError";
+  }
+  has(code: string): boolean {
+    return this.errors.some((e) => e.code === code);
+  }
+}
+
+/** The request never got an answer: refused, reset, timed out, TLS failed. */
+export class NetworkError extends RegctlError {
+  constructor(
+    public method: Method,
+    public url: string,
+    public reason: string,
+    public code: string,
+    hint?: string,
+  ) {
+    super(`${method} ${url}: ${reason}`, hint);
+    this.name = "NetworkError";
+  }
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 301: "Moved Permanently",
+  302: "Found", 303: "See Other", 307: "Temporary Redirect", 308: "Permanent Redirect",
+  400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+  405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 429: "Too Many Requests",
+  500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+};
+function statusText(status: number): string {
+  return STATUS_TEXT[status] ?? "";
+}
+
+/** Parse an error body: `{"errors":[{"code","message","detail"}]}`; anything else yields none. */
+export function parseErrorBody(body: Uint8Array | string): RegistryDiagnostic[] {
+  try {
+    const text = typeof body === "string" ? body : new TextDecoder().decode(body);
+    const parsed = JSON.parse(text) as { errors?: unknown };
+    if (!Array.isArray(parsed?.errors)) return [];
+    return parsed.errors
+      .filter((e): e is Record<string, unknown> => typeof e === "object" && e !== null && typeof e.code === "string")
+      .map((e) => ({ code: String(e.code), message: typeof e.message === "string" ? e.message : undefined, detail: e.detail }));
+  } catch {
+    return [];
+  }
+}
+
+/** The hint for a registry error, from its code and the request that got it. */
+export function hintFor(method: Method, url: string, status: number, errors: RegistryDiagnostic[]): string | undefined {
+  const onManifest = /\/manifests\/[^/]+$/.test(url);
+  const byDigest = /\/manifests\/[a-z0-9]+:[a-f0-9]+$/i.test(url);
+  const code = errors[0]?.code;
+  if (method === "DELETE" && (status === 405 || code === ErrorCode.UNSUPPORTED))
+    return "deletes are disabled on this registry: set storage.delete.enabled: true (or REGISTRY_STORAGE_DELETE_ENABLED=true) and restart it";
+  if (method === "DELETE" && code === ErrorCode.DIGEST_INVALID && !byDigest)
+    return "this registry deletes manifests by digest only: `regctl delete REF` resolves the tag to its digest first";
+  if (code === ErrorCode.MANIFEST_UNKNOWN && byDigest)
+    return "that digest is not stored in this repository; a digest read without `Accept: " + MediaType.DockerManifest +
+      "` belongs to a schema1 conversion made on the fly and never exists: get the stored one with `regctl digest REPO:TAG`";
+  if (code === ErrorCode.MANIFEST_UNKNOWN && onManifest) return "no such tag: list them with `regctl tags REPO`";
+  if (code === ErrorCode.NAME_UNKNOWN || (status === 404 && /\/tags\/list/.test(url)))
+    return "no such repository: list them with `regctl repos REGISTRY`";
+  if (status === 401) return "the registry wants credentials";
+  if (status === 403 || code === ErrorCode.DENIED) return "the credentials lack permission for this operation";
+  if (status === 429 || code === ErrorCode.TOOMANYREQUESTS) return "rate limited: try again later, or lower --concurrency";
+  if (status === 400 && /HTTP request to an HTTPS server/i.test(errors[0]?.message ?? ""))
+    return "the registry speaks https: drop --plain-http";
+  if (status === 404 && /\/_catalog/.test(url)) return "this registry offers no catalog (Docker Hub, for one): name the repository";
+  return undefined;
+}
+
+// ───────────────────────────── 3. parsing ─────────────────────────────
+
+// Docker's reference grammar (distribution/reference): name components are lowercase
+// alphanumerics joined by '.', '_', '__' or runs of '-', separated by '/'.
+const NAME_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const DOMAIN = /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:.]+\])(?::[0-9]{1,5})?$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$/;
+
+export function isDigest(s: string): boolean {
+  return DIGEST.test(s);
+}
+
+/** Normalise a registry host as docker does: docker.io and index.docker.io are registry-1.docker.io. */
+export function normalizeRegistry(host: string): string {
+  const h = host.toLowerCase();
+  return h === "docker.io" || h === "index.docker.io" ? DOCKER_HUB : host;
+}
+
+/**
+ * Parse `[host[:port]/]name[:tag][@digest]` with Docker's rules: the first component is a host
+ * when it holds '.' or ':' or is `localhost`; otherwise the image is on Docker Hub, where a
+ * one-part name lives under `library/`.
+ */
+export function parseReference(input: string, { requireTagOrDigest = false } = {}): Reference {
+  const bad = (why: string) =>
+    new UsageError(`invalid reference "${input}": ${why}`, "a reference is [host[:port]/]name[:tag][@digest], e.g. localhost:5000/busybox:latest");
+  if (!input || input !== input.trim()) throw bad("empty or surrounded by spaces");
+  if (input.length > 512) throw bad("too long");
+  let rest = input.replace(/^(https?|docker):\/\//, "");
+  let digest: string | undefined;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!isDigest(digest)) throw bad(`"${digest}" is not a digest (sha256: and 64 lowercase hex digits)`);
+  }
+  let tag: string | undefined;
+  const lastSlash = rest.lastIndexOf("/");
+  const colon = rest.indexOf(":", lastSlash + 1);
+  if (colon >= 0 && !(lastSlash < 0 && rest.startsWith("["))) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG.test(tag)) throw bad(`"${tag}" is not a valid tag (letters, digits, '_', '.', '-'; at most 128)`);
+  }
+  const parts = rest.split("/");
+  let registry = DOCKER_HUB;
+  const first = parts[0] ?? "";
+  if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost" || first.startsWith("["))) {
+    if (!DOMAIN.test(first)) throw bad(`"${first}" is not a valid registry host`);
+    registry = normalizeRegistry(first);
+    parts.shift();
+  }
+  if (parts.length === 0 || parts.some((p) => !NAME_COMPONENT.test(p)))
+    throw bad(/[A-Z]/.test(rest) ? "repository names must be lowercase" : `"${parts.join("/")}" is not a valid repository name`);
+  if (registry === DOCKER_HUB && parts.length === 1) parts.unshift("library");
+  const repository = parts.join("/");
+  if (repository.length > 255) throw bad("repository name longer than 255 characters");
+  if (requireTagOrDigest && !tag && !digest) tag = "latest";
+  return { registry, repository, tag, digest };
+}
+
+/** A registry given alone: `host[:port]`, optionally with an http(s):// scheme and a trailing slash. */
+export function parseRegistry(input: string): { registry: string; scheme?: "http" | "https" } {
+  const m = /^(?:(https?):\/\/)?([^/]+)\/?$/.exec(input.trim());
+  if (!m || !DOMAIN.test(m[2]!))
+    throw new UsageError(`invalid registry "${input}"`, "give a host and optional port, e.g. localhost:5000 or registry.example.com");
+  return { registry: normalizeRegistry(m[2]!), scheme: m[1] as "http" | "https" | undefined };
+}
+
+export function formatReference(ref: Reference): string {
+  return `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ""}${ref.digest ? `@${ref.digest}` : ""}`;
+}
+
+/** The next-page URL of a `Link: <url>; rel="next"` header, resolved against the request URL. */
+export function parseLinkNext(link: string | null, base: string): string | undefined {
+  if (!link) return undefined;
+  for (const part of link.split(/,(?=\s*<)/)) {
+    const m = /^\s*<([^>]*)>\s*(.*)$/.exec(part);
+    if (!m) continue;
+    if (/(?:^|;)\s*rel\s*=\s*"?next"?\s*(?:;|$)/i.test(m[2]!)) {
+      try {
+        return new URL(m[1]!, base).toString();
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+export interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+/**
+ * Parse WWW-Authenticate (RFC 7235): several challenges, each `scheme k=v, k="quoted, with commas"`.
+ * Unparseable input yields what could be read, never an exception.
+ */
+export function parseWwwAuthenticate(header: string | null): Challenge[] {
+  const out: Challenge[] = [];
+  if (!header) return out;
+  const re = /\s*(?:([A-Za-z][\w!#$%&'*+.^`|~-]*)(?=\s+[^\s=,]|\s*$|\s*,)\s*)?(?:([\w!#$%&'*+.^`|~-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*))?\s*,?/gy;
+  let m: RegExpExecArray | null;
+  let current: Challenge | undefined;
+  while (re.lastIndex < header.length && (m = re.exec(header)) && m[0].length > 0) {
+    if (m[1]) out.push((current = { scheme: m[1].toLowerCase(), params: {} }));
+    if (m[2] && current) {
+      const raw = m[3] ?? "";
+      current.params[m[2].toLowerCase()] = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, "$1") : raw;
+    }
+  }
+  return out;
+}
+
+/** `30`, `30s`, `1500ms`, `2m`, `12h`, `30d` → milliseconds; a bare number means seconds. */
+export function parseDuration(input: string | number): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(String(input));
+  if (!m) throw new UsageError(`invalid duration "${input}"`, "use a number with a unit: 500ms, 30s, 5m, 12h, 30d");
+  const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 }[(m[2] ?? "s") as "s"];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** Retry-After: delay-seconds or an HTTP date (RFC 9110 §10.2.3), in milliseconds. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+export function sha256(data: Uint8Array | string): string {
+  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+}
+
+function digestOf(algorithm: string, data: Uint8Array): string {
+  return `${algorithm}:${createHash(algorithm).update(data).digest("hex")}`;
+}
+
+function isLoopback(host: string): boolean {
+  const h = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+// ───────────────────────────── 4. curl transcript ─────────────────────────────
+
+/** Quote for POSIX sh: single quotes hold everything but a single quote, which is spliced in. */
+export function shQuote(s: string): string {
+  if (s !== "" && /^[\w@%+=:,./-]+$/.test(s)) return s;
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Quote a string in which the values of shell variables captured earlier should appear as
+ * `"$VAR"`, so a script replays against whatever the registry answers then.
+ */
+export function shQuoteWithVars(s: string, vars: ReadonlyMap<string, string>): string {
+  let parts: (string | { variable: string })[] = [s];
+  for (const [value, variable] of vars) {
+    parts = parts.flatMap((p) =>
+      typeof p !== "string" ? [p] : p.split(value).flatMap((piece, i) => (i === 0 ? [piece] : [{ variable }, piece])),
+    );
+  }
+  return parts
+    .filter((p) => p !== "")
+    .map((p) => (typeof p === "string" ? shQuote(p) : `"$${p.variable}"`))
+    .join("") || "''";
+}
+
+export interface CurlOptions {
+  insecure?: boolean;
+  cacert?: string;
+  /** value → shell variable: values captured earlier, shown as "$VAR" */
+  vars?: ReadonlyMap<string, string>;
+}
+
+/** A request value as one curl command line, runnable in a POSIX shell. */
+export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
+  const vars = opts.vars ?? new Map<string, string>();
+  const q = (s: string) => shQuoteWithVars(s, vars);
+  const args = ["curl", "-sS"];
+  if (opts.insecure) args.push("-k");
+  if (opts.cacert) args.push("--cacert", shQuote(opts.cacert));
+  if (req.capture) {
+    // -w '%header{…}' (curl ≥ 7.84) prints one response header: the digest, with no jq or sed.
+    args.push("-f", "-o", "/dev/null", "-I", "-w", shQuote(`%header{${req.capture.header}}`));
+  } else if (req.method === "HEAD") {
+    args.push("-I");
+  } else {
+    if (req.method !== "GET") args.push(...(req.tolerate ? [] : ["--fail-with-body"]), "-X", req.method);
+  }
+  for (const [k, v] of Object.entries(req.headers ?? {})) args.push("-H", q(`${k}: ${v}`));
+  if (req.body !== undefined) args.push("--data-binary", q(req.body));
+  args.push(q(req.url));
+  const line = args.join(" ");
+  return req.capture ? `${req.capture.variable}=$(${line})` : line;
+}
+
+// ───────────────────────────── 5. transport ─────────────────────────────
+
+/** Where stderr lines go; in --curl mode everything that is not a command is a comment. */
+export interface Log {
+  /** a line of the transcript (a command), printed as is */
+  script(line: string): void;
+  /** a note for the person: a comment in --curl mode */
+  note(line: string): void;
+  /** shown only with --verbose */
+  debug(line: string): void;
+}
+
+export function makeLog(opts: { curl: boolean; verbose: boolean }, write = (s: string) => void process.stderr.write(s)): Log {
+  let started = false;
+  const start = () => {
+    if (started || !opts.curl) return;
+    started = true;
+    write("#!/bin/sh\n# curl transcript of regctl: runnable with sh and curl alone\nset -eu\n");
+  };
+  const comment = (line: string) => line.split("\n").map((l) => (opts.curl ? `# ${l}` : l)).join("\n");
+  return {
+    script: (line) => {
+      start();
+      write(`${line}\n`);
+    },
+    note: (line) => {
+      start();
+      write(`${comment(line)}\n`);
+    },
+    debug: (line) => {
+      if (!opts.verbose) return;
+      start();
+      write(`${line.split("\n").map((l) => `# ${l}`).join("\n")}\n`);
+    },
+  };
+}
+
+export interface TransportOptions {
+  curl: boolean;
+  dryRun: boolean;
+  timeoutMs: number;
+  insecure: boolean;
+  /** give up on a read after this many attempts */
+  maxAttempts?: number;
+  /** never wait longer than this for one Retry-After */
+  maxRetryAfterMs?: number;
+}
+
+const RETRY_STATUS = new Set([429, 502, 503, 504]);
+const RETRY_NETWORK = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "TimeoutError", "UND_ERR_SOCKET", "ConnectionClosed"]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Classify a fetch failure into a short reason, a code and a hint. */
+function describeNetworkError(err: unknown, url: string): { reason: string; code: string; hint?: string } {
+  const cause = (err as { cause?: unknown })?.cause ?? err;
+  const e = cause as { name?: string; code?: string; message?: string };
+  const code = e?.code ?? e?.name ?? "ERROR";
+  const message = String(e?.message ?? err).replace(/^[A-Z_]+: /, "");
+  const host = new URL(url).host;
+  if (e?.name === "TimeoutError" || code === "TimeoutError" || String(code) === "23")
+    return { reason: "timed out", code: "TimeoutError", hint: "the registry did not answer in time: raise --timeout or check the network" };
+  if (code === "ECONNREFUSED" || /refused/i.test(message))
+    return { reason: "connection refused", code: "ECONNREFUSED", hint: `is the registry running at ${host}? check the host and port` };
+  if (code === "ENOTFOUND" || /getaddrinfo|dns|resolve/i.test(message))
+    return { reason: "host not found", code: "ENOTFOUND", hint: `check the registry name "${host}"` };
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|certificate|UnknownIssuer/i.test(`${code} ${message}`))
+    return { reason: `TLS certificate not trusted (${code})`, code: "CERT", hint: "trust the registry's CA with --cacert FILE, or skip verification with --insecure" };
+  if (code === "EPROTO" || /TLS|SSL|handshake|wrong version/i.test(message))
+    return { reason: "TLS handshake failed: the server does not speak TLS on this port", code: "EPROTO", hint: "this registry speaks plain http: add --plain-http" };
+  return { reason: message || String(code), code: String(code) };
+}
+
+/** Read a body up to `limit` bytes; beyond it, stop reading and refuse. */
+async function readCapped(body: ReadableStream<Uint8Array> | null | undefined, limit: number, what: string): Promise<Uint8Array> {
+  if (!body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw new RegctlError(`${what}: answer larger than ${limit} bytes, refused`, "the registry sent more than any sane answer holds");
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The one place that touches the network. It sends a request value and returns status,
+ * headers and a size-capped body; it prints each request to the transcript before sending it;
+ * it retries reads (GET, HEAD) on 429/502/503/504, resets and timeouts with capped backoff that
+ * honours Retry-After; it follows redirects by hand (dropping credentials across hosts, never
+ * https → http); it never repeats a write, and in --dry-run never sends one.
+ *
+ * ofetch carries each attempt (request building, FetchError wrapping); its own retry is off
+ * because it neither waits for Retry-After nor tells a write from a read.
+ */
+export class Transport {
+  /** digests and other values captured into shell variables, shown as "$VAR" in later commands */
+  readonly vars = new Map<string, string>();
+  constructor(
+    readonly opts: TransportOptions,
+    readonly log: Log,
+  ) {}
+
+  async send(req: RegistryRequest): Promise<RegistryResponse> {
+    const write = req.method !== "GET" && req.method !== "HEAD";
+    this.emit(req);
+    if (write && this.opts.dryRun) {
+      this.log.note("dry run: not sent");
+      return { status: 0, statusText: "dry run", headers: new Headers(), body: new Uint8Array(), url: req.url };
+    }
+    const maxAttempts = write ? 1 : (this.opts.maxAttempts ?? 5);
+    for (let attempt = 1; ; attempt++) {
+      let res: RegistryResponse;
+      try {
+        res = await this.follow(req);
+      } catch (err) {
+        if (err instanceof RegctlError) throw err;
+        const d = describeNetworkError(err, req.url);
+        if (attempt < maxAttempts && RETRY_NETWORK.has(d.code)) {
+          const wait = backoff(attempt);
+          this.log.note(`${d.reason}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${maxAttempts})`);
+          await sleep(wait);
+          continue;
+        }
+        if (write) d.reason += "; the outcome is unknown";
+        throw new NetworkError(req.method, req.url, d.reason, d.code, d.hint);
+      }
+      if (attempt < maxAttempts && RETRY_STATUS.has(res.status)) {
+        const asked = parseRetryAfter(res.headers.get("retry-after"));
+        const limit = this.opts.maxRetryAfterMs ?? 30_000;
+        if (asked === undefined || asked <= limit) {
+          const wait = asked ?? backoff(attempt);
+          this.log.note(`← ${res.status} ${res.statusText}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${maxAttempts})`);
+          await sleep(wait);
+          continue;
+        }
+      }
+      this.emitResponse(req, res);
+      return res;
+    }
+  }
+
+  /** Send one attempt, following redirects by hand (blob downloads are redirected to storage). */
+  private async follow(req: RegistryRequest): Promise<RegistryResponse> {
+    let url = req.url;
+    let headers = { ...req.headers };
+    for (let hop = 0; ; hop++) {
+      const res = await this.once(req, url, headers);
+      const location = res.headers.get("location");
+      if (![301, 302, 303, 307, 308].includes(res.status) || !location || req.method === "PUT" || req.method === "POST" || req.method === "PATCH" || req.method === "DELETE")
+        return res;
+      if (hop >= 5) throw new RegctlError(`${req.method} ${req.url}: more than 5 redirects`, "the registry redirects in a loop");
+      const next = new URL(location, url);
+      const from = new URL(url);
+      if (from.protocol === "https:" && next.protocol !== "https:")
+        throw new RegctlError(`${req.method} ${req.url}: redirect from https to ${next.protocol}// refused`, "a registry must not downgrade to plain http");
+      if (next.host !== from.host) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== "authorization"));
+      this.log.debug(`→ redirected to ${next.origin}${next.pathname}`);
+      url = next.toString();
+    }
+  }
+
+  private async once(req: RegistryRequest, url: string, headers: Record<string, string>): Promise<RegistryResponse> {
+    const signal = AbortSignal.timeout(this.opts.timeoutMs);
+    const raw = await ofetch.raw(url, {
+      method: req.method,
+      headers,
+      body: req.body,
+      redirect: "manual",
+      retry: 0,
+      ignoreResponseError: true,
+      responseType: "stream",
+      signal,
+      ...tlsFetchOptions(this.opts),
+    });
+    const res = raw as unknown as Response & { _data?: ReadableStream<Uint8Array> };
+    const limit = res.status >= 400 ? MAX_ERROR_BYTES : (req.maxBody ?? MAX_ERROR_BYTES);
+    const declared = Number(res.headers.get("content-length") ?? "NaN");
+    const stream = res._data ?? res.body;
+    if (req.method !== "HEAD" && declared > limit) {
+      await stream?.cancel().catch(() => {});
+      throw new RegctlError(`${req.method} ${url}: answer of ${declared} bytes is larger than the ${limit} allowed, refused`,
+        "the registry sent more than any sane answer holds");
+    }
+    const body = req.method === "HEAD" ? new Uint8Array() : await readCapped(stream, limit, `${req.method} ${url}`);
+    this.log.debug(`← ${res.status} ${res.statusText}\n${[...res.headers].map(([k, v]) => `${k}: ${v}`).join("\n")}`);
+    return { status: res.status, statusText: res.statusText || statusText(res.status), headers: res.headers, body, url };
+  }
+
+  /** Print the request as a curl command (or, for a probe, as a comment). */
+  private emit(req: RegistryRequest): void {
+    if (!this.opts.curl) {
+      this.log.debug(`→ ${req.method} ${req.url}`);
+      return;
+    }
+    if (req.headers?.Accept === MANIFEST_ACCEPT && !this.vars.has(MANIFEST_ACCEPT)) {
+      this.log.note("every manifest request sends all the types we understand: without the stored type the registry\n" +
+        "converts to schema1 (another digest), answers 404 for OCI types, or picks one platform of a list");
+      this.log.script(`ACCEPT=${shQuote(MANIFEST_ACCEPT)}`);
+      this.vars.set(MANIFEST_ACCEPT, "ACCEPT");
+    }
+    const line = toCurl(req, { insecure: this.opts.insecure, vars: this.vars });
+    if (req.why) this.log.note(req.why);
+    if (req.probe) this.log.note(line);
+    else this.log.script(line);
+  }
+
+  /** After the answer: its status as a comment; a captured value becomes a shell variable. */
+  private emitResponse(req: RegistryRequest, res: RegistryResponse): void {
+    if (!this.opts.curl) return;
+    const digest = res.headers.get("docker-content-digest");
+    this.log.note(`← ${res.status} ${res.statusText}${digest ? `, Docker-Content-Digest: ${digest}` : ""}`);
+    if (req.capture && res.status < 300) {
+      const value = res.headers.get(req.capture.header);
+      if (value) {
+        const v = req.capture.variable;
+        this.log.script(`[ "$${v}" = ${shQuote(value)} ] || { echo "${v} is now $${v}, not ${value} as planned: stopping" >&2; exit 1; }`);
+        this.vars.set(value, v);
+      }
+    }
+  }
+}
+
+function backoff(attempt: number): number {
+  return Math.min(5000, 200 * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
+}
+
+/** TLS settings in the shape the runtime's fetch takes (bun: `tls`; deno reads its own flags). */
+function tlsFetchOptions(opts: { insecure: boolean }): Record<string, unknown> {
+  return opts.insecure ? { tls: { rejectUnauthorized: false } } : {};
+}
+
+// ───────────────────────────── 6. registry API ─────────────────────────────
+
+/** Where regctl keeps what it learns between runs (the scheme of each registry). */
+function cacheDir(): string {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "regctl");
+}
+
+type Scheme = "http" | "https";
+
+function readSchemeCache(): Record<string, Scheme> {
+  try {
+    const parsed = JSON.parse(readFileSync(join(cacheDir(), "schemes.json"), "utf8"));
+    return typeof parsed === "object" && parsed ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+function writeSchemeCache(registry: string, scheme: Scheme | undefined): void {
+  try {
+    const dir = cacheDir();
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const all = readSchemeCache();
+    if (scheme) all[registry] = scheme;
+    else delete all[registry];
+    const tmp = join(dir, `schemes.json.${process.pid}`);
+    writeFileSync(tmp, JSON.stringify(all), { mode: 0o600 });
+    renameSync(tmp, join(dir, "schemes.json"));
+  } catch {
+    // A cache that cannot be written only costs a probe next time.
+  }
+}
+
+/**
+ * One registry host, as the API layer sees it: its base URL (the scheme chosen as docker does)
+ * and the transport that reaches it.
+ */
+export class Registry {
+  private scheme?: Promise<Scheme>;
+  constructor(
+    readonly host: string,
+    readonly transport: Transport,
+    private readonly forced?: Scheme,
+  ) {}
+
+  /** https first; plain http only for a loopback host whose port does not speak TLS. */
+  base(): Promise<string> {
+    this.scheme ??= this.chooseScheme();
+    return this.scheme.then((s) => `${s}://${this.host}`);
+  }
+
+  private async chooseScheme(): Promise<Scheme> {
+    if (this.forced) return this.forced;
+    if (!isLoopback(this.host)) return "https";
+    const cached = readSchemeCache()[this.host];
+    if (cached) return cached;
+    try {
+      await this.transport.send({ method: "GET", url: `https://${this.host}/v2/`, probe: true, why: "does this loopback registry speak https?" });
+      writeSchemeCache(this.host, "https");
+      return "https";
+    } catch (err) {
+      // Plain http only when TLS itself failed, never to get around an untrusted certificate.
+      if (!(err instanceof NetworkError) || err.code !== "EPROTO") throw err;
+      const say = this.transport.opts.curl ? this.transport.log.note : this.transport.log.debug;
+      say(`https://${this.host} does not speak TLS: using plain http for this loopback registry`);
+      writeSchemeCache(this.host, "http");
+      return "http";
+    }
+  }
+
+  /** Send a request to a path under the base URL; error statuses become RegistryError. */
+  async request(req: Omit<RegistryRequest, "url"> & { path: string }, ok: (status: number) => boolean = (s) => s < 300): Promise<RegistryResponse> {
+    const url = (await this.base()) + req.path;
+    const { path: _path, ...rest } = req;
+    const res = await this.transport.send({ ...rest, url });
+    if (res.status === 0 || ok(res.status)) return res;
+    if (res.status === 400 && /HTTP request to an HTTPS server/i.test(new TextDecoder().decode(res.body)) && !this.forced)
+      writeSchemeCache(this.host, undefined);
+    const errors = parseErrorBody(res.body);
+    // HEAD answers carry no body: a 404 on a manifest is what a GET would call MANIFEST_UNKNOWN.
+    if (req.method === "HEAD" && res.status === 404 && req.path.includes("/manifests/"))
+      errors.push({ code: ErrorCode.MANIFEST_UNKNOWN, message: "manifest unknown (HEAD: no body)" });
+    if (!errors.length && res.status === 400) {
+      const text = new TextDecoder().decode(res.body).trim().slice(0, 200);
+      if (text) errors.push({ code: "HTTP_400", message: text });
+    }
+    throw new RegistryError(req.method, url, res.status, errors, hintFor(req.method, url, res.status, errors));
+  }
+}
+
+const encodePath = (repo: string) => repo.split("/").map(encodeURIComponent).join("/");
+
+export interface ManifestDescriptor {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+export interface Manifest extends ManifestDescriptor {
+  bytes: Uint8Array;
+  json: ManifestJson;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: { os: string; architecture: string; variant?: string };
+  annotations?: Record<string, string>;
+}
+
+export interface ManifestJson {
+  schemaVersion?: number;
+  mediaType?: string;
+  config?: Descriptor;
+  layers?: Descriptor[];
+  manifests?: Descriptor[];
+  fsLayers?: { blobSum: string }[];
+  subject?: Descriptor;
+}
+
+/** GET /v2/ — is this a v2 registry, and what does it answer without credentials? */
+export async function apiVersionCheck(reg: Registry): Promise<{ status: number; apiVersion?: string; challenges: Challenge[] }> {
+  const res = await reg.request({ method: "GET", path: "/v2/", why: "is this a v2 registry? 200, or 401 with the auth scheme in WWW-Authenticate" }, (s) => s === 200 || s === 401);
+  return {
+    status: res.status,
+    apiVersion: res.headers.get("docker-distribution-api-version") ?? undefined,
+    challenges: parseWwwAuthenticate(res.headers.get("www-authenticate")),
+  };
+}
+
+/** HEAD /v2/<name>/manifests/<ref> — the stored digest, media type and size, reading no body. */
+export async function manifestHead(reg: Registry, repo: string, ref: string, capture?: string): Promise<ManifestDescriptor> {
+  const res = await reg.request({
+    method: "HEAD",
+    path: `/v2/${encodePath(repo)}/manifests/${ref}`,
+    headers: { Accept: MANIFEST_ACCEPT },
+    why: capture
+      ? `capture the digest the registry stores for ${repo}:${ref} (the one DELETE accepts)`
+      : undefined,
+    capture: capture ? { variable: capture, header: "docker-content-digest" } : undefined,
+  });
+  const digest = res.headers.get("docker-content-digest");
+  if (!digest) return manifestGet(reg, repo, ref);
+  if (!isDigest(digest)) throw new RegctlError(`HEAD ${repo}:${ref}: the registry answered a malformed digest "${digest.slice(0, 80)}"`);
+  if (isDigest(ref) && digest !== ref)
+    throw new RegctlError(`HEAD ${repo}@${ref}: the registry answered digest ${digest}`, "the registry is not answering for the digest asked: refusing to go on");
+  return { digest, mediaType: baseType(res.headers.get("content-type")), size: Number(res.headers.get("content-length") ?? 0) };
+}
+
+/** GET /v2/<name>/manifests/<ref> — the exact bytes, checked against their digest. */
+export async function manifestGet(reg: Registry, repo: string, ref: string): Promise<Manifest> {
+  const res = await reg.request({
+    method: "GET",
+    path: `/v2/${encodePath(repo)}/manifests/${ref}`,
+    headers: { Accept: MANIFEST_ACCEPT },
+    maxBody: MAX_MANIFEST_BYTES,
+  });
+  const bytes = res.body;
+  const header = res.headers.get("docker-content-digest") ?? undefined;
+  const expected = isDigest(ref) ? ref : header;
+  const algorithm = expected?.split(":")[0] ?? "sha256";
+  const actual = digestOf(algorithm, bytes);
+  if (expected && actual !== expected)
+    throw new RegctlError(`GET ${repo}:${ref}: the manifest's digest is ${actual}, but the registry says ${expected}`,
+      "the answer was altered or the registry is broken: nothing was changed");
+  if (header && isDigest(ref) && header !== ref)
+    throw new RegctlError(`GET ${repo}@${ref}: the registry answered digest ${header}`, "refusing to go on");
+  let json: ManifestJson;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new RegctlError(`GET ${repo}:${ref}: the manifest is not JSON`, "the registry sent something else where a manifest was due");
+  }
+  if (typeof json !== "object" || json === null) throw new RegctlError(`GET ${repo}:${ref}: the manifest is not a JSON object`);
+  const mediaType = json.mediaType ?? baseType(res.headers.get("content-type"));
+  return { digest: actual, mediaType, size: bytes.byteLength, bytes, json };
+}
+
+/** DELETE /v2/<name>/manifests/<digest> — 202 Accepted means the manifest and every tag on it are gone. */
+export async function manifestDelete(reg: Registry, repo: string, digest: string): Promise<{ sent: boolean }> {
+  const res = await reg.request({
+    method: "DELETE",
+    path: `/v2/${encodePath(repo)}/manifests/${digest}`,
+    why: "DELETE by digest removes the manifest and every tag that points at it; 202 Accepted means done, the disk is freed only by garbage-collect",
+  });
+  return { sent: res.status !== 0 };
+}
+
+/** Does this registry delete? DELETE of a digest that cannot exist: 404 when yes, 405 UNSUPPORTED when no. */
+export async function deletesEnabled(reg: Registry, repo: string): Promise<boolean | undefined> {
+  if (reg.transport.opts.dryRun) return undefined;
+  const res = await reg.request({
+    method: "DELETE",
+    path: `/v2/${encodePath(repo)}/manifests/${IMPOSSIBLE_DIGEST}`,
+    why: "are deletes enabled? this digest cannot exist, so nothing is deleted: 404 means enabled, 405 UNSUPPORTED disabled",
+    tolerate: [404, 405],
+  }, (s) => s === 404 || s === 405 || s === 202);
+  return res.status !== 405;
+}
+
+/** Follow `Link: <…>; rel="next"` pages, bounded, refusing a Link that repeats. */
+async function paginate<T>(reg: Registry, firstPath: string, key: string, why: string): Promise<T[]> {
+  const out: T[] = [];
+  const seen = new Set<string>();
+  let url: string | undefined = (await reg.base()) + firstPath;
+  for (let page = 0; url; page++) {
+    if (seen.has(url)) throw new RegctlError(`GET ${url}: the registry's Link repeats a page`, "the registry paginates in a loop");
+    if (page >= 10_000) throw new RegctlError(`GET ${firstPath}: more than 10000 pages`, "the registry's pagination does not end");
+    seen.add(url);
+    const base = await reg.base();
+    if (!url.startsWith(base + "/")) throw new RegctlError(`GET ${firstPath}: the next page is on another host (${new URL(url).host})`, "refused: credentials stay with the registry");
+    const res = await reg.request({ method: "GET", path: url.slice(base.length), maxBody: MAX_JSON_BYTES, why: page === 0 ? why : undefined });
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(new TextDecoder().decode(res.body));
+    } catch {
+      throw new RegctlError(`GET ${url}: the answer is not JSON`, "the registry sent something else where a list was due");
+    }
+    const items = parsed?.[key];
+    if (items !== null && items !== undefined && !Array.isArray(items)) throw new RegctlError(`GET ${url}: "${key}" is not a list`);
+    out.push(...((items as T[] | null) ?? []));
+    url = parseLinkNext(res.headers.get("link"), url);
+  }
+  return out;
+}
+
+const pageQuery = (pageSize?: number) => (pageSize ? `?n=${pageSize}` : "");
+
+/** GET /v2/_catalog — every repository, following Link pages (the registry's page size unless asked). */
+export function catalog(reg: Registry, pageSize?: number): Promise<string[]> {
+  return paginate<string>(reg, `/v2/_catalog${pageQuery(pageSize)}`, "repositories", "the catalog, page by page: each answer's Link header names the next page");
+}
+
+/** GET /v2/<name>/tags/list — every tag, following Link where the registry paginates. */
+export function tagList(reg: Registry, repo: string, pageSize?: number): Promise<string[]> {
+  return paginate<string>(reg, `/v2/${encodePath(repo)}/tags/list${pageQuery(pageSize)}`, "tags", `the tags of ${repo}`);
+}
+
+/** GET /v2/<name>/blobs/<digest> — a small blob (a config), checked against its digest. */
+export async function blobGet(reg: Registry, repo: string, digest: string, maxBytes = MAX_JSON_BYTES): Promise<Uint8Array> {
+  const res = await reg.request({ method: "GET", path: `/v2/${encodePath(repo)}/blobs/${digest}`, maxBody: maxBytes });
+  const actual = digestOf(digest.split(":")[0]!, res.body);
+  if (actual !== digest) throw new RegctlError(`GET blob ${digest}: content has digest ${actual}`, "the answer was altered or the registry is broken");
+  return res.body;
+}
+
+function baseType(contentType: string | null): string {
+  return (contentType ?? "").split(";")[0]!.trim();
+}
+
+// ───────────────────────────── 7. operations ─────────────────────────────
+
+/** Run `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Byte order, as the spec lists tags; stable whatever order the registry answered in. */
+const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export interface PingResult {
+  registry: string;
+  url: string;
+  apiVersion?: string;
+  auth: string;
+  realm?: string;
+  deletes: boolean | undefined;
+}
+
+export async function ping(reg: Registry): Promise<PingResult> {
+  const v = await apiVersionCheck(reg);
+  const challenge = v.challenges[0];
+  let deletes: boolean | undefined;
+  if (v.status === 200) deletes = await deletesEnabled(reg, "regctl/ping");
+  return {
+    registry: reg.host,
+    url: await reg.base(),
+    apiVersion: v.apiVersion,
+    auth: challenge ? challenge.scheme : "none",
+    realm: challenge?.params.realm,
+    deletes,
+  };
+}
+
+/** The digest the registry stores for a reference (the one DELETE accepts). */
+export async function resolveDigest(reg: Registry, ref: Reference, capture?: string): Promise<ManifestDescriptor> {
+  return manifestHead(reg, ref.repository, ref.digest ?? ref.tag ?? "latest", capture);
+}
+
+/** Every tag with the digest it points at, resolved concurrently, in tag order. */
+export async function tagDigests(reg: Registry, repo: string, concurrency: number, pageSize?: number): Promise<{ tag: string; digest?: string; mediaType?: string }[]> {
+  const tags = (await tagList(reg, repo, pageSize)).sort(byteOrder);
+  return mapLimit(tags, concurrency, async (tag) => {
+    try {
+      const d = await manifestHead(reg, repo, tag);
+      return { tag, digest: d.digest, mediaType: d.mediaType };
+    } catch (err) {
+      // A tag deleted between the list and its HEAD is simply gone.
+      if (err instanceof RegistryError && err.status === 404) return { tag };
+      throw err;
+    }
+  });
+}
+
+export interface ImageSummary {
+  digest: string;
+  mediaType: string;
+  size: number;
+  platform?: string;
+  config?: { digest: string; created?: string; architecture?: string; os?: string };
+  layers?: { digest: string; size: number; mediaType: string }[];
+  layersSize?: number;
+  manifests?: { digest: string; mediaType: string; size: number; platform?: string }[];
+}
+
+const platformString = (p?: { os?: string; architecture?: string; variant?: string }) =>
+  p?.os || p?.architecture ? [p.os, p.architecture, p.variant].filter(Boolean).join("/") : undefined;
+
+/** What a reference is: a list/index with its platforms, or an image with config and layers. */
+export async function inspect(reg: Registry, ref: Reference): Promise<ImageSummary> {
+  const m = await manifestGet(reg, ref.repository, ref.digest ?? ref.tag ?? "latest");
+  const summary: ImageSummary = { digest: m.digest, mediaType: m.mediaType, size: m.size };
+  if (INDEX_TYPES.includes(m.mediaType) || Array.isArray(m.json.manifests)) {
+    summary.manifests = (m.json.manifests ?? []).map((d) => ({ digest: d.digest, mediaType: d.mediaType, size: d.size, platform: platformString(d.platform) }));
+    return summary;
+  }
+  if (m.json.config) {
+    const cfg = JSON.parse(new TextDecoder().decode(await blobGet(reg, ref.repository, m.json.config.digest))) as {
+      created?: string; architecture?: string; os?: string; variant?: string;
+    };
+    summary.config = { digest: m.json.config.digest, created: cfg.created, architecture: cfg.architecture, os: cfg.os };
+    summary.platform = platformString(cfg);
+  }
+  summary.layers = (m.json.layers ?? []).map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType }));
+  summary.layersSize = summary.layers.reduce((n, l) => n + (l.size ?? 0), 0);
+  return summary;
+}
+
+export interface DeletePlan {
+  reference: string;
+  registry: string;
+  repository: string;
+  digest: string;
+  mediaType: string;
+  /** every tag of the repository on that digest: they all go with it */
+  tags: string[];
+  /** tagged lists/indexes in the repository that refer to this digest as a child */
+  referencedBy: { tag: string; digest: string }[];
+}
+
+/** Resolve REF to its stored digest and find every tag that points at it. Reads only. */
+export async function planDelete(reg: Registry, ref: Reference, concurrency: number): Promise<DeletePlan> {
+  const target = await resolveDigest(reg, ref, "DIGEST");
+  const all = await tagDigests(reg, ref.repository, concurrency);
+  const tags = all.filter((t) => t.digest === target.digest).map((t) => t.tag);
+  // A child of a tagged list must not be deleted: the list would point at nothing.
+  const lists = all.filter((t) => t.digest && t.digest !== target.digest && INDEX_TYPES.includes(t.mediaType ?? ""));
+  const uniqueLists = [...new Map(lists.map((l) => [l.digest!, l])).values()];
+  const referencedBy: { tag: string; digest: string }[] = [];
+  await mapLimit(uniqueLists, concurrency, async (l) => {
+    const m = await manifestGet(reg, ref.repository, l.digest!);
+    if ((m.json.manifests ?? []).some((c) => c.digest === target.digest))
+      for (const t of lists.filter((x) => x.digest === l.digest)) referencedBy.push({ tag: t.tag, digest: l.digest! });
+  });
+  return {
+    reference: formatReference(ref),
+    registry: reg.host,
+    repository: ref.repository,
+    digest: target.digest,
+    mediaType: target.mediaType,
+    tags,
+    referencedBy: referencedBy.sort((a, b) => byteOrder(a.tag, b.tag)),
+  };
+}
+
+export async function executeDelete(reg: Registry, plan: DeletePlan): Promise<{ deleted: boolean }> {
+  const { sent } = await manifestDelete(reg, plan.repository, plan.digest);
+  return { deleted: sent };
+}
+
+/** How to get the disk back: the registry frees blobs only in garbage-collect. */
+export function garbageCollectAdvice(): string[] {
+  return [
+    "disk space comes back only after garbage-collect, run with the registry stopped (or read-only):",
+    "  docker-registry garbage-collect /etc/docker/registry/config.yml        (Debian package)",
+    "  docker exec REGISTRY_CONTAINER registry garbage-collect /etc/docker/registry/config.yml",
+    "add --dry-run first to see what it would remove. Do not add --delete-untagged on distribution 2.8:",
+    "it also deletes the platform manifests of manifest lists that are still tagged (distribution issue 3178).",
+  ];
+}
+
+// ───────────────────────────── 8. output ─────────────────────────────
+
+const out = (s: string) => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
+const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
+
+export function humanSize(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+function table(rows: [string, string | undefined][]): string {
+  const present = rows.filter((r): r is [string, string] => r[1] !== undefined);
+  const width = Math.max(...present.map(([k]) => k.length));
+  return present.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
+}
+
+function printPing(p: PingResult): void {
+  out(table([
+    ["registry", `${p.registry} (${p.url})`],
+    ["api", p.apiVersion ?? "(no Docker-Distribution-Api-Version header)"],
+    ["auth", p.realm ? `${p.auth} (realm ${p.realm})` : p.auth],
+    ["deletes", p.deletes === undefined ? "unknown" : p.deletes ? "enabled" : "disabled (405 UNSUPPORTED)"],
+  ]));
+}
+
+function printInspect(ref: string, s: ImageSummary): void {
+  const rows: [string, string | undefined][] = [
+    ["reference", ref],
+    ["digest", s.digest],
+    ["media type", s.mediaType],
+    ["size", `${s.size} B`],
+  ];
+  if (s.manifests) {
+    rows.push(["manifests", String(s.manifests.length)]);
+    out(table(rows));
+    for (const m of s.manifests) out(`  ${(m.platform ?? "unknown").padEnd(16)} ${m.digest}  ${m.mediaType}`);
+    return;
+  }
+  rows.push(
+    ["platform", s.platform],
+    ["config", s.config?.digest],
+    ["created", s.config?.created],
+    ["layers", `${s.layers?.length ?? 0} (${humanSize(s.layersSize ?? 0)})`],
+  );
+  out(table(rows));
+  for (const l of s.layers ?? []) out(`  ${l.digest}  ${humanSize(l.size)}`);
+}
+
+// ───────────────────────────── 9. CLI ─────────────────────────────
+
+interface RawOptions {
+  [k: string]: unknown;
+}
+
+function globalOptions(o: RawOptions): GlobalOptions {
+  const concurrency = Number(o.concurrency ?? 8);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    throw new UsageError(`invalid --concurrency "${o.concurrency}"`, "give a whole number from 1 to 64");
+  return {
+    curl: Boolean(o.curl) || process.env.REGCTL_CURL === "1",
+    dryRun: Boolean(o.dryRun),
+    json: Boolean(o.json),
+    yes: Boolean(o.yes),
+    concurrency,
+    plainHttp: Boolean(o.plainHttp),
+    insecure: Boolean(o.insecure),
+    timeoutMs: parseDuration(o.timeout === undefined ? "30s" : String(o.timeout)),
+    verbose: Boolean(o.verbose),
+  };
+}
+
+interface Context {
+  opts: GlobalOptions;
+  log: Log;
+  transport: Transport;
+}
+
+function context(raw: RawOptions): Context {
+  const opts = globalOptions(raw);
+  const log = makeLog(opts);
+  const transport = new Transport({ curl: opts.curl, dryRun: opts.dryRun, timeoutMs: opts.timeoutMs, insecure: opts.insecure }, log);
+  return { opts, log, transport };
+}
+
+function registryFor(ctx: Context, host: string, scheme?: Scheme): Registry {
+  return new Registry(host, ctx.transport, scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
+}
+
+/** Ask on a TTY; without one, refuse unless --yes. */
+async function confirm(ctx: Context, question: string): Promise<boolean> {
+  if (ctx.opts.yes) return true;
+  if (!process.stdin.isTTY || !process.stderr.isTTY)
+    throw new UsageError("refusing to delete without confirmation: no terminal to ask on", "add --yes (-y) to confirm, or --dry-run to see the plan");
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await new Promise<string>((resolve) => rl.question(`${ctx.opts.curl ? "# " : ""}${question} [y/N] `, resolve));
+  rl.close();
+  return /^y(es)?$/i.test(answer.trim());
+}
+
+function pageSize(o: RawOptions): number | undefined {
+  if (o.pageSize === undefined) return undefined;
+  const n = Number(o.pageSize);
+  if (!Number.isInteger(n) || n < 1 || n > 10000) throw new UsageError(`invalid --page-size "${o.pageSize}"`, "give a whole number of entries per page, e.g. 1000 (distribution's maximum)");
+  return n;
+}
+
+function repoOnly(input: string): Reference {
+  const ref = parseReference(input);
+  if (ref.tag || ref.digest)
+    throw new UsageError(`"${input}" names a tag or digest; this command takes a repository`, `drop the ${ref.digest ? "@digest" : ":tag"}: ${ref.registry}/${ref.repository}`);
+  return ref;
+}
+
+const commands = {
+  async ping(ctx: Context, target: string) {
+    const { registry, scheme } = parseRegistry(target);
+    const result = await ping(registryFor(ctx, registry, scheme));
+    ctx.opts.json ? printJson(result) : printPing(result);
+  },
+
+  async repos(ctx: Context, target: string, o: RawOptions) {
+    const { registry, scheme } = parseRegistry(target);
+    const repos = await catalog(registryFor(ctx, registry, scheme), pageSize(o));
+    ctx.opts.json ? printJson(repos) : repos.length && out(repos.join("\n"));
+  },
+
+  async tags(ctx: Context, target: string, o: RawOptions) {
+    const ref = repoOnly(target);
+    const reg = registryFor(ctx, ref.registry);
+    if (o.digests) {
+      const rows = await tagDigests(reg, ref.repository, ctx.opts.concurrency, pageSize(o));
+      if (ctx.opts.json) return printJson(rows.filter((r) => r.digest));
+      const lines = rows.filter((r) => r.digest).map((r) => `${r.tag}\t${r.digest}`);
+      if (lines.length) out(lines.join("\n"));
+      return;
+    }
+    const tags = (await tagList(reg, ref.repository, pageSize(o))).sort(byteOrder);
+    ctx.opts.json ? printJson(tags) : tags.length && out(tags.join("\n"));
+  },
+
+  async digest(ctx: Context, target: string) {
+    const ref = parseReference(target, { requireTagOrDigest: true });
+    const d = await resolveDigest(registryFor(ctx, ref.registry), ref);
+    ctx.opts.json ? printJson({ reference: formatReference(ref), ...d }) : out(d.digest);
+  },
+
+  async manifest(ctx: Context, target: string, o: RawOptions) {
+    const ref = parseReference(target, { requireTagOrDigest: true });
+    const m = await manifestGet(registryFor(ctx, ref.registry), ref.repository, ref.digest ?? ref.tag!);
+    if (o.raw) return void process.stdout.write(m.bytes);
+    out(JSON.stringify(m.json, null, 2));
+  },
+
+  async inspect(ctx: Context, target: string) {
+    const ref = parseReference(target, { requireTagOrDigest: true });
+    const s = await inspect(registryFor(ctx, ref.registry), ref);
+    ctx.opts.json ? printJson({ reference: formatReference(ref), ...s }) : printInspect(formatReference(ref), s);
+  },
+
+  async delete(ctx: Context, target: string) {
+    const ref = parseReference(target);
+    if (!ref.tag && !ref.digest)
+      throw new UsageError(`"${target}" names no tag or digest`, `say which image: ${formatReference(ref)}:TAG or @sha256:…`);
+    const reg = registryFor(ctx, ref.registry);
+    const plan = await planDelete(reg, ref, ctx.opts.concurrency);
+    const name = `${plan.registry}/${plan.repository}`;
+    if (plan.referencedBy.length)
+      throw new RegctlError(`${plan.digest} is a platform manifest of ${plan.referencedBy.map((r) => `${name}:${r.tag}`).join(", ")}`,
+        "deleting it would leave that list pointing at nothing: delete the list instead");
+    const tagText = plan.tags.length ? plan.tags.map((t) => `${name}:${t}`).join(", ") : "(no tags)";
+    if (!ctx.opts.json || ctx.opts.dryRun) {
+      ctx.log.note(`${plan.reference} is ${plan.digest} (${plan.mediaType})`);
+      ctx.log.note(`deleting it removes ${plan.tags.length} tag${plan.tags.length === 1 ? "" : "s"}: ${tagText}`);
+    }
+    if (!ctx.opts.dryRun && !(await confirm(ctx, `Delete ${name}@${plan.digest} and ${plan.tags.length} tag(s)?`))) {
+      throw new RegctlError("nothing deleted: not confirmed");
+    }
+    const { deleted } = await executeDelete(reg, plan);
+    if (ctx.opts.json) return printJson({ ...plan, deleted, dryRun: ctx.opts.dryRun });
+    if (deleted) {
+      out(`deleted ${name}@${plan.digest}`);
+      for (const t of plan.tags) out(`untagged ${name}:${t}`);
+      for (const line of garbageCollectAdvice()) ctx.log.note(line);
+    } else {
+      ctx.log.note(`dry run: would delete ${name}@${plan.digest} and ${tagText}`);
+    }
+  },
+};
+
+const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage or input (nothing was sent), 130 interrupted.
+Environment: REGCTL_CURL=1 prints the curl transcript for every command.
+With --curl, stderr is itself a script: regctl delete REF --dry-run --curl 2>plan.sh && sh plan.sh`;
+
+export function buildCli(): ReturnType<typeof cac> {
+  const cli = cac("regctl");
+  cli
+    .option("--curl", "Print each request as a curl command on stderr (stderr becomes a sh script)")
+    .option("--dry-run", "Perform the reads, print the plan; send no write")
+    .option("--json", "Print results as JSON")
+    .option("-y, --yes", "Confirm deletes without asking (required without a terminal)")
+    .option("--concurrency <n>", "Requests in flight at once", { default: 8 })
+    .option("--plain-http", "Use http:// (the default is https://, and plain http only for a loopback registry without TLS)")
+    .option("--insecure", "Skip TLS certificate verification (says so on stderr)")
+    .option("--timeout <duration>", "Per-request timeout, e.g. 10s or 2m", { default: "30s" })
+    .option("--verbose", "Print every request and response header on stderr (credentials redacted)");
+
+  cli.command("ping <registry>", "Is it a v2 registry, which auth scheme, are deletes enabled")
+    .example("regctl ping localhost:5000");
+  cli.command("repos <registry>", "List every repository (the whole catalog, following Link pages)")
+    .option("--page-size <n>", "Ask for N names a page (the registry's default otherwise; distribution allows up to 1000)")
+    .example("regctl repos localhost:5000");
+  cli.command("tags <repo>", "List every tag of a repository")
+    .option("--digests", "Print TAG<TAB>DIGEST, resolving digests concurrently")
+    .option("--page-size <n>", "Ask for N tags a page, where the registry paginates")
+    .example("regctl tags localhost:5000/busybox --digests");
+  cli.command("digest <ref>", "Print the digest the registry stores for REF (the one DELETE accepts)")
+    .example("regctl digest localhost:5000/busybox:latest");
+  cli.command("manifest <ref>", "Print the manifest (pretty JSON, or the exact bytes with --raw)")
+    .option("--raw", "Print the exact bytes the registry stores")
+    .example("regctl manifest localhost:5000/busybox:latest --raw | sha256sum");
+  cli.command("inspect <ref>", "Media type, digest, size; platforms of a list; config, created and layers of an image")
+    .example("regctl inspect localhost:5000/busybox:latest");
+  cli.command("delete <ref>", "Delete an image by tag or digest: every tag on that digest goes with it")
+    .example("regctl delete localhost:5000/busybox:latest --dry-run --curl 2>plan.sh && sh plan.sh");
+
+  cli.help((sections) => {
+    sections.push({ body: GLOBAL_HELP });
+  });
+  cli.version(pkg.version);
+  return cli;
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const cli = buildCli();
+  let log: Log = makeLog({ curl: false, verbose: false });
+  try {
+    cli.parse(argv, { run: false });
+    if (cli.options.help || cli.options.version) return Exit.OK;
+    const name = cli.matchedCommandName;
+    if (!name) {
+      if (cli.args.length) throw new UsageError(`unknown command "${cli.args[0]}"`, "run `regctl --help` for the list of commands");
+      cli.outputHelp();
+      return Exit.USAGE;
+    }
+    const command = cli.matchedCommand!;
+    command.checkUnknownOptions();
+    command.checkOptionValue();
+    command.checkRequiredArgs();
+    command.checkUnusedArgs();
+    const ctx = context(cli.options);
+    log = ctx.log;
+    const run = commands[name as keyof typeof commands] as (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
+    await run(ctx, String(cli.args[0]), cli.options);
+    return Exit.OK;
+  } catch (err) {
+    return report(err, log);
+  }
+}
+
+/** One line of error, a hint, an exit code; never a stack trace. */
+function report(err: unknown, log: Log): number {
+  if (err instanceof RegctlError) {
+    log.note(`regctl: ${err.message}`);
+    if (err.hint) log.note(`hint: ${err.hint}`);
+    return err.exitCode;
+  }
+  if ((err as Error)?.name === "CACError") {
+    log.note(`regctl: ${(err as Error).message}`);
+    log.note("hint: run `regctl --help` or `regctl COMMAND --help`");
+    return Exit.USAGE;
+  }
+  log.note(`regctl: unexpected error: ${(err as Error)?.message ?? String(err)}`);
+  log.note("hint: this is a bug in regctl; run again with --verbose and report it");
+  return Exit.FAILED;
+}
+
+// No top-level await: `bun build --compile --bytecode` refuses it, and bytecode halves start-up.
+if (import.meta.main) void main().then((code) => (process.exitCode = code));

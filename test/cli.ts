@@ -1,0 +1,72 @@
+// Run regctl as a user does: a child process, its exit code, stdout and stderr.
+// REGCTL_BIN picks the program (make test sets it to dist/regctl, the compiled binary);
+// by default the tests run `bun regctl.ts`.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dir, "..");
+export const SCRIPT = join(ROOT, "regctl.ts");
+
+/** The command that runs regctl: the compiled binary under `make test`, else bun on the script. */
+export function regctlCommand(): string[] {
+  const bin = process.env.REGCTL_BIN;
+  return bin ? [resolve(ROOT, bin)] : [process.execPath, SCRIPT];
+}
+
+/** A cache directory of the tests' own, so no run sees another's remembered schemes. */
+export const CACHE_HOME = mkdtempSync(join(tmpdir(), "regctl-cache-"));
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Every output the suite saw, for the secrets scan. */
+export const transcript: string[] = [];
+
+export async function run(args: string[], opts: { env?: Record<string, string>; stdin?: string; cmd?: string[]; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
+  const p = Bun.spawn([...(opts.cmd ?? regctlCommand()), ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", XDG_CACHE_HOME: CACHE_HOME, NO_COLOR: "1", ...opts.env },
+    stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  clearTimeout(timer);
+  transcript.push(stdout, stderr);
+  return { code, stdout, stderr };
+}
+
+/** Run a shell script (a --curl transcript) with sh, as a user would. */
+export async function sh(script: string, env: Record<string, string> = {}): Promise<RunResult> {
+  const p = Bun.spawn(["sh", "-c", script], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => p.kill("SIGKILL"), 30_000);
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  clearTimeout(timer);
+  transcript.push(stdout, stderr);
+  return { code, stdout, stderr };
+}
+
+/** Tags of a repository, straight from the registry API (no regctl code). */
+export async function registryTags(url: string, repo: string): Promise<string[]> {
+  const res = await fetch(`${url}/v2/${repo}/tags/list`);
+  if (res.status === 404) return [];
+  const body = (await res.json()) as { tags: string[] | null };
+  return (body.tags ?? []).sort();
+}
+
+export const ACCEPT_ALL = [
+  "application/vnd.docker.distribution.manifest.v2+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.oci.image.index.v1+json",
+].join(", ");
+
+/** Status of HEAD /v2/<repo>/manifests/<ref> on the real registry. */
+export async function manifestStatus(url: string, repo: string, ref: string): Promise<number> {
+  return (await fetch(`${url}/v2/${repo}/manifests/${ref}`, { method: "HEAD", headers: { Accept: ACCEPT_ALL } })).status;
+}
