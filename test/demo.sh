@@ -13,7 +13,8 @@ work=$(mktemp -d)
 export XDG_CACHE_HOME=$work/cache
 pid="" container=""
 
-bold=$(tput bold 2>/dev/null || true) reset=$(tput sgr0 2>/dev/null || true)
+bold="" reset=""
+if [ -t 1 ]; then bold=$(tput bold 2>/dev/null || true) reset=$(tput sgr0 2>/dev/null || true); fi
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$reset"; }
 show() { printf '%s$ %s%s\n' "$bold" "$*" "$reset"; "$@"; }
 
