@@ -11,20 +11,26 @@
  *   1. constants and types        media types, the Accept list, error codes, request values
  *   2. errors                     one base class with an exit code; hints by registry error code
  *   3. parsing                    references, digests, Link, WWW-Authenticate, durations
- *   4. curl transcript            a request value rendered as a runnable POSIX sh line
- *   5. transport                  the only code that touches the network and emits the transcript
- *   6. registry API               one function per endpoint, returning data
- *   7. operations                 resolve, inspect, delete … built from API calls
- *   8. output                     text and JSON; stdout for results, stderr for the rest
- *   9. CLI                        cac wiring and main()
+ *   4. local configuration        credentials (flags, env, docker config, helpers), certs.d, cache
+ *   5. curl transcript            a request value rendered as a runnable POSIX sh line
+ *   6. transport                  the only code that touches the network and emits the transcript;
+ *                                 authentication (401 → basic or token → retry once), retries, TLS
+ *   7. registry API               one function per endpoint, returning data
+ *   8. operations                 resolve, inspect, delete … built from API calls
+ *   9. output                     text and JSON; stdout for results, stderr for the rest
+ *  10. CLI                        cac wiring and main()
  */
 import { cac } from "cac";
 import { ofetch } from "ofetch";
+import { Buffer } from "node:buffer";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
+import { Writable } from "node:stream";
+import { rootCertificates } from "node:tls";
 import pkg from "./package.json" with { type: "json" };
 
 // ───────────────────────────── 1. constants and types ─────────────────────────────
@@ -104,8 +110,19 @@ export interface RegistryRequest {
   maxBody?: number;
   /** Probes (which scheme does this host speak?) appear in the transcript as comments only. */
   probe?: boolean;
+  /** Send without credentials and take a 401 as the answer (ping: which auth scheme is this?). */
+  anonymous?: boolean;
   /** Error statuses this step expects as an answer: the curl line then does not fail on them. */
   tolerate?: number[];
+  /**
+   * Credentials, by reference: the transport fills in the secret, the transcript a shell variable.
+   * basic: the registry's (or `host`'s) username and password; bearer: the token in that variable.
+   */
+  auth?: { basic: true; host?: string } | { bearer: string };
+  /** Form fields (OAuth2 token requests); a secret is named, never held. */
+  form?: [string, string | { secret: "username" | "password" | "identityToken" }][];
+  /** A token request: capture "token" or "access_token" of the JSON answer into this shell variable. */
+  tokenCapture?: string;
 }
 
 export interface RegistryResponse {
@@ -135,6 +152,9 @@ export interface GlobalOptions {
   insecure: boolean;
   timeoutMs: number;
   verbose: boolean;
+  username?: string;
+  passwordStdin: boolean;
+  cacert: string[];
 }
 
 // ───────────────────────────── 2. errors ─────────────────────────────
@@ -393,7 +413,233 @@ function isLoopback(host: string): boolean {
   return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
-// ───────────────────────────── 4. curl transcript ─────────────────────────────
+// ───────────────────────────── 4. local configuration ─────────────────────────────
+// Credentials, certificates and the cache: files and helper programs, read lazily, never the network.
+
+/** Credentials for one registry, and where they came from (named in errors, never printed). */
+export interface Credential {
+  username?: string;
+  password?: string;
+  /** docker's `identitytoken`: an OAuth2 refresh token for the token server */
+  identityToken?: string;
+  source: string;
+}
+
+/** The shell variables a transcript uses in place of secrets. */
+export const SecretVar = { username: "REGCTL_USERNAME", password: "REGCTL_PASSWORD", identityToken: "REGCTL_IDENTITY_TOKEN" } as const;
+
+/** Docker Hub's key in config.json is the v1 index URL, not the registry host. */
+const DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/";
+
+export function dockerConfigPath(env = process.env): string {
+  return join(env.DOCKER_CONFIG || join(env.HOME || homedir(), ".docker"), "config.json");
+}
+
+/** podman/skopeo's auth.json, where they keep logins. */
+function podmanAuthPaths(env = process.env): string[] {
+  return [env.REGISTRY_AUTH_FILE, env.XDG_RUNTIME_DIR && join(env.XDG_RUNTIME_DIR, "containers", "auth.json")].filter((p): p is string => !!p);
+}
+
+interface DockerConfig {
+  auths?: Record<string, { auth?: string; identitytoken?: string; username?: string; password?: string }>;
+  credHelpers?: Record<string, string>;
+  credsStore?: string;
+  [k: string]: unknown;
+}
+
+/** Read a docker-style config file: undefined when absent, an error naming the file when broken. */
+export function readDockerConfig(path: string): DockerConfig | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return undefined;
+    throw new RegctlError(`cannot read ${path}: ${(err as Error).message}`, "check the file's permissions, or point DOCKER_CONFIG elsewhere");
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new RegctlError(`${path} is not valid JSON: ${(err as Error).message}`, "fix or remove the file (docker login rewrites it)");
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new RegctlError(`${path} is not a JSON object`, "fix or remove the file (docker login rewrites it)");
+  const c = parsed as DockerConfig;
+  for (const key of ["auths", "credHelpers"] as const)
+    if (c[key] !== undefined && (typeof c[key] !== "object" || c[key] === null || Array.isArray(c[key])))
+      throw new RegctlError(`${path}: "${key}" is not an object`, "fix or remove the file (docker login rewrites it)");
+  if (c.credsStore !== undefined && typeof c.credsStore !== "string") throw new RegctlError(`${path}: "credsStore" is not a string`, "fix or remove the file");
+  return c;
+}
+
+/** The key a config file uses for a registry: Docker Hub's is its v1 URL; others may carry a scheme or path. */
+function configKeyMatches(key: string, registry: string): boolean {
+  if (registry === DOCKER_HUB) return key === DOCKER_HUB_CONFIG_KEY || normalizeRegistry(key.replace(/^https?:\/\//, "").replace(/\/.*$/, "")) === DOCKER_HUB;
+  return key.replace(/^https?:\/\//, "").replace(/\/.*$/, "") === registry;
+}
+
+export function configKey(registry: string): string {
+  return registry === DOCKER_HUB ? DOCKER_HUB_CONFIG_KEY : registry;
+}
+
+/** Decode `auths.<host>.auth`: base64 of user:password. */
+function decodeAuth(auth: string, where: string): { username: string; password: string } {
+  const text = Buffer.from(auth, "base64").toString("utf8");
+  const colon = text.indexOf(":");
+  if (colon < 0) throw new RegctlError(`${where}: "auth" is not base64 of user:password`, "log in again with regctl login or docker login");
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+/** Run `docker-credential-<name> <verb>` with input on stdin, as docker does. */
+export function credentialHelper(name: string, verb: "get" | "store" | "erase", input: string): string {
+  if (!/^[\w.-]+$/.test(name)) throw new RegctlError(`invalid credential helper name "${name}"`, "check credsStore and credHelpers in the docker config");
+  const program = `docker-credential-${name}`;
+  const r = spawnSync(program, [verb], { input, encoding: "utf8", timeout: 10_000 });
+  if (r.error) {
+    const missing = (r.error as { code?: string }).code === "ENOENT";
+    throw new RegctlError(`credential helper ${program} ${missing ? "is not on PATH" : `failed: ${r.error.message}`}`,
+      missing ? "install it, or remove it from credsStore/credHelpers in the docker config" : "run it by hand to see why");
+  }
+  if (r.status !== 0) {
+    const said = `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n")[0]?.slice(0, 200);
+    if (verb === "get" && /credentials not found/i.test(said ?? "")) return "";
+    throw new RegctlError(`credential helper ${program} ${verb} exited ${r.status}${said ? `: ${said}` : ""}`, "run it by hand to see why");
+  }
+  return r.stdout ?? "";
+}
+
+function fromHelper(name: string, registry: string, path: string): Credential | undefined {
+  const output = credentialHelper(name, "get", configKey(registry));
+  if (!output.trim()) return undefined;
+  let parsed: { Username?: string; Secret?: string };
+  try {
+    parsed = JSON.parse(output);
+  } catch {
+    throw new RegctlError(`credential helper docker-credential-${name} answered something other than JSON`, "run it by hand to see why");
+  }
+  const source = `docker-credential-${name} (from ${path})`;
+  // docker's convention: the user "<token>" means the secret is an identity (refresh) token.
+  if (parsed.Username === "<token>") return { identityToken: parsed.Secret, source };
+  return { username: parsed.Username, password: parsed.Secret, source };
+}
+
+/**
+ * Credentials for a registry, first found wins: flags (-u with --password-stdin); REGCTL_USERNAME
+ * and REGCTL_PASSWORD; docker's config.json (credHelpers, credsStore, auths); podman's auth.json.
+ */
+export function findCredential(registry: string, flags: { username?: string; password?: string } = {}, env = process.env): Credential | undefined {
+  if (flags.username !== undefined) return { username: flags.username, password: flags.password ?? "", source: "--username" };
+  if (env.REGCTL_USERNAME) return { username: env.REGCTL_USERNAME, password: env.REGCTL_PASSWORD ?? "", source: "REGCTL_USERNAME" };
+  const path = dockerConfigPath(env);
+  const config = readDockerConfig(path);
+  if (config) {
+    const helper = Object.entries(config.credHelpers ?? {}).find(([k]) => configKeyMatches(k, registry))?.[1];
+    if (helper) return fromHelper(helper, registry, path);
+    if (config.credsStore) {
+      const found = fromHelper(config.credsStore, registry, path);
+      if (found) return found;
+    }
+    const entry = fromAuths(config, registry, path);
+    if (entry) return entry;
+  }
+  for (const p of podmanAuthPaths(env)) {
+    const c = readDockerConfig(p);
+    const entry = c && fromAuths(c, registry, p);
+    if (entry) return entry;
+  }
+  return undefined;
+}
+
+function fromAuths(config: DockerConfig, registry: string, path: string): Credential | undefined {
+  const entry = Object.entries(config.auths ?? {}).find(([k]) => configKeyMatches(k, registry))?.[1];
+  if (!entry || typeof entry !== "object") return undefined;
+  if (entry.identitytoken) return { identityToken: entry.identitytoken, source: path };
+  if (entry.auth) return { ...decodeAuth(entry.auth, `${path} auths["${configKey(registry)}"]`), source: path };
+  if (entry.username) return { username: entry.username, password: entry.password ?? "", source: path };
+  return undefined;
+}
+
+/** Write a file that holds secrets: 0600, in a 0700 directory, replaced atomically. */
+export function writePrivateFile(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+/** Store credentials as docker would: through the configured helper, else base64 in config.json. */
+export function storeCredential(registry: string, username: string, password: string, env = process.env): string {
+  const path = dockerConfigPath(env);
+  const config = readDockerConfig(path) ?? {};
+  const helper = config.credHelpers?.[configKey(registry)] ?? config.credsStore;
+  if (helper) {
+    credentialHelper(helper, "store", JSON.stringify({ ServerURL: configKey(registry), Username: username, Secret: password }));
+    return `docker-credential-${helper}`;
+  }
+  config.auths = { ...config.auths, [configKey(registry)]: { auth: Buffer.from(`${username}:${password}`).toString("base64") } };
+  writePrivateFile(path, `${JSON.stringify(config, null, "\t")}\n`);
+  return path;
+}
+
+/** Remove stored credentials; false when there were none. */
+export function eraseCredential(registry: string, env = process.env): { removed: boolean; where: string } {
+  const path = dockerConfigPath(env);
+  const config = readDockerConfig(path);
+  if (!config) return { removed: false, where: path };
+  const helper = config.credHelpers?.[configKey(registry)] ?? config.credsStore;
+  let removed = false;
+  if (helper) {
+    try {
+      credentialHelper(helper, "erase", configKey(registry));
+      removed = true;
+    } catch (err) {
+      if (!config.auths?.[configKey(registry)]) throw err;
+    }
+  }
+  const keys = Object.keys(config.auths ?? {}).filter((k) => configKeyMatches(k, registry));
+  if (keys.length) {
+    for (const k of keys) delete config.auths![k];
+    writePrivateFile(path, `${JSON.stringify(config, null, "\t")}\n`);
+    removed = true;
+  }
+  return { removed, where: helper ? `docker-credential-${helper}` : path };
+}
+
+/** TLS material for one registry: --cacert, and docker's certs.d directories as docker and skopeo read them. */
+export interface TlsFiles {
+  caFiles: string[];
+  cert?: string;
+  key?: string;
+}
+
+export function tlsFilesFor(registry: string, cacert: string[] = [], env = process.env): TlsFiles {
+  const files: TlsFiles = { caFiles: [...cacert] };
+  const dirs = [join(env.HOME || homedir(), ".docker", "certs.d", registry), join("/etc/docker/certs.d", registry)];
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir).sort();
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (n.endsWith(".crt")) files.caFiles.push(join(dir, n));
+      else if (n.endsWith(".cert") && !files.cert) {
+        files.cert = join(dir, n);
+        files.key = join(dir, n.replace(/\.cert$/, ".key"));
+      }
+    }
+  }
+  return files;
+}
+
+/** Where regctl keeps what it learns between runs (each registry's scheme and auth). */
+export function cacheDir(env = process.env): string {
+  return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"), "regctl");
+}
+
+// ───────────────────────────── 5. curl transcript ─────────────────────────────
 
 /** Quote for POSIX sh: single quotes hold everything but a single quote, which is spliced in. */
 export function shQuote(s: string): string {
@@ -421,6 +667,8 @@ export function shQuoteWithVars(s: string, vars: ReadonlyMap<string, string>): s
 export interface CurlOptions {
   insecure?: boolean;
   cacert?: string;
+  cert?: string;
+  key?: string;
   /** value → shell variable: values captured earlier, shown as "$VAR" */
   vars?: ReadonlyMap<string, string>;
 }
@@ -432,7 +680,13 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
   const args = ["curl", "-sS"];
   if (opts.insecure) args.push("-k");
   if (opts.cacert) args.push("--cacert", shQuote(opts.cacert));
-  if (req.capture) {
+  if (opts.cert) args.push("--cert", shQuote(opts.cert), "--key", shQuote(opts.key ?? ""));
+  if (req.auth && "basic" in req.auth) args.push("-u", `"$${SecretVar.username}:$${SecretVar.password}"`);
+  if (req.auth && "bearer" in req.auth) args.push("-H", `"Authorization: Bearer $${req.auth.bearer}"`);
+  if (req.tokenCapture) {
+    args.push("-f");
+    if (req.method !== "GET") args.push("-X", req.method);
+  } else if (req.capture) {
     // -w '%header{…}' (curl ≥ 7.84) prints one response header: the digest, with no jq or sed.
     args.push("-f", "-o", "/dev/null", "-I", "-w", shQuote(`%header{${req.capture.header}}`));
   } else if (req.method === "HEAD") {
@@ -442,12 +696,24 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
   }
   for (const [k, v] of Object.entries(req.headers ?? {})) args.push("-H", q(`${k}: ${v}`));
   if (req.body !== undefined) args.push("--data-binary", q(req.body));
+  for (const [k, v] of req.form ?? [])
+    args.push("--data-urlencode", typeof v === "string" ? q(`${k}=${v}`) : `"${k}=$${SecretVar[v.secret]}"`);
   args.push(q(req.url));
   const line = args.join(" ");
-  return req.capture ? `${req.capture.variable}=$(${line})` : line;
+  if (req.capture) return `${req.capture.variable}=$(${line})`;
+  if (req.tokenCapture) {
+    // sh alone picks the token out of the JSON: "token" when present, else "access_token".
+    const v = req.tokenCapture;
+    return [
+      `${v}=$(${line})`,
+      `case $${v} in *'"token"'*) ${v}=\${${v}#*'"token"'} ;; *) ${v}=\${${v}#*'"access_token"'} ;; esac`,
+      `${v}=\${${v}#*'"'}; ${v}=\${${v}%%'"'*}`,
+    ].join("\n");
+  }
+  return line;
 }
 
-// ───────────────────────────── 5. transport ─────────────────────────────
+// ───────────────────────────── 6. transport ─────────────────────────────
 
 /** Where stderr lines go; in --curl mode everything that is not a command is a comment. */
 export interface Log {
@@ -489,10 +755,16 @@ export interface TransportOptions {
   dryRun: boolean;
   timeoutMs: number;
   insecure: boolean;
+  /** CA files given with --cacert, for every registry */
+  cacert?: string[];
+  /** credentials given on the command line (-u, --password-stdin) */
+  username?: string;
+  password?: string;
   /** give up on a read after this many attempts */
   maxAttempts?: number;
   /** never wait longer than this for one Retry-After */
   maxRetryAfterMs?: number;
+  env?: Record<string, string | undefined>;
 }
 
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
@@ -510,10 +782,11 @@ function describeNetworkError(err: unknown, url: string): { reason: string; code
     return { reason: "timed out", code: "TimeoutError", hint: "the registry did not answer in time: raise --timeout or check the network" };
   if (code === "ECONNREFUSED" || /refused/i.test(message))
     return { reason: "connection refused", code: "ECONNREFUSED", hint: `is the registry running at ${host}? check the host and port` };
-  if (code === "ENOTFOUND" || /getaddrinfo|dns|resolve/i.test(message))
+  if (code === "ENOTFOUND" || /getaddrinfo|dns error|failed to lookup/i.test(message))
     return { reason: "host not found", code: "ENOTFOUND", hint: `check the registry name "${host}"` };
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|certificate|UnknownIssuer/i.test(`${code} ${message}`))
-    return { reason: `TLS certificate not trusted (${code})`, code: "CERT", hint: "trust the registry's CA with --cacert FILE, or skip verification with --insecure" };
+    return { reason: `TLS certificate not trusted (${code})`, code: "CERT",
+      hint: `trust the registry's CA with --cacert FILE or /etc/docker/certs.d/${host}/ca.crt, or skip verification with --insecure` };
   if (code === "EPROTO" || /TLS|SSL|handshake|wrong version/i.test(message))
     return { reason: "TLS handshake failed: the server does not speak TLS on this port", code: "EPROTO", hint: "this registry speaks plain http: add --plain-http" };
   return { reason: message || String(code), code: String(code) };
@@ -544,12 +817,155 @@ async function readCapped(body: ReadableStream<Uint8Array> | null | undefined, l
   return out;
 }
 
+/** The scope a request needs on a token server (distribution: GET/HEAD pull, writes pull,push, DELETE delete). */
+export function scopeFor(method: Method, url: string): string | undefined {
+  const path = new URL(url).pathname;
+  if (path === "/v2/_catalog") return "registry:catalog:*";
+  const m = /^\/v2\/(.+?)\/(?:manifests|blobs|tags|referrers)\//.exec(path);
+  if (!m) return undefined;
+  const actions = method === "GET" || method === "HEAD" ? "pull" : method === "DELETE" ? "delete" : "pull,push";
+  return `repository:${decodeURIComponent(m[1]!)}:${actions}`;
+}
+
+interface Token {
+  variable: string;
+  value: string;
+}
+
+/**
+ * Authentication, as docker does it: a 401 names the scheme. Basic → send the credentials.
+ * Bearer → ask the realm for a token of the scope (with the credentials when there are any,
+ * anonymously otherwise), keep it for the run, retry once. Once a registry has said what it
+ * wants, later requests carry it from the start, so each scope costs one token request.
+ */
+class Auth {
+  private challenges = new Map<string, Challenge>();
+  private tokens = new Map<string, Promise<Token>>();
+  private credentials = new Map<string, Credential | undefined>();
+  private tokenCount = 0;
+  constructor(private t: Transport) {}
+
+  credential(host: string): Credential | undefined {
+    if (!this.credentials.has(host))
+      this.credentials.set(host, findCredential(host, { username: this.t.opts.username, password: this.t.opts.password }, this.t.opts.env ?? process.env));
+    return this.credentials.get(host);
+  }
+
+  /** The credentials a request carries before any challenge, from what the registry said earlier. */
+  async attach(req: RegistryRequest): Promise<RegistryRequest> {
+    const host = new URL(req.url).host;
+    const challenge = this.challenges.get(host);
+    if (!challenge || req.auth) return req;
+    if (challenge.scheme === "basic") return this.credential(host) ? { ...req, auth: { basic: true } } : req;
+    const scope = scopeFor(req.method, req.url);
+    if (!scope) return req;
+    const token = await this.token(host, challenge, scope);
+    return { ...req, auth: { bearer: token.variable } };
+  }
+
+  /** After a 401: the request to retry with credentials, or an error that says what is missing. */
+  async retryFor(req: RegistryRequest, res: RegistryResponse): Promise<RegistryRequest> {
+    const host = new URL(req.url).host;
+    const all = parseWwwAuthenticate(res.headers.get("www-authenticate"));
+    const challenge = all.find((c) => c.scheme === "bearer") ?? all.find((c) => c.scheme === "basic");
+    const unauthorized = (hint: string) => new RegistryError(req.method, req.url, 401, parseErrorBody(res.body), hint);
+    if (!challenge) throw unauthorized("the registry wants credentials but names no scheme it accepts (no usable WWW-Authenticate)");
+    this.challenges.set(host, challenge);
+    const cred = this.credential(host);
+    if (challenge.scheme === "basic") {
+      if (!cred?.username) throw unauthorized(howToLogIn(host));
+      if (req.auth) throw unauthorized(`${host} refused the credentials from ${cred.source}: check the username and password (regctl login ${host})`);
+      return { ...req, auth: { basic: true } };
+    }
+    const error = challenge.params.error;
+    const scope = challenge.params.scope ?? scopeFor(req.method, req.url);
+    if (req.auth && "bearer" in req.auth) {
+      if (error === "insufficient_scope")
+        throw unauthorized(`the token does not grant "${scope}"${cred ? ` to the account from ${cred.source}` : " without credentials"}: ${cred ? "that account lacks the permission" : howToLogIn(host)}`);
+      if (error === "invalid_token")
+        throw unauthorized(`${host} refused the token from ${challenge.params.realm} (invalid_token): the registry's auth.token settings (issuer, service, rootcertbundle) do not match the token server`);
+      throw unauthorized(cred ? `${host} refused the token issued to the account from ${cred.source}` : howToLogIn(host));
+    }
+    // No scope (GET /v2/, as login checks): a token for no resource proves the credentials.
+    if (!scope && !cred) throw unauthorized(howToLogIn(host));
+    const token = await this.token(host, challenge, scope ?? "");
+    return { ...req, auth: { bearer: token.variable } };
+  }
+
+  /** One token request per scope and run, shared by concurrent requests. */
+  private token(host: string, challenge: Challenge, scope: string): Promise<Token> {
+    const key = `${host} ${scope}`;
+    let t = this.tokens.get(key);
+    if (!t) {
+      t = this.fetchToken(host, challenge, scope);
+      this.tokens.set(key, t);
+      t.catch(() => this.tokens.delete(key));
+    }
+    return t;
+  }
+
+  private async fetchToken(host: string, challenge: Challenge, scope: string): Promise<Token> {
+    const realm = challenge.params.realm;
+    if (!realm) throw new RegctlError(`${host} asks for a bearer token but names no realm`, "the registry's auth.token settings are incomplete");
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new RegctlError(`${host} names a token realm that is not a URL: "${realm.slice(0, 100)}"`, "the registry's auth.token realm is misconfigured");
+    }
+    let cred = this.credential(host);
+    // A password goes over plain http only to the registry itself (or a loopback host), or with --insecure.
+    if (cred && url.protocol === "http:" && url.host !== host && !isLoopback(url.host) && !this.t.opts.insecure) {
+      this.t.log.note(`warning: the token realm ${url.origin} is plain http on another host: asking for a token without credentials (--insecure sends them)`);
+      cred = undefined;
+    }
+    const variable = this.tokenCount++ === 0 ? "TOKEN" : `TOKEN_${this.tokenCount}`;
+    const why = `a token for "${scope}" from the registry's token server${cred ? ", with the credentials" : ", anonymously"}; the answer is JSON with "token" or "access_token"`;
+    let req: RegistryRequest;
+    if (cred?.identityToken) {
+      // docker's identitytoken is an OAuth2 refresh token: POST it to the realm.
+      req = {
+        method: "POST", url: url.toString(), why, tokenCapture: variable,
+        form: [["grant_type", "refresh_token"], ["service", challenge.params.service ?? ""], ["scope", scope], ["client_id", "regctl"], ["refresh_token", { secret: "identityToken" }]],
+      };
+    } else {
+      if (challenge.params.service) url.searchParams.append("service", challenge.params.service);
+      if (scope) url.searchParams.append("scope", scope);
+      req = { method: "GET", url: url.toString(), why, tokenCapture: variable, auth: cred?.username ? { basic: true, host } : undefined };
+    }
+    const res = await this.t.sendOnce(req, host);
+    if (res.status === 401 || res.status === 403)
+      throw new RegistryError(req.method, req.url, res.status, parseErrorBody(res.body),
+        cred ? `the token server refused the credentials from ${cred.source}: check the username and password (regctl login ${host})` : howToLogIn(host));
+    if (res.status >= 300) throw new RegistryError(req.method, req.url, res.status, parseErrorBody(res.body), "the token server failed");
+    let body: { token?: unknown; access_token?: unknown };
+    try {
+      body = JSON.parse(new TextDecoder().decode(res.body));
+    } catch {
+      throw new RegctlError(`${req.method} ${url.origin}${url.pathname}: the token server's answer is not JSON`, "check the registry's auth.token realm");
+    }
+    const value = typeof body?.token === "string" && body.token ? body.token : typeof body?.access_token === "string" ? body.access_token : "";
+    if (!value || /[\s"]/.test(value)) throw new RegctlError(`${req.method} ${url.origin}${url.pathname}: the answer holds no usable "token" or "access_token"`, "check the registry's auth.token realm");
+    this.values.set(variable, value);
+    return { variable, value };
+  }
+
+  /** token values by shell variable, for the Authorization header (the transcript shows the variable) */
+  readonly values = new Map<string, string>();
+}
+
+function howToLogIn(host: string): string {
+  return `${host} wants credentials: regctl login ${host}, or -u USER --password-stdin, or REGCTL_USERNAME and REGCTL_PASSWORD, or docker login ${host}`;
+}
+
 /**
  * The one place that touches the network. It sends a request value and returns status,
- * headers and a size-capped body; it prints each request to the transcript before sending it;
+ * headers and a size-capped body; it authenticates (401 → credentials or token → retry once);
  * it retries reads (GET, HEAD) on 429/502/503/504, resets and timeouts with capped backoff that
  * honours Retry-After; it follows redirects by hand (dropping credentials across hosts, never
- * https → http); it never repeats a write, and in --dry-run never sends one.
+ * https → http); it never repeats a write, and in --dry-run never sends one. Each request goes
+ * to the transcript once its outcome is known: the one that did the work as a command, an
+ * attempt that was refused for want of credentials as a comment.
  *
  * ofetch carries each attempt (request building, FetchError wrapping); its own retry is off
  * because it neither waits for Retry-After nor tells a write from a read.
@@ -557,23 +973,49 @@ async function readCapped(body: ReadableStream<Uint8Array> | null | undefined, l
 export class Transport {
   /** digests and other values captured into shell variables, shown as "$VAR" in later commands */
   readonly vars = new Map<string, string>();
+  private readonly auth = new Auth(this);
+  private readonly tlsCache = new Map<string, Record<string, unknown>>();
+  hasCredential(host: string): boolean {
+    return this.auth.credential(host) !== undefined;
+  }
   constructor(
     readonly opts: TransportOptions,
     readonly log: Log,
-  ) {}
+  ) {
+    if (opts.insecure) log.note("warning: --insecure: TLS certificates are not verified");
+  }
 
   async send(req: RegistryRequest): Promise<RegistryResponse> {
-    const write = req.method !== "GET" && req.method !== "HEAD";
-    this.emit(req);
-    if (write && this.opts.dryRun) {
+    const host = new URL(req.url).host;
+    let authed = req.anonymous || req.probe ? req : await this.auth.attach(req);
+    if (isWrite(req) && this.opts.dryRun) {
+      this.emit(authed);
       this.log.note("dry run: not sent");
       return { status: 0, statusText: "dry run", headers: new Headers(), body: new Uint8Array(), url: req.url };
     }
-    const maxAttempts = write ? 1 : (this.opts.maxAttempts ?? 5);
+    let res = await this.sendOnce(authed, host, { deferEmit: true });
+    if (res.status === 401 && !req.probe && !req.anonymous) {
+      // The refused attempt is a comment: the script goes straight to the credentials.
+      this.emit(authed, res, { refused: true });
+      authed = await this.auth.retryFor(authed, res);
+      res = await this.sendOnce(authed, host, { deferEmit: true });
+      this.emit(authed, res);
+      // Still 401 with credentials: retryFor says why (wrong password, scope, token).
+      if (res.status === 401) await this.auth.retryFor(authed, res);
+      return res;
+    }
+    this.emit(authed, res);
+    return res;
+  }
+
+  /** One request with retries for reads; emitted unless the caller emits it. */
+  async sendOnce(req: RegistryRequest, host: string, { deferEmit = false } = {}): Promise<RegistryResponse> {
+    const maxAttempts = isWrite(req) ? 1 : (this.opts.maxAttempts ?? 5);
+    const sent = this.prepare(req, host);
     for (let attempt = 1; ; attempt++) {
       let res: RegistryResponse;
       try {
-        res = await this.follow(req);
+        res = await this.follow(req, sent);
       } catch (err) {
         if (err instanceof RegctlError) throw err;
         const d = describeNetworkError(err, req.url);
@@ -583,7 +1025,8 @@ export class Transport {
           await sleep(wait);
           continue;
         }
-        if (write) d.reason += "; the outcome is unknown";
+        if (this.opts.curl) this.log.note(`${toCurl(req, this.curlOptions(req))}\n→ ${d.reason}`);
+        if (isWrite(req)) d.reason += "; the outcome is unknown";
         throw new NetworkError(req.method, req.url, d.reason, d.code, d.hint);
       }
       if (attempt < maxAttempts && RETRY_STATUS.has(res.status)) {
@@ -591,48 +1034,73 @@ export class Transport {
         const limit = this.opts.maxRetryAfterMs ?? 30_000;
         if (asked === undefined || asked <= limit) {
           const wait = asked ?? backoff(attempt);
-          this.log.note(`← ${res.status} ${res.statusText}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${maxAttempts})`);
+          this.log.note(`${req.method} ${req.url} ← ${res.status} ${res.statusText}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${maxAttempts})`);
           await sleep(wait);
           continue;
         }
       }
-      this.emitResponse(req, res);
+      if (!deferEmit) this.emit(req, res);
       return res;
     }
   }
 
+  /** The headers and body actually sent: the request's own, plus the credentials it names. */
+  private prepare(req: RegistryRequest, host: string): { headers: Record<string, string>; body?: string } {
+    const headers: Record<string, string> = { ...req.headers };
+    if (req.auth && "basic" in req.auth) {
+      const cred = this.auth.credential(req.auth.host ?? host);
+      if (cred?.username !== undefined) headers.Authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ""}`).toString("base64")}`;
+    } else if (req.auth && "bearer" in req.auth) {
+      const value = this.auth.values.get(req.auth.bearer);
+      if (value) headers.Authorization = `Bearer ${value}`;
+    }
+    if (!req.form) return { headers, body: req.body };
+    headers["Content-Type"] = "application/x-www-form-urlencoded";
+    const cred = this.auth.credential(host);
+    const params = new URLSearchParams();
+    for (const [k, v] of req.form) params.append(k, typeof v === "string" ? v : (cred?.[v.secret] ?? ""));
+    return { headers, body: params.toString() };
+  }
+
   /** Send one attempt, following redirects by hand (blob downloads are redirected to storage). */
-  private async follow(req: RegistryRequest): Promise<RegistryResponse> {
+  private async follow(req: RegistryRequest, sent: { headers: Record<string, string>; body?: string }): Promise<RegistryResponse> {
     let url = req.url;
-    let headers = { ...req.headers };
+    let headers = sent.headers;
+    const body = sent.body;
     for (let hop = 0; ; hop++) {
-      const res = await this.once(req, url, headers);
+      const res = await this.once(req, url, headers, body);
       const location = res.headers.get("location");
-      if (![301, 302, 303, 307, 308].includes(res.status) || !location || req.method === "PUT" || req.method === "POST" || req.method === "PATCH" || req.method === "DELETE")
-        return res;
+      if (![301, 302, 303, 307, 308].includes(res.status) || !location || isWrite(req)) return res;
       if (hop >= 5) throw new RegctlError(`${req.method} ${req.url}: more than 5 redirects`, "the registry redirects in a loop");
-      const next = new URL(location, url);
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new RegctlError(`${req.method} ${req.url}: redirect to an invalid URL`, "the registry is misconfigured");
+      }
       const from = new URL(url);
       if (from.protocol === "https:" && next.protocol !== "https:")
         throw new RegctlError(`${req.method} ${req.url}: redirect from https to ${next.protocol}// refused`, "a registry must not downgrade to plain http");
+      // Credentials stay with the host they were meant for (blob storage signs its own URLs).
       if (next.host !== from.host) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== "authorization"));
       this.log.debug(`→ redirected to ${next.origin}${next.pathname}`);
       url = next.toString();
     }
   }
 
-  private async once(req: RegistryRequest, url: string, headers: Record<string, string>): Promise<RegistryResponse> {
+  private async once(req: RegistryRequest, url: string, headers: Record<string, string>, body?: string): Promise<RegistryResponse> {
     const signal = AbortSignal.timeout(this.opts.timeoutMs);
+    this.log.debug(`→ ${req.method} ${url}`);
     const raw = await ofetch.raw(url, {
       method: req.method,
       headers,
-      body: req.body,
+      body,
       redirect: "manual",
       retry: 0,
       ignoreResponseError: true,
       responseType: "stream",
       signal,
-      ...tlsFetchOptions(this.opts),
+      ...this.tlsOptions(new URL(url).host),
     });
     const res = raw as unknown as Response & { _data?: ReadableStream<Uint8Array> };
     const limit = res.status >= 400 ? MAX_ERROR_BYTES : (req.maxBody ?? MAX_ERROR_BYTES);
@@ -643,34 +1111,61 @@ export class Transport {
       throw new RegctlError(`${req.method} ${url}: answer of ${declared} bytes is larger than the ${limit} allowed, refused`,
         "the registry sent more than any sane answer holds");
     }
-    const body = req.method === "HEAD" ? new Uint8Array() : await readCapped(stream, limit, `${req.method} ${url}`);
+    const data = req.method === "HEAD" ? new Uint8Array() : await readCapped(stream, limit, `${req.method} ${url}`);
     this.log.debug(`← ${res.status} ${res.statusText}\n${[...res.headers].map(([k, v]) => `${k}: ${v}`).join("\n")}`);
-    return { status: res.status, statusText: res.statusText || statusText(res.status), headers: res.headers, body, url };
+    return { status: res.status, statusText: res.statusText || statusText(res.status), headers: res.headers, body: data, url };
   }
 
-  /** Print the request as a curl command (or, for a probe, as a comment). */
-  private emit(req: RegistryRequest): void {
-    if (!this.opts.curl) {
-      this.log.debug(`→ ${req.method} ${req.url}`);
-      return;
+  /** TLS settings for a host, in the shape the runtime's fetch takes: bun `tls`, deno `client`. */
+  private tlsOptions(host: string): Record<string, unknown> {
+    let o = this.tlsCache.get(host);
+    if (o) return o;
+    const files = tlsFilesFor(host, this.opts.cacert, this.opts.env ?? process.env);
+    const read = (f: string) => {
+      try {
+        return readFileSync(f, "utf8");
+      } catch (err) {
+        throw new RegctlError(`cannot read ${f}: ${(err as Error).message}`, "check the path given to --cacert, or the certs.d directory");
+      }
+    };
+    const ca = files.caFiles.map(read);
+    const cert = files.cert ? read(files.cert) : undefined;
+    const key = files.key ? read(files.key) : undefined;
+    const deno = (globalThis as { Deno?: { createHttpClient(o: object): unknown } }).Deno;
+    if (deno) {
+      o = ca.length || cert ? { client: deno.createHttpClient({ caCerts: ca, ...(cert && key ? { cert, key } : {}) }) } : {};
+    } else {
+      // Private CAs are added to the system's, so a redirect to public storage still verifies.
+      o = ca.length || cert || this.opts.insecure
+        ? { tls: { ...(ca.length ? { ca: [...rootCertificates, ...ca] } : {}), ...(cert ? { cert, key } : {}), ...(this.opts.insecure ? { rejectUnauthorized: false } : {}) } }
+        : {};
     }
+    this.tlsCache.set(host, o);
+    return o;
+  }
+
+  private curlOptions(req: RegistryRequest): CurlOptions {
+    const files = tlsFilesFor(new URL(req.url).host, this.opts.cacert, this.opts.env ?? process.env);
+    return { insecure: this.opts.insecure, cacert: files.caFiles[0], cert: files.cert, key: files.key, vars: this.vars };
+  }
+
+  /** Print the request as a curl command (a probe, or an attempt refused for want of credentials, as a comment). */
+  private emit(req: RegistryRequest, res?: RegistryResponse, { refused = false } = {}): void {
+    if (!this.opts.curl) return;
     if (req.headers?.Accept === MANIFEST_ACCEPT && !this.vars.has(MANIFEST_ACCEPT)) {
       this.log.note("every manifest request sends all the types we understand: without the stored type the registry\n" +
         "converts to schema1 (another digest), answers 404 for OCI types, or picks one platform of a list");
       this.log.script(`ACCEPT=${shQuote(MANIFEST_ACCEPT)}`);
       this.vars.set(MANIFEST_ACCEPT, "ACCEPT");
     }
-    const line = toCurl(req, { insecure: this.opts.insecure, vars: this.vars });
-    if (req.why) this.log.note(req.why);
-    if (req.probe) this.log.note(line);
+    const line = toCurl(req, this.curlOptions(req));
+    if (req.why && !refused) this.log.note(req.why);
+    if (req.probe || refused) this.log.note(line);
     else this.log.script(line);
-  }
-
-  /** After the answer: its status as a comment; a captured value becomes a shell variable. */
-  private emitResponse(req: RegistryRequest, res: RegistryResponse): void {
-    if (!this.opts.curl) return;
+    if (!res) return;
     const digest = res.headers.get("docker-content-digest");
-    this.log.note(`← ${res.status} ${res.statusText}${digest ? `, Docker-Content-Digest: ${digest}` : ""}`);
+    const challenge = res.status === 401 ? res.headers.get("www-authenticate") : null;
+    this.log.note(`← ${res.status} ${res.statusText}${digest ? `, Docker-Content-Digest: ${digest}` : ""}${challenge ? `\n  WWW-Authenticate: ${challenge}` : ""}`);
     if (req.capture && res.status < 300) {
       const value = res.headers.get(req.capture.header);
       if (value) {
@@ -682,21 +1177,13 @@ export class Transport {
   }
 }
 
+const isWrite = (req: RegistryRequest) => req.method !== "GET" && req.method !== "HEAD";
+
 function backoff(attempt: number): number {
   return Math.min(5000, 200 * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
 }
 
-/** TLS settings in the shape the runtime's fetch takes (bun: `tls`; deno reads its own flags). */
-function tlsFetchOptions(opts: { insecure: boolean }): Record<string, unknown> {
-  return opts.insecure ? { tls: { rejectUnauthorized: false } } : {};
-}
-
-// ───────────────────────────── 6. registry API ─────────────────────────────
-
-/** Where regctl keeps what it learns between runs (the scheme of each registry). */
-function cacheDir(): string {
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "regctl");
-}
+// ───────────────────────────── 7. registry API ─────────────────────────────
 
 type Scheme = "http" | "https";
 
@@ -813,8 +1300,13 @@ export interface ManifestJson {
 }
 
 /** GET /v2/ — is this a v2 registry, and what does it answer without credentials? */
-export async function apiVersionCheck(reg: Registry): Promise<{ status: number; apiVersion?: string; challenges: Challenge[] }> {
-  const res = await reg.request({ method: "GET", path: "/v2/", why: "is this a v2 registry? 200, or 401 with the auth scheme in WWW-Authenticate" }, (s) => s === 200 || s === 401);
+export async function apiVersionCheck(reg: Registry, { authenticate = false } = {}): Promise<{ status: number; apiVersion?: string; challenges: Challenge[] }> {
+  const res = await reg.request({
+    method: "GET",
+    path: "/v2/",
+    anonymous: !authenticate,
+    why: authenticate ? "do the credentials open the registry? 200 means yes" : "is this a v2 registry? 200, or 401 with the auth scheme in WWW-Authenticate",
+  }, (s) => s === 200 || (s === 401 && !authenticate));
   return {
     status: res.status,
     apiVersion: res.headers.get("docker-distribution-api-version") ?? undefined,
@@ -942,7 +1434,7 @@ function baseType(contentType: string | null): string {
   return (contentType ?? "").split(";")[0]!.trim();
 }
 
-// ───────────────────────────── 7. operations ─────────────────────────────
+// ───────────────────────────── 8. operations ─────────────────────────────
 
 /** Run `fn` over `items` with at most `limit` in flight; results keep the input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
@@ -975,6 +1467,10 @@ export async function ping(reg: Registry): Promise<PingResult> {
   const challenge = v.challenges[0];
   let deletes: boolean | undefined;
   if (v.status === 200) deletes = await deletesEnabled(reg, "regctl/ping");
+  else if (reg.transport.hasCredential(reg.host)) {
+    // With credentials the same probe works through the auth dance; a token without delete rights says nothing.
+    deletes = await deletesEnabled(reg, "regctl/ping").catch(() => undefined);
+  }
   return {
     registry: reg.host,
     url: await reg.base(),
@@ -1092,7 +1588,7 @@ export function garbageCollectAdvice(): string[] {
   ];
 }
 
-// ───────────────────────────── 8. output ─────────────────────────────
+// ───────────────────────────── 9. output ─────────────────────────────
 
 const out = (s: string) => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
 const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
@@ -1146,7 +1642,7 @@ function printInspect(ref: string, s: ImageSummary): void {
   for (const l of s.layers ?? []) out(`  ${l.digest}  ${humanSize(l.size)}`);
 }
 
-// ───────────────────────────── 9. CLI ─────────────────────────────
+// ───────────────────────────── 10. CLI ─────────────────────────────
 
 interface RawOptions {
   [k: string]: unknown;
@@ -1166,20 +1662,37 @@ function globalOptions(o: RawOptions): GlobalOptions {
     insecure: Boolean(o.insecure),
     timeoutMs: parseDuration(o.timeout === undefined ? "30s" : String(o.timeout)),
     verbose: Boolean(o.verbose),
+    username: o.username === undefined ? undefined : String(o.username),
+    passwordStdin: Boolean(o.passwordStdin),
+    cacert: ([] as unknown[]).concat(o.cacert ?? []).map(String),
   };
+}
+
+/** --password-stdin: the whole of stdin, less one trailing newline (as docker login reads it). */
+function readPasswordStdin(): string {
+  if (process.stdin.isTTY) throw new UsageError("--password-stdin reads the password from a pipe, and stdin is a terminal", "echo \"$PASSWORD\" | regctl … -u USER --password-stdin");
+  const text = readFileSync(0, "utf8").replace(/\r?\n$/, "");
+  if (!text) throw new UsageError("--password-stdin: stdin was empty", "pipe the password in: regctl … -u USER --password-stdin < file");
+  return text;
 }
 
 interface Context {
   opts: GlobalOptions;
   log: Log;
   transport: Transport;
+  password?: string;
 }
 
 function context(raw: RawOptions): Context {
   const opts = globalOptions(raw);
   const log = makeLog(opts);
-  const transport = new Transport({ curl: opts.curl, dryRun: opts.dryRun, timeoutMs: opts.timeoutMs, insecure: opts.insecure }, log);
-  return { opts, log, transport };
+  if (opts.passwordStdin && opts.username === undefined) throw new UsageError("--password-stdin needs --username", "regctl … -u USER --password-stdin");
+  const password = opts.passwordStdin ? readPasswordStdin() : undefined;
+  const transport = new Transport({
+    curl: opts.curl, dryRun: opts.dryRun, timeoutMs: opts.timeoutMs, insecure: opts.insecure,
+    cacert: opts.cacert, username: opts.username, password,
+  }, log);
+  return { opts, log, transport, password };
 }
 
 function registryFor(ctx: Context, host: string, scheme?: Scheme): Registry {
@@ -1287,6 +1800,53 @@ const commands = {
   },
 };
 
+/** Ask a question on the terminal (stderr), without echo for a password. */
+async function ask(question: string, { secret = false } = {}): Promise<string> {
+  const output = new Writable({
+    write(chunk, _enc, done) {
+      // Echo the prompt, not what is typed after it.
+      if (!secret || String(chunk).includes(question)) process.stderr.write(chunk);
+      done();
+    },
+  });
+  const rl = createInterface({ input: process.stdin, output, terminal: true });
+  const answer = await new Promise<string>((resolve) => rl.question(question, resolve));
+  rl.close();
+  if (secret) process.stderr.write("\n");
+  return answer;
+}
+
+const accountCommands = {
+  async login(ctx: Context, target: string) {
+    const { registry, scheme } = parseRegistry(target);
+    const tty = process.stdin.isTTY && process.stderr.isTTY;
+    let username = ctx.opts.username;
+    let password = ctx.password;
+    if (username === undefined || password === undefined) {
+      if (!tty) throw new UsageError("login needs -u USER and --password-stdin when there is no terminal to ask on", `echo "$PASSWORD" | regctl login ${registry} -u USER --password-stdin`);
+      username ??= (await ask("Username: ")).trim();
+      password ??= await ask("Password: ", { secret: true });
+    }
+    if (!username) throw new UsageError("login needs a username", `regctl login ${registry} -u USER --password-stdin`);
+    // Check the credentials against the registry before storing them anywhere.
+    const transport = new Transport({ ...ctx.transport.opts, username, password }, ctx.log);
+    const reg = new Registry(registry, transport, scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
+    const v = await apiVersionCheck(reg, { authenticate: true });
+    if (v.status !== 200) throw new RegctlError(`login to ${registry} failed: GET /v2/ answered ${v.status}`);
+    if (ctx.opts.dryRun) return ctx.log.note(`dry run: credentials for ${registry} work; not stored`);
+    const where = storeCredential(registry, username, password);
+    ctx.opts.json ? printJson({ registry, username, storedIn: where }) : out(`logged in to ${registry} as ${username} (stored in ${where})`);
+  },
+
+  async logout(ctx: Context, target: string) {
+    const { registry } = parseRegistry(target);
+    if (ctx.opts.dryRun) return ctx.log.note(`dry run: would remove the credentials for ${registry}`);
+    const { removed, where } = eraseCredential(registry);
+    if (ctx.opts.json) return printJson({ registry, removed, from: where });
+    out(removed ? `removed the credentials for ${registry} from ${where}` : `no credentials stored for ${registry} in ${where}`);
+  },
+};
+
 const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage or input (nothing was sent), 130 interrupted.
 Environment: REGCTL_CURL=1 prints the curl transcript for every command.
 With --curl, stderr is itself a script: regctl delete REF --dry-run --curl 2>plan.sh && sh plan.sh`;
@@ -1301,6 +1861,9 @@ export function buildCli(): ReturnType<typeof cac> {
     .option("--concurrency <n>", "Requests in flight at once", { default: 8 })
     .option("--plain-http", "Use http:// (the default is https://, and plain http only for a loopback registry without TLS)")
     .option("--insecure", "Skip TLS certificate verification (says so on stderr)")
+    .option("--cacert <file>", "Trust this CA certificate (PEM) too; /etc/docker/certs.d/HOST/ and ~/.docker/certs.d/HOST/ are read as docker does")
+    .option("-u, --username <user>", "Username for the registry (else REGCTL_USERNAME, docker's config.json and helpers, podman's auth.json)")
+    .option("--password-stdin", "Read the password (or a token) from stdin, with --username")
     .option("--timeout <duration>", "Per-request timeout, e.g. 10s or 2m", { default: "30s" })
     .option("--verbose", "Print every request and response header on stderr (credentials redacted)");
 
@@ -1322,6 +1885,11 @@ export function buildCli(): ReturnType<typeof cac> {
     .example("regctl inspect localhost:5000/busybox:latest");
   cli.command("delete <ref>", "Delete an image by tag or digest: every tag on that digest goes with it")
     .example("regctl delete localhost:5000/busybox:latest --dry-run --curl 2>plan.sh && sh plan.sh");
+
+  cli.command("login <registry>", "Check credentials against the registry, then store them as docker does (helper, else config.json 0600)")
+    .example("echo \"$PASSWORD\" | regctl login registry.example.com -u alice --password-stdin");
+  cli.command("logout <registry>", "Remove the stored credentials for a registry")
+    .example("regctl logout registry.example.com");
 
   cli.help((sections) => {
     sections.push({ body: GLOBAL_HELP });
@@ -1349,7 +1917,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     command.checkUnusedArgs();
     const ctx = context(cli.options);
     log = ctx.log;
-    const run = commands[name as keyof typeof commands] as (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
+    const run = ({ ...commands, ...accountCommands })[name as keyof typeof commands] as (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
     await run(ctx, String(cli.args[0]), cli.options);
     return Exit.OK;
   } catch (err) {

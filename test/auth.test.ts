@@ -1,0 +1,341 @@
+// Auth and TLS against the real registry: htpasswd basic auth behind its own TLS (a CA made here
+// with openssl), and `auth: token` with the tests' token server (the registry verifies its JWTs
+// for real). Credentials come from flags, env, docker's config.json (auth, identitytoken,
+// credHelpers, credsStore) and podman's auth.json. Every output is scanned for the secrets.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { run, sh, transcript } from "./cli.ts";
+import { startRegistry, type Registry } from "./registry.ts";
+import { pushImage } from "./seed.ts";
+import { startTokenRegistry, type TokenRegistry } from "./tokenserver.ts";
+
+// Hostile on purpose: quotes, dollar, space, backslash — the transcript must carry them as variables.
+const USER = "alice";
+const PASSWORD = `s3cr't "pa$$" w\\rd`;
+const BASIC = Buffer.from(`${USER}:${PASSWORD}`).toString("base64");
+const READER = "reader";
+const READER_PASSWORD = "reader-Secret-42";
+const REFRESH_MARK = "refresh-";
+
+let tls: Registry; // htpasswd + TLS
+let tok: TokenRegistry; // auth: token, plain http
+let tokOnly: TokenRegistry; // answers only "token"
+let accessOnly: TokenRegistry; // answers only "access_token"
+let home: string;
+
+const env = (extra: Record<string, string> = {}) => ({ HOME: home, DOCKER_CONFIG: join(home, ".docker"), ...extra });
+const creds = { REGCTL_USERNAME: USER, REGCTL_PASSWORD: PASSWORD };
+
+/** Push through a token registry with a token the test asks for itself. */
+async function tokenPush(t: TokenRegistry, repo: string, tags: string[], seed: string) {
+  const res = await fetch(`${t.tokenUrl}?service=${t.service}&scope=repository:${repo}:pull,push`, {
+    headers: { Authorization: `Basic ${BASIC}` },
+  });
+  const body = (await res.json()) as { token?: string; access_token?: string };
+  return pushImage(t.registry.url, repo, tags, { seed, headers: { Authorization: `Bearer ${body.token ?? body.access_token}` } });
+}
+
+const grants = (user: string | undefined, scope: { name: string; actions: string[] }) =>
+  user === USER ? scope.actions : user === READER ? scope.actions.filter((a) => a === "pull") : scope.name.startsWith("public/") ? ["pull"] : [];
+
+beforeAll(async () => {
+  home = mkdtempSync(join(tmpdir(), "regctl-home-"));
+  [tls, tok, tokOnly, accessOnly] = await Promise.all([
+    startRegistry({ tls: true, htpasswd: { user: USER, password: PASSWORD } }),
+    startTokenRegistry({ users: { [USER]: PASSWORD, [READER]: READER_PASSWORD }, grants }),
+    startTokenRegistry({ users: { [USER]: PASSWORD }, answer: "token" }),
+    startTokenRegistry({ users: { [USER]: PASSWORD }, answer: "access_token" }),
+  ]);
+  const tlsFetch = { tls: { ca: readFileSync(tls.caCertPath!, "utf8") } };
+  await pushImage(tls.url, "busybox", ["latest", "1.36"], { seed: "busybox", headers: { Authorization: `Basic ${BASIC}` }, fetchOptions: tlsFetch });
+  await pushImage(tls.url, "busybox", ["edge"], { seed: "edge", headers: { Authorization: `Basic ${BASIC}` }, fetchOptions: tlsFetch });
+  for (const t of [tok, tokOnly, accessOnly]) {
+    await tokenPush(t, "busybox", ["latest", "1.36"], "busybox");
+    await tokenPush(t, "busybox", ["edge"], "edge");
+  }
+  await tokenPush(tok, "public/app", ["1"], "public");
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([tls?.stop(), tok?.stop(), tokOnly?.stop(), accessOnly?.stop()]);
+  // No secret in anything any command printed, in this file or before it.
+  const all = transcript.join("\n");
+  for (const secret of [PASSWORD, BASIC, READER_PASSWORD, Buffer.from(`${READER}:${READER_PASSWORD}`).toString("base64")])
+    expect(all.includes(secret)).toBe(false);
+  expect(/eyJ[\w-]{10,}\.[\w-]{10,}/.test(all)).toBe(false); // no JWT
+  expect(all.includes(REFRESH_MARK)).toBe(false);
+});
+
+const tagsOf = async (r: Registry, repo: string, headers: Record<string, string>, fetchOptions: object = {}) => {
+  const res = await fetch(`${r.url}/v2/${repo}/tags/list`, { headers, ...fetchOptions });
+  return res.status === 404 ? [] : (((await res.json()) as { tags: string[] | null }).tags ?? []).sort();
+};
+
+describe("htpasswd basic auth behind TLS", () => {
+  const tlsFetch = () => ({ tls: { ca: readFileSync(tls.caCertPath!, "utf8") } });
+  const basicHeaders = () => ({ Authorization: `Basic ${BASIC}` });
+
+  test("an untrusted certificate: exit 1 and the --cacert hint, never a fall back to http", async () => {
+    const r = await run(["tags", `${tls.host}/busybox`], { env: env(creds) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("--cacert");
+    expect(r.stderr).toContain("certificate");
+  });
+
+  test("no credentials: exit 1 with how to give them", async () => {
+    const r = await run(["tags", `${tls.host}/busybox`, "--cacert", tls.caCertPath!], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("401");
+    expect(r.stderr).toContain("regctl login");
+    expect(r.stderr).toContain("REGCTL_USERNAME");
+  });
+
+  test("a wrong password: exit 1, the source named, the password not", async () => {
+    const r = await run(["tags", `${tls.host}/busybox`, "--cacert", tls.caCertPath!], { env: env({ REGCTL_USERNAME: USER, REGCTL_PASSWORD: "wrong-password-x" }) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("refused the credentials from REGCTL_USERNAME");
+    expect(r.stderr).not.toContain("wrong-password-x");
+  });
+
+  test("REGCTL_USERNAME/REGCTL_PASSWORD with --cacert; --insecure works and says so", async () => {
+    const r = await run(["tags", `${tls.host}/busybox`, "--digests", "--cacert", tls.caCertPath!], { env: env(creds) });
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n").filter(Boolean).length).toBe(3);
+    const k = await run(["digest", `${tls.host}/busybox:edge`, "--insecure"], { env: env(creds) });
+    expect(k.code).toBe(0);
+    expect(k.stderr).toContain("--insecure");
+  });
+
+  test("-u with --password-stdin", async () => {
+    const r = await run(["tags", `${tls.host}/busybox`, "-u", USER, "--password-stdin", "--cacert", tls.caCertPath!], { env: env(), stdin: `${PASSWORD}\n` });
+    expect(r).toMatchObject({ code: 0, stdout: "1.36\nedge\nlatest\n" });
+  });
+
+  test("certs.d: ~/.docker/certs.d/HOST/ca.crt is trusted as docker does", async () => {
+    const h = mkdtempSync(join(tmpdir(), "regctl-home-"));
+    mkdirSync(join(h, ".docker", "certs.d", tls.host), { recursive: true });
+    writeFileSync(join(h, ".docker", "certs.d", tls.host, "ca.crt"), readFileSync(tls.caCertPath!));
+    const r = await run(["tags", `${tls.host}/busybox`], { env: { HOME: h, ...creds } });
+    expect(r).toMatchObject({ code: 0, stdout: "1.36\nedge\nlatest\n" });
+  });
+
+  test("the seed delete, and its --dry-run --curl script run by sh with the variables set", async () => {
+    await pushImage(tls.url, "seed/tls", ["latest", "1.36"], { seed: "busybox", headers: basicHeaders(), fetchOptions: tlsFetch() });
+    await pushImage(tls.url, "seed/tls", ["keep"], { seed: "keep", headers: basicHeaders(), fetchOptions: tlsFetch() });
+    const plan = await run(["delete", `${tls.host}/seed/tls:latest`, "--dry-run", "--curl", "--cacert", tls.caCertPath!], { env: env(creds) });
+    expect(plan.code).toBe(0);
+    expect(plan.stderr).toContain(`-u "$REGCTL_USERNAME:$REGCTL_PASSWORD"`);
+    expect(plan.stderr).toContain(`--cacert ${tls.caCertPath}`);
+    expect(await tagsOf(tls, "seed/tls", basicHeaders(), tlsFetch())).toEqual(["1.36", "keep", "latest"]);
+    const result = await sh(plan.stderr, creds);
+    expect(result.code).toBe(0);
+    expect(await tagsOf(tls, "seed/tls", basicHeaders(), tlsFetch())).toEqual(["keep"]);
+    const del = await run(["delete", `${tls.host}/busybox:latest`, "--yes", "--cacert", tls.caCertPath!], { env: env(creds) });
+    expect(del.code).toBe(0);
+    expect(await tagsOf(tls, "busybox", basicHeaders(), tlsFetch())).toEqual(["edge"]);
+  });
+
+  test("login checks and stores as docker does (0600), logout removes; a wrong password stores nothing", async () => {
+    const h = mkdtempSync(join(tmpdir(), "regctl-home-"));
+    const e = { HOME: h, DOCKER_CONFIG: join(h, ".docker") };
+    const bad = await run(["login", tls.host, "-u", USER, "--password-stdin", "--cacert", tls.caCertPath!], { env: e, stdin: "nope\n" });
+    expect(bad.code).toBe(1);
+    expect(() => statSync(join(h, ".docker", "config.json"))).toThrow();
+    const ok = await run(["login", tls.host, "-u", USER, "--password-stdin", "--cacert", tls.caCertPath!], { env: e, stdin: PASSWORD });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`logged in to ${tls.host}`);
+    const path = join(h, ".docker", "config.json");
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(join(h, ".docker")).mode & 0o777).toBe(0o700);
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ auths: { [tls.host]: { auth: BASIC } } });
+    const use = await run(["tags", `${tls.host}/busybox`, "--cacert", tls.caCertPath!], { env: e });
+    expect(use.code).toBe(0);
+    const out = await run(["logout", tls.host], { env: e });
+    expect(out.code).toBe(0);
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ auths: {} });
+    const again = await run(["tags", `${tls.host}/busybox`, "--cacert", tls.caCertPath!], { env: e });
+    expect(again.code).toBe(1);
+  });
+});
+
+describe("token auth (the registry verifies the token server's JWTs)", () => {
+  test("ping names the scheme and realm without credentials", async () => {
+    const r = await run(["ping", tok.registry.host, "--json"], { env: env() });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ auth: "bearer", realm: tok.tokenUrl });
+  });
+
+  test("anonymous pull where the token server grants it; none elsewhere", async () => {
+    const pub = await run(["tags", `${tok.registry.host}/public/app`], { env: env() });
+    expect(pub).toMatchObject({ code: 0, stdout: "1\n" });
+    const priv = await run(["tags", `${tok.registry.host}/busybox`], { env: env() });
+    expect(priv.code).toBe(1);
+    expect(priv.stderr).toContain("regctl login");
+  });
+
+  test("the seed delete: --dry-run --curl shows the token dance, and sh runs it with the variables set", async () => {
+    for (const t of [tok, tokOnly, accessOnly]) {
+      const before = t.requests.length;
+      const plan = await run(["delete", `${t.registry.host}/busybox:latest`, "--dry-run", "--curl"], { env: env(creds) });
+      expect(plan.code).toBe(0);
+      expect(plan.stderr).toContain("WWW-Authenticate: Bearer realm=");
+      expect(plan.stderr).toContain(`TOKEN=$(curl -sS -u "$REGCTL_USERNAME:$REGCTL_PASSWORD" -f '${t.tokenUrl}?service=`);
+      expect(plan.stderr).toContain(`-H "Authorization: Bearer $TOKEN`);
+      expect(plan.stderr).toContain("repository%3Abusybox%3Adelete");
+      // one token request per scope: pull, then delete
+      expect(t.requests.length - before).toBe(2);
+      const result = await sh(plan.stderr, creds);
+      expect(result.code).toBe(0);
+      const check = await run(["tags", `${t.registry.host}/busybox`], { env: env(creds) });
+      expect(check.stdout).toBe("edge\n");
+    }
+  });
+
+  test("a token without the scope: insufficient_scope, exit 1, nothing deleted", async () => {
+    await tokenPush(tok, "scoped/app", ["1"], "scoped");
+    const r = await run(["delete", `${tok.registry.host}/scoped/app:1`, "--yes"], { env: env({ REGCTL_USERNAME: READER, REGCTL_PASSWORD: READER_PASSWORD }) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('does not grant "repository:scoped/app:delete"');
+    const still = await run(["tags", `${tok.registry.host}/scoped/app`], { env: env(creds) });
+    expect(still.stdout).toBe("1\n");
+  });
+
+  test("a wrong password at the token server", async () => {
+    const r = await run(["tags", `${tok.registry.host}/busybox`], { env: env({ REGCTL_USERNAME: USER, REGCTL_PASSWORD: "not-it-123" }) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("token server refused the credentials from REGCTL_USERNAME");
+  });
+
+  test("docker's identitytoken: the OAuth2 refresh grant, POSTed as docker does", async () => {
+    const res = await fetch(tok.tokenUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "password", username: USER, password: PASSWORD, service: tok.service, client_id: "test", access_type: "offline" }),
+    });
+    const { refresh_token } = (await res.json()) as { refresh_token: string };
+    expect(refresh_token.length).toBeGreaterThan(8);
+    const h = mkdtempSync(join(tmpdir(), "regctl-home-"));
+    mkdirSync(join(h, ".docker"));
+    writeFileSync(join(h, ".docker", "config.json"), JSON.stringify({ auths: { [tok.registry.host]: { identitytoken: refresh_token } } }));
+    const r = await run(["tags", `${tok.registry.host}/busybox`, "--curl"], { env: { HOME: h } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("edge\n");
+    expect(r.stderr).toContain(`--data-urlencode "refresh_token=$REGCTL_IDENTITY_TOKEN"`);
+    expect(r.stderr).not.toContain(refresh_token);
+    expect(tok.requests.some((q) => q.method === "POST" && q.body?.includes("grant_type=refresh_token"))).toBe(true);
+  });
+});
+
+describe("credentials from files and helpers", () => {
+  const configHome = (config: object) => {
+    const h = mkdtempSync(join(tmpdir(), "regctl-home-"));
+    mkdirSync(join(h, ".docker"));
+    writeFileSync(join(h, ".docker", "config.json"), JSON.stringify(config));
+    return h;
+  };
+  /** A docker-credential-NAME helper on PATH that knows one registry, logging each call. */
+  const helperDir = (name: string, host: string) => {
+    const dir = mkdtempSync(join(tmpdir(), "regctl-helper-"));
+    const script = `#!/bin/sh
+read -r server
+echo "$1 $server" >> "${dir}/calls"
+case "$1" in
+  get) if [ "$server" = "${host}" ]; then printf '%s' '{"ServerURL":"${host}","Username":"${USER}","Secret":${JSON.stringify(PASSWORD).replace(/'/g, `'\\''`)}}'; else echo "credentials not found in native keychain"; exit 1; fi ;;
+  store|erase) cat >/dev/null ;;
+esac
+`;
+    writeFileSync(join(dir, `docker-credential-${name}`), script);
+    chmodSync(join(dir, `docker-credential-${name}`), 0o755);
+    return dir;
+  };
+  const tagsWith = (h: string, extra: Record<string, string> = {}) =>
+    run(["tags", `${tls.host}/busybox`, "--cacert", tls.caCertPath!], { env: { HOME: h, ...extra } });
+
+  test("auths.<host>.auth", async () => {
+    const r = await tagsWith(configHome({ auths: { [`https://${tls.host}`]: { auth: BASIC } } }));
+    expect(r.code).toBe(0);
+  });
+
+  test("credHelpers.<host> runs docker-credential-<name> get", async () => {
+    const dir = helperDir("regtest", tls.host);
+    const r = await tagsWith(configHome({ credHelpers: { [tls.host]: "regtest" } }), { PATH: `${dir}:${process.env.PATH}` });
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(dir, "calls"), "utf8")).toBe(`get ${tls.host}\n`);
+  });
+
+  test("credsStore, and login through it", async () => {
+    const dir = helperDir("store", tls.host);
+    const h = configHome({ credsStore: "store" });
+    const path = { PATH: `${dir}:${process.env.PATH}` };
+    expect((await tagsWith(h, path)).code).toBe(0);
+    const login = await run(["login", tls.host, "-u", USER, "--password-stdin", "--cacert", tls.caCertPath!], { env: { HOME: h, ...path }, stdin: PASSWORD });
+    expect(login.code).toBe(0);
+    expect(login.stdout).toContain("docker-credential-store");
+    expect(readFileSync(join(dir, "calls"), "utf8")).toContain("store ");
+    expect(JSON.parse(readFileSync(join(h, ".docker", "config.json"), "utf8"))).toEqual({ credsStore: "store" });
+  });
+
+  test("a helper that is missing or fails: the error names it", async () => {
+    const r = await tagsWith(configHome({ credHelpers: { [tls.host]: "absent" } }));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("docker-credential-absent is not on PATH");
+  });
+
+  test("podman's auth.json through REGISTRY_AUTH_FILE", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "regctl-podman-"));
+    writeFileSync(join(dir, "auth.json"), JSON.stringify({ auths: { [tls.host]: { auth: BASIC } } }));
+    const r = await tagsWith(mkdtempSync(join(tmpdir(), "regctl-home-")), { REGISTRY_AUTH_FILE: join(dir, "auth.json") });
+    expect(r.code).toBe(0);
+  });
+
+  test("a broken config.json: the file and the problem, exit 1", async () => {
+    const h = mkdtempSync(join(tmpdir(), "regctl-home-"));
+    mkdirSync(join(h, ".docker"));
+    writeFileSync(join(h, ".docker", "config.json"), '{"auths": {');
+    const r = await tagsWith(h);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(join(h, ".docker", "config.json"));
+    expect(r.stderr).toContain("not valid JSON");
+    expect(r.stderr).not.toContain("    at ");
+  });
+});
+
+describe("redirects (a server of the tests' own: the real registry with filesystem storage never redirects)", () => {
+  test("a redirect to another host does not carry the Authorization header", async () => {
+    const seen: { host: string; auth: string | null }[] = [];
+    const blob = new TextEncoder().encode('{"architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z"}');
+    const blobDigest = `sha256:${new Bun.CryptoHasher("sha256").update(blob).digest("hex")}`;
+    const storage = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => {
+      seen.push({ host: "storage", auth: req.headers.get("authorization") });
+      return new Response(blob);
+    } });
+    const manifest = new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2, mediaType: "application/vnd.docker.distribution.manifest.v2+json",
+      config: { mediaType: "application/vnd.docker.container.image.v1+json", digest: blobDigest, size: blob.length }, layers: [],
+    }));
+    const mdigest = `sha256:${new Bun.CryptoHasher("sha256").update(manifest).digest("hex")}`;
+    const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => {
+      const auth = req.headers.get("authorization");
+      seen.push({ host: "registry", auth });
+      if (auth !== `Basic ${BASIC}`) return new Response("{}", { status: 401, headers: { "WWW-Authenticate": 'Basic realm="test"' } });
+      const path = new URL(req.url).pathname;
+      if (path.includes("/manifests/"))
+        return new Response(manifest, { headers: { "Content-Type": "application/vnd.docker.distribution.manifest.v2+json", "Docker-Content-Digest": mdigest } });
+      if (path.includes("/blobs/")) return Response.redirect(`http://127.0.0.1:${storage.port}/blob?sig=abc`, 307);
+      return new Response("{}");
+    } });
+    try {
+      const r = await run(["inspect", `127.0.0.1:${api.port}/app:1`, "--plain-http"], { env: env(creds) });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(blobDigest);
+      expect(seen.filter((s) => s.host === "storage").length).toBe(1);
+      expect(seen.find((s) => s.host === "storage")!.auth).toBeNull();
+      expect(seen.some((s) => s.host === "registry" && s.auth === `Basic ${BASIC}`)).toBe(true);
+    } finally {
+      api.stop(true);
+      storage.stop(true);
+    }
+  });
+});
