@@ -9,7 +9,7 @@ TARGETS := linux-x64 linux-arm64 darwin-x64 darwin-arm64
 # Debian packages the tests use: the real registry, TLS and htpasswd tools, the shells.
 APT_PACKAGES := docker-registry apache2-utils openssl curl skopeo tmux bash-completion zsh fish
 
-.PHONY: help deps system-deps build check test demo bench install release clean
+.PHONY: help deps system-deps build check test demo bench install release clean completions completions-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,8 +37,19 @@ build: dist/regctl ## Compile the standalone binary dist/regctl (bun build --com
 check: deps ## Typecheck (tsc --strict)
 	$(TSC) --noEmit -p .
 
-test: check build system-deps ## Typecheck, build, and run every test against the real registry, through dist/regctl
+test: check build completions-check system-deps ## Typecheck, build, and run every test against the real registry, through dist/regctl
 	REGCTL_BIN=dist/regctl $(BUN) test --timeout 60000
+
+completions: build ## Regenerate completions/ (regctl.bash, _regctl, regctl.fish) from dist/regctl
+	@mkdir -p completions
+	dist/regctl completion bash > completions/regctl.bash
+	dist/regctl completion zsh > completions/_regctl
+	dist/regctl completion fish > completions/regctl.fish
+
+completions-check: build ## Fail when completions/ is stale (run make completions)
+	@for s in bash:regctl.bash zsh:_regctl fish:regctl.fish; do \
+	  dist/regctl completion $${s%%:*} | cmp -s - completions/$${s#*:} || { echo "completions/$${s#*:} is stale: run make completions" >&2; exit 1; }; \
+	done
 
 demo: deps build ## Start a throwaway registry on 127.0.0.1:5000 and walk through the seed problem
 	@bash test/demo.sh
@@ -48,6 +59,9 @@ bench: deps build system-deps ## Measure regctl beside a curl loop, skopeo and t
 
 install: build ## Install dist/regctl and the shell completions under PREFIX (default /usr/local)
 	install -Dm755 dist/regctl $(DESTDIR)$(PREFIX)/bin/regctl
+	install -Dm644 completions/regctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/regctl
+	install -Dm644 completions/_regctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_regctl
+	install -Dm644 completions/regctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/regctl.fish
 
 release: deps ## Binaries for linux and macOS, x64 and arm64, each with a sha256 sum, in dist/release
 	@mkdir -p dist/release

@@ -18,16 +18,17 @@
  *   7. registry API               one function per endpoint, returning data
  *   8. operations                 resolve, inspect, delete … built from API calls
  *   9. output                     text and JSON; stdout for results, stderr for the rest
- *  10. CLI                        cac wiring and main()
+ *  10. completion                 candidates for a TAB, and the bash, zsh and fish scripts
+ *  11. CLI                        cac wiring and main()
  */
 import { cac } from "cac";
 import { ofetch } from "ofetch";
 import { Buffer } from "node:buffer";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 import { rootCertificates } from "node:tls";
@@ -1642,7 +1643,400 @@ function printInspect(ref: string, s: ImageSummary): void {
   for (const l of s.layers ?? []) out(`  ${l.digest}  ${humanSize(l.size)}`);
 }
 
-// ───────────────────────────── 10. CLI ─────────────────────────────
+// ───────────────────────────── 10. completion ─────────────────────────────
+// The shell scripts call the binary back with the line up to the cursor (COMP_LINE, COMP_POINT,
+// as tabtab does): `regctl __complete bash|zsh|fish` answers candidates one a line, with a tab and
+// a description for zsh and fish. A candidate ending in / : @ gets no space after it. A TAB never
+// hangs and never prints an error: answers are cached briefly, the network is bounded to about a
+// second, and any failure yields nothing.
+
+export const SHELLS = ["bash", "zsh", "fish"] as const;
+export type Shell = (typeof SHELLS)[number];
+
+export interface Candidate {
+  value: string;
+  description?: string;
+}
+
+/** Words of a command line as a shell splits them, quotes honoured; the last is the one being completed. */
+export function splitWords(line: string): string[] {
+  const words: string[] = [];
+  let word = "";
+  let quote: string | undefined;
+  let started = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === "\\" && quote === '"' && i + 1 < line.length) word += line[++i];
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      started = true;
+    } else if (c === "\\" && i + 1 < line.length) {
+      word += line[++i];
+      started = true;
+    } else if (/\s/.test(c)) {
+      if (started) words.push(word);
+      word = "";
+      started = false;
+    } else {
+      word += c;
+      started = true;
+    }
+  }
+  words.push(word);
+  return words;
+}
+
+const COMPLETION_TTL_MS = 60_000;
+const COMPLETION_BUDGET_MS = 1000;
+
+function completionCachePath(key: string, env = process.env): string {
+  return join(cacheDir(env), "completion", encodeURIComponent(key));
+}
+
+/** A list from the completion cache, or from `load` (then cached); undefined on any failure. */
+async function cachedList(key: string, load: () => Promise<string[]>, env = process.env): Promise<string[] | undefined> {
+  const path = completionCachePath(key, env);
+  try {
+    const cached = JSON.parse(readFileSync(path, "utf8")) as { at: number; items: string[] };
+    if (Date.now() - cached.at < COMPLETION_TTL_MS && Array.isArray(cached.items)) return cached.items;
+  } catch {
+    // not cached yet
+  }
+  try {
+    const items = await load();
+    writePrivateFile(path, JSON.stringify({ at: Date.now(), items }));
+    return items;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Forget what completion knows of a repository that regctl has just changed. */
+export function forgetCompletions(registry: string, repository: string, env = process.env): void {
+  for (const kind of ["tags", "digests"]) rmSync(completionCachePath(`${kind} ${registry}/${repository}`, env), { force: true });
+  rmSync(completionCachePath(`repos ${registry}`, env), { force: true });
+}
+
+/** Registries this user works with: docker's and podman's config keys, and those regctl used lately. */
+function knownRegistries(env = process.env): string[] {
+  const found = new Set<string>();
+  const add = (key: string) => {
+    const host = key.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
+    if (DOMAIN.test(host)) found.add(host === "index.docker.io" ? "docker.io" : host);
+  };
+  for (const path of [dockerConfigPath(env), ...podmanAuthPaths(env)]) {
+    try {
+      const c = readDockerConfig(path);
+      for (const k of [...Object.keys(c?.auths ?? {}), ...Object.keys(c?.credHelpers ?? {})]) add(k);
+    } catch {
+      // a broken config gives no candidates
+    }
+  }
+  for (const h of readRecent(env)) add(h);
+  return [...found].sort(byteOrder);
+}
+
+function readRecent(env = process.env): string[] {
+  try {
+    const r = JSON.parse(readFileSync(join(cacheDir(env), "recent.json"), "utf8"));
+    return Array.isArray(r) ? r.filter((x): x is string => typeof x === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Remember a registry for completion (most recent first, at most 20). */
+export function rememberRegistry(registry: string, env = process.env): void {
+  const list = [registry, ...readRecent(env).filter((r) => r !== registry)].slice(0, 20);
+  try {
+    writePrivateFile(join(cacheDir(env), "recent.json"), JSON.stringify(list));
+  } catch {
+    // only completion loses
+  }
+}
+
+interface CompletionSpec {
+  commands: { name: string; description: string; options: { names: string[]; description: string; takesValue: boolean }[] }[];
+  global: { names: string[]; description: string; takesValue: boolean }[];
+}
+
+/** What the candidates are, for the words typed so far. Network lookups are bounded and silent. */
+export async function completeLine(line: string, spec: CompletionSpec, env = process.env): Promise<Candidate[]> {
+  const words = splitWords(line);
+  if (words.length < 2) return [];
+  const args = words.slice(1);
+  const cur = args[args.length - 1]!;
+  const prev = args.length > 1 ? args[args.length - 2] : undefined;
+  const match = (cands: Candidate[]) => cands.filter((c) => c.value.startsWith(cur));
+  if (args.length === 1 && !cur.startsWith("-"))
+    return match(spec.commands.map((c) => ({ value: c.name, description: c.description })));
+  const command = spec.commands.find((c) => c.name === args[0]);
+  const options = [...(command?.options ?? []), ...spec.global];
+  const optionFor = (word: string | undefined) => options.find((o) => word !== undefined && o.names.some((n) => (n.length === 1 ? `-${n}` : `--${n}`) === word));
+  if (cur.startsWith("-"))
+    return match(options.flatMap((o) => o.names.filter((n) => n.length > 1).map((n) => ({ value: `--${n}`, description: o.description }))));
+  const valueOf = optionFor(prev);
+  if (valueOf?.takesValue) return completeOptionValue(valueOf.names, cur);
+  if (!command) return [];
+  // Positional arguments: the words after the command that are neither options nor their values.
+  const positional: string[] = [];
+  for (let i = 1; i < args.length - 1; i++) {
+    if (args[i]!.startsWith("-")) {
+      if (optionFor(args[i])?.takesValue) i++;
+    } else positional.push(args[i]!);
+  }
+  if (command.name === "completion")
+    return positional.length === 0 ? match(["bash", "zsh", "fish", "install", "uninstall"].map((value) => ({ value }))) : [];
+  if (positional.length > 0) return [];
+  const flags = {
+    plainHttp: args.includes("--plain-http"),
+    insecure: args.includes("--insecure"),
+    cacert: args.flatMap((a, i) => (a === "--cacert" && args[i + 1] ? [args[i + 1]!] : [])),
+  };
+  const kind = ["ping", "repos", "login", "logout"].includes(command.name) ? "registry" : command.name === "tags" || command.name === "prune" || command.name === "du" ? "repo" : "ref";
+  return completeTarget(cur, kind, flags, env);
+}
+
+function completeOptionValue(names: string[], cur: string): Candidate[] {
+  if (names.includes("shell")) return SHELLS.filter((s) => s.startsWith(cur)).map((value) => ({ value }));
+  if (names.includes("platform"))
+    return ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64", "windows/amd64", "darwin/arm64"]
+      .filter((p) => p.startsWith(cur)).map((value) => ({ value }));
+  if (names.includes("cacert")) return completeFiles(cur);
+  return [];
+}
+
+/** Files and directories for a path typed so far (directories end in / for the next TAB). */
+function completeFiles(cur: string): Candidate[] {
+  const slash = cur.lastIndexOf("/");
+  const dir = slash >= 0 ? cur.slice(0, slash + 1) : "";
+  const base = cur.slice(slash + 1);
+  try {
+    return readdirSync(dir || ".", { withFileTypes: true })
+      .filter((e) => e.name.startsWith(base) && (base.startsWith(".") || !e.name.startsWith(".")))
+      .map((e) => ({ value: `${dir}${e.name}${e.isDirectory() ? "/" : ""}` }))
+      .sort((a, b) => byteOrder(a.value, b.value));
+  } catch {
+    return [];
+  }
+}
+
+/** Registries, then repositories after `host/`, tags after `repo:`, digests after `repo@`. */
+async function completeTarget(cur: string, kind: "registry" | "repo" | "ref", flags: { plainHttp: boolean; insecure: boolean; cacert: string[] }, env: NodeJS.ProcessEnv): Promise<Candidate[]> {
+  const slash = cur.indexOf("/");
+  if (slash < 0) {
+    return knownRegistries(env)
+      .filter((h) => h.startsWith(cur))
+      .map((h) => ({ value: kind === "registry" ? h : `${h}/`, description: "registry" }));
+  }
+  const host = cur.slice(0, slash);
+  if (!DOMAIN.test(host)) return [];
+  const registry = normalizeRegistry(host);
+  const rest = cur.slice(slash + 1);
+  const transport = new Transport({
+    curl: false, dryRun: true, timeoutMs: COMPLETION_BUDGET_MS, insecure: flags.insecure, cacert: flags.cacert, maxAttempts: 1, env,
+  }, makeLog({ curl: false, verbose: false }, () => {}));
+  const reg = new Registry(registry, transport, flags.plainHttp ? "http" : undefined);
+  const at = rest.indexOf("@");
+  const colon = rest.indexOf(":");
+  if (kind === "ref" && (at >= 0 || colon >= 0)) {
+    const repo = rest.slice(0, at >= 0 ? at : colon);
+    const prefix = `${host}/${repo}`;
+    if (at >= 0) {
+      const rows = await cachedList(`digests ${registry}/${repo}`, async () =>
+        (await tagDigests(reg, repo, 8)).filter((r) => r.digest).map((r) => `${r.digest}\t${r.tag}`), env);
+      const byDigest = new Map<string, string[]>();
+      for (const row of rows ?? []) {
+        const [d, t] = row.split("\t") as [string, string];
+        byDigest.set(d, [...(byDigest.get(d) ?? []), t]);
+      }
+      return [...byDigest].map(([d, tags]) => ({ value: `${prefix}@${d}`, description: tags.join(", ") })).filter((c) => c.value.startsWith(cur));
+    }
+    const tags = await cachedList(`tags ${registry}/${repo}`, async () => (await tagList(reg, repo)).sort(byteOrder), env);
+    return (tags ?? []).map((t) => ({ value: `${prefix}:${t}` })).filter((c) => c.value.startsWith(cur));
+  }
+  const repos = await cachedList(`repos ${registry}`, () => catalog(reg), env);
+  return (repos ?? [])
+    .map((r) => ({ value: `${host}/${r}${kind === "ref" ? ":" : ""}`, description: "repository" }))
+    .filter((c) => c.value.startsWith(cur));
+}
+
+/** Answer one TAB: candidates on stdout, one a line; nothing at all on any failure. */
+export async function answerCompletion(shell: string, spec: CompletionSpec, env = process.env): Promise<string> {
+  const line = env.COMP_LINE ?? "";
+  const point = Number(env.COMP_POINT ?? line.length);
+  const upToCursor = line.slice(0, Number.isInteger(point) && point >= 0 ? point : line.length);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<Candidate[]>((resolve) => (timer = setTimeout(() => resolve([]), COMPLETION_BUDGET_MS + 200)));
+  const found = await Promise.race([completeLine(upToCursor, spec, env).catch(() => []), deadline]);
+  clearTimeout(timer);
+  const clean = (s: string) => s.replace(/[\t\n\r]/g, " ");
+  return found.map((c) => (shell !== "bash" && c.description ? `${clean(c.value)}\t${clean(c.description)}` : clean(c.value))).join("\n");
+}
+
+// The scripts. BIN is the command that answers: empty means the word the user typed (regctl, or
+// the path they called it by); `completion install` fills in the program it was run as.
+const BASH_SCRIPT = `# bash completion for regctl — generated by \`regctl completion bash\`
+_regctl_cmd=(__BIN__)
+_regctl() {
+  local line=\${COMP_LINE:0:COMP_POINT}
+  local word=\${line##*[[:space:]]}
+  local -a cmd=("\${_regctl_cmd[@]}")
+  [ \${#cmd[@]} -gt 0 ] || cmd=("\${COMP_WORDS[0]/#\\~/$HOME}")
+  local IFS=$'\\n' cut="" c
+  local -a found=($(COMP_LINE="$line" COMP_POINT=\${#line} "\${cmd[@]}" __complete bash 2>/dev/null </dev/null))
+  # bash splits the word at ':' (COMP_WORDBREAKS): answer only what follows the last one.
+  case $COMP_WORDBREAKS in *:*) case $word in *:*) cut=\${word%"\${word##*:}"} ;; esac ;; esac
+  COMPREPLY=()
+  for c in "\${found[@]}"; do COMPREPLY+=("\${c#"$cut"}"); done
+  if [ \${#COMPREPLY[@]} -eq 1 ]; then case \${COMPREPLY[0]} in */|*:|*@) compopt -o nospace 2>/dev/null ;; esac; fi
+  return 0
+}
+complete -F _regctl regctl
+`;
+
+const ZSH_SCRIPT = `#compdef regctl
+# zsh completion for regctl — generated by \`regctl completion zsh\`
+_regctl_cmd=(__BIN__)
+_regctl() {
+  local line=\${BUFFER[1,CURSOR]} l v d
+  local -a cmd spaced nospace found
+  cmd=("\${_regctl_cmd[@]}")
+  (( \${#cmd} )) || cmd=("\${~words[1]}")
+  found=("\${(@f)$(COMP_LINE=$line COMP_POINT=\${#line} "\${cmd[@]}" __complete zsh 2>/dev/null </dev/null)}")
+  for l in "\${found[@]}"; do
+    [[ -n $l ]] || continue
+    v=\${l%%$'\\t'*}; d=""
+    [[ $l == *$'\\t'* ]] && d=\${l#*$'\\t'}
+    v=\${v//:/\\\\:}
+    [[ -n $d ]] && v+=":$d"
+    if [[ $l == *[/:@]($'\\t'*|) ]]; then nospace+=("$v"); else spaced+=("$v"); fi
+  done
+  (( \${#spaced} )) && _describe -t values regctl spaced
+  (( \${#nospace} )) && _describe -t values regctl nospace -S ''
+  return 0
+}
+if [[ \${funcstack[1]} == _regctl ]]; then _regctl "$@"; else compdef _regctl regctl; fi
+`;
+
+const FISH_SCRIPT = `# fish completion for regctl — generated by \`regctl completion fish\`
+set -g _regctl_cmd __BIN__
+function __regctl_complete
+    set -l line (commandline -cp)
+    set -l cmd $_regctl_cmd
+    test (count $cmd) -gt 0; or set cmd (commandline -opc)[1]
+    COMP_LINE=$line COMP_POINT=(string length -- "$line") $cmd __complete fish 2>/dev/null </dev/null
+end
+complete -c regctl -f -a '(__regctl_complete)'
+`;
+
+const SCRIPTS: Record<Shell, string> = { bash: BASH_SCRIPT, zsh: ZSH_SCRIPT, fish: FISH_SCRIPT };
+
+/** A completion script; `command` (argv words) is the program it calls back, else the word typed. */
+export function completionScript(shell: Shell, command: string[] = []): string {
+  return SCRIPTS[shell].replace("__BIN__", command.map(shQuote).join(" "));
+}
+
+/** Where `completion install` puts each shell's script, and the rc block zsh needs to find it. */
+export function completionTarget(shell: Shell, env = process.env): { file: string; rc?: { path: string; block: string } } {
+  const home = env.HOME || homedir();
+  if (shell === "bash") {
+    const dir = env.BASH_COMPLETION_USER_DIR || join(env.XDG_DATA_HOME || join(home, ".local", "share"), "bash-completion");
+    return { file: join(dir, "completions", "regctl") };
+  }
+  if (shell === "fish") return { file: join(env.XDG_CONFIG_HOME || join(home, ".config"), "fish", "completions", "regctl.fish") };
+  const dir = join(home, ".zfunc");
+  return {
+    file: join(dir, "_regctl"),
+    rc: {
+      path: join(env.ZDOTDIR || home, ".zshrc"),
+      block: `${ZSH_RC_BEGIN}\nfpath=(${shQuote(dir)} $fpath)\nautoload -Uz compinit && compinit -i\n${ZSH_RC_END}\n`,
+    },
+  };
+}
+
+const ZSH_RC_BEGIN = "# >>> regctl completion (regctl completion uninstall removes this block) >>>";
+const ZSH_RC_END = "# <<< regctl completion <<<";
+
+/**
+ * The program to call back: `regctl` when PATH's regctl is this very program; else the path it was
+ * run by, symlinks kept (a versioned install behind a symlink keeps working after an upgrade);
+ * a script under bun or deno is called back through its runtime.
+ */
+export function selfCommand(env = process.env): string[] {
+  const deno = (globalThis as { Deno?: unknown }).Deno;
+  const script = process.argv[1] ?? "";
+  if (deno) return [process.execPath, "run", "-A", resolve(script)];
+  if (!script.startsWith("/$bunfs/")) return [process.execPath, resolve(script)];
+  const onPath = (name: string) =>
+    (env.PATH ?? "").split(":").filter(Boolean).map((d) => join(d, name)).find((p) => {
+      try {
+        return statSync(p).isFile();
+      } catch {
+        return false;
+      }
+    });
+  const invoked = process.argv0.includes("/") ? resolve(process.argv0) : (onPath(process.argv0) ?? process.execPath);
+  const same = (a?: string, b?: string) => {
+    try {
+      return !!a && !!b && realpathSync(a) === realpathSync(b);
+    } catch {
+      return false;
+    }
+  };
+  return same(onPath("regctl"), process.execPath) ? ["regctl"] : [invoked];
+}
+
+export function installCompletion(shell: Shell, env = process.env): string[] {
+  const { file, rc } = completionTarget(shell, env);
+  const done = [`wrote ${file}`];
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, completionScript(shell, selfCommand(env)));
+  if (rc) {
+    let text = "";
+    try {
+      text = readFileSync(rc.path, "utf8");
+    } catch {
+      // a new .zshrc
+    }
+    if (!text.includes(ZSH_RC_BEGIN)) {
+      writeFileSync(rc.path, `${text}${text && !text.endsWith("\n") ? "\n" : ""}${rc.block}`);
+      done.push(`added to ${rc.path}: ${rc.block.split("\n")[1]}`);
+    }
+  }
+  done.push(shell === "bash" ? "open a new shell (bash-completion loads it on the first TAB)" : `open a new ${shell} to use it`);
+  return done;
+}
+
+export function uninstallCompletion(shell: Shell, env = process.env): string[] {
+  const { file, rc } = completionTarget(shell, env);
+  const done: string[] = [];
+  try {
+    rmSync(file);
+    done.push(`removed ${file}`);
+  } catch {
+    done.push(`${file} was not there`);
+  }
+  if (rc) {
+    try {
+      const text = readFileSync(rc.path, "utf8");
+      const start = text.indexOf(ZSH_RC_BEGIN);
+      const end = text.indexOf(ZSH_RC_END);
+      if (start >= 0 && end > start) {
+        writeFileSync(rc.path, text.slice(0, start) + text.slice(end + ZSH_RC_END.length + 1));
+        done.push(`removed the regctl block from ${rc.path}`);
+      }
+    } catch {
+      // no .zshrc
+    }
+  }
+  return done;
+}
+
+// ───────────────────────────── 11. CLI ─────────────────────────────
 
 interface RawOptions {
   [k: string]: unknown;
@@ -1681,6 +2075,8 @@ interface Context {
   log: Log;
   transport: Transport;
   password?: string;
+  /** registries this command talked to, remembered for completion when it succeeds */
+  used: Set<string>;
 }
 
 function context(raw: RawOptions): Context {
@@ -1692,10 +2088,11 @@ function context(raw: RawOptions): Context {
     curl: opts.curl, dryRun: opts.dryRun, timeoutMs: opts.timeoutMs, insecure: opts.insecure,
     cacert: opts.cacert, username: opts.username, password,
   }, log);
-  return { opts, log, transport, password };
+  return { opts, log, transport, password, used: new Set() };
 }
 
 function registryFor(ctx: Context, host: string, scheme?: Scheme): Registry {
+  ctx.used.add(host);
   return new Registry(host, ctx.transport, scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
 }
 
@@ -1789,6 +2186,7 @@ const commands = {
       throw new RegctlError("nothing deleted: not confirmed");
     }
     const { deleted } = await executeDelete(reg, plan);
+    if (deleted) forgetCompletions(plan.registry, plan.repository);
     if (ctx.opts.json) return printJson({ ...plan, deleted, dryRun: ctx.opts.dryRun });
     if (deleted) {
       out(`deleted ${name}@${plan.digest}`);
@@ -1847,6 +2245,36 @@ const accountCommands = {
   },
 };
 
+const completionCommand = {
+  async completion(ctx: Context, action: string, o: RawOptions) {
+    const pick = (name: unknown): Shell => {
+      const shell = String(name ?? basename(process.env.SHELL ?? ""));
+      if (!SHELLS.includes(shell as Shell))
+        throw new UsageError(`no completion for shell "${shell || "(unknown)"}"`, "name one with --shell bash, zsh or fish");
+      return shell as Shell;
+    };
+    if (action === "install" || action === "uninstall") {
+      const shell = pick(o.shell);
+      if (ctx.opts.dryRun) return ctx.log.note(`dry run: would ${action} ${completionTarget(shell).file}`);
+      const done = action === "install" ? installCompletion(shell) : uninstallCompletion(shell);
+      return out(done.join("\n"));
+    }
+    if (action === "undefined") throw new UsageError("completion needs a shell or an action", "regctl completion bash|zsh|fish, or regctl completion install [--shell S]");
+    process.stdout.write(completionScript(pick(action)));
+  },
+};
+
+/** What completion needs to know of the commands and options, read from the cac definitions. */
+function completionSpec(cli: ReturnType<typeof cac>) {
+  const options = (list: { names: string[]; description: string; rawName: string }[]) =>
+    list.filter((o) => !o.names.includes("help") && !o.names.includes("version"))
+      .map((o) => ({ names: o.names, description: o.description, takesValue: /[<[]/.test(o.rawName) }));
+  return {
+    commands: cli.commands.map((c) => ({ name: c.name, description: c.description, options: options(c.options) })),
+    global: options(cli.globalCommand.options),
+  };
+}
+
 const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage or input (nothing was sent), 130 interrupted.
 Environment: REGCTL_CURL=1 prints the curl transcript for every command.
 With --curl, stderr is itself a script: regctl delete REF --dry-run --curl 2>plan.sh && sh plan.sh`;
@@ -1891,7 +2319,15 @@ export function buildCli(): ReturnType<typeof cac> {
   cli.command("logout <registry>", "Remove the stored credentials for a registry")
     .example("regctl logout registry.example.com");
 
+  cli.command("completion [action]", "Print the bash, zsh or fish completion script, or install/uninstall it for your shell")
+    .option("--shell <shell>", "bash, zsh or fish (default: from $SHELL)")
+    .example("regctl completion install        # then open a new shell")
+    .example("source <(regctl completion bash)");
+
   cli.help((sections) => {
+    // cac prints a command's usage but not its description: put it under the usage line.
+    const matched = cli.matchedCommand;
+    if (matched) sections.splice(2, 0, { body: matched.description });
     sections.push({ body: GLOBAL_HELP });
   });
   cli.version(pkg.version);
@@ -1900,6 +2336,12 @@ export function buildCli(): ReturnType<typeof cac> {
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const cli = buildCli();
+  if (argv[2] === "__complete") {
+    // A TAB: candidates only, never an error; stdout is all the shell reads.
+    const answer = await answerCompletion(argv[3] ?? "bash", completionSpec(cli)).catch(() => "");
+    if (answer) process.stdout.write(`${answer}\n`);
+    return Exit.OK;
+  }
   let log: Log = makeLog({ curl: false, verbose: false });
   try {
     cli.parse(argv, { run: false });
@@ -1917,8 +2359,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     command.checkUnusedArgs();
     const ctx = context(cli.options);
     log = ctx.log;
-    const run = ({ ...commands, ...accountCommands })[name as keyof typeof commands] as (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
+    const run = ({ ...commands, ...accountCommands, ...completionCommand })[name as keyof typeof commands] as (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
     await run(ctx, String(cli.args[0]), cli.options);
+    for (const host of ctx.used) rememberRegistry(host);
     return Exit.OK;
   } catch (err) {
     return report(err, log);
