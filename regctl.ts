@@ -25,7 +25,7 @@ import { cac } from "cac";
 import { ofetch } from "ofetch";
 import { Buffer } from "node:buffer";
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
@@ -105,8 +105,11 @@ export interface RegistryRequest {
   body?: string;
   /** Shell comment printed above the curl line: why this step, where it is not obvious. */
   why?: string;
-  /** Capture this response header into a shell variable in the transcript (sh and curl only). */
-  capture?: { variable: string; header: string };
+  /**
+   * Capture this response header into a shell variable in the transcript (sh and curl only).
+   * `check`: the script stops unless the value is the one regctl saw (a digest it planned with).
+   */
+  capture?: { variable: string; header: string; check?: boolean };
   /** Read at most this many bytes of the body (default: error-body size). */
   maxBody?: number;
   /** Probes (which scheme does this host speak?) appear in the transcript as comments only. */
@@ -689,7 +692,7 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
     if (req.method !== "GET") args.push("-X", req.method);
   } else if (req.capture) {
     // -w '%header{…}' (curl ≥ 7.84) prints one response header: the digest, with no jq or sed.
-    args.push("-f", "-o", "/dev/null", "-I", "-w", shQuote(`%header{${req.capture.header}}`));
+    args.push("-f", "-o", "/dev/null", ...(req.method === "HEAD" ? ["-I"] : ["-X", req.method]), "-w", shQuote(`%header{${req.capture.header}}`));
   } else if (req.method === "HEAD") {
     args.push("-I");
   } else {
@@ -991,7 +994,7 @@ export class Transport {
     let authed = req.anonymous || req.probe ? req : await this.auth.attach(req);
     if (isWrite(req) && this.opts.dryRun) {
       this.emit(authed);
-      this.log.note("dry run: not sent");
+      if (this.opts.curl) this.log.note("dry run: not sent");
       return { status: 0, statusText: "dry run", headers: new Headers(), body: new Uint8Array(), url: req.url };
     }
     let res = await this.sendOnce(authed, host, { deferEmit: true });
@@ -1171,7 +1174,8 @@ export class Transport {
       const value = res.headers.get(req.capture.header);
       if (value) {
         const v = req.capture.variable;
-        this.log.script(`[ "$${v}" = ${shQuote(value)} ] || { echo "${v} is now $${v}, not ${value} as planned: stopping" >&2; exit 1; }`);
+        if (req.capture.check !== false)
+          this.log.script(`[ "$${v}" = ${shQuote(value)} ] || { echo "${v} is now $${v}, not ${value} as planned: stopping" >&2; exit 1; }`);
         this.vars.set(value, v);
       }
     }
@@ -1250,8 +1254,8 @@ export class Registry {
   }
 
   /** Send a request to a path under the base URL; error statuses become RegistryError. */
-  async request(req: Omit<RegistryRequest, "url"> & { path: string }, ok: (status: number) => boolean = (s) => s < 300): Promise<RegistryResponse> {
-    const url = (await this.base()) + req.path;
+  async request(req: Omit<RegistryRequest, "url"> & { path: string; url?: string }, ok: (status: number) => boolean = (s) => s < 300): Promise<RegistryResponse> {
+    const url = req.url ?? (await this.base()) + req.path;
     const { path: _path, ...rest } = req;
     const res = await this.transport.send({ ...rest, url });
     if (res.status === 0 || ok(res.status)) return res;
@@ -1364,13 +1368,57 @@ export async function manifestGet(reg: Registry, repo: string, ref: string): Pro
 }
 
 /** DELETE /v2/<name>/manifests/<digest> — 202 Accepted means the manifest and every tag on it are gone. */
-export async function manifestDelete(reg: Registry, repo: string, digest: string): Promise<{ sent: boolean }> {
+export async function manifestDelete(reg: Registry, repo: string, digest: string, why?: string): Promise<{ sent: boolean }> {
   const res = await reg.request({
     method: "DELETE",
     path: `/v2/${encodePath(repo)}/manifests/${digest}`,
-    why: "DELETE by digest removes the manifest and every tag that points at it; 202 Accepted means done, the disk is freed only by garbage-collect",
+    why: why ?? "DELETE by digest removes the manifest and every tag that points at it; 202 Accepted means done, the disk is freed only by garbage-collect",
   });
   return { sent: res.status !== 0 };
+}
+
+/**
+ * DELETE /v2/<name>/manifests/<tag> — OCI 1.1 deletes just the tag; distribution 2.8 answers
+ * 400 DIGEST_INVALID. The status tells which: 202 done, anything else refused (nothing changed).
+ */
+export async function tagDelete(reg: Registry, repo: string, tag: string): Promise<number> {
+  const res = await reg.request({
+    method: "DELETE",
+    path: `/v2/${encodePath(repo)}/manifests/${tag}`,
+    why: "OCI 1.1 registries delete a tag alone by name; older ones refuse (distribution 2.8: 400 DIGEST_INVALID)",
+    tolerate: [400, 404, 405],
+  }, (s) => s < 300 || [400, 404, 405].includes(s));
+  return res.status;
+}
+
+/** HEAD /v2/<name>/blobs/<digest> — is the blob in this repository? */
+export async function blobExists(reg: Registry, repo: string, digest: string): Promise<boolean> {
+  const res = await reg.request({ method: "HEAD", path: `/v2/${encodePath(repo)}/blobs/${digest}` }, (s) => s === 200 || s === 404);
+  return res.status === 200;
+}
+
+/** POST then PUT /v2/<name>/blobs/uploads/ — a small blob in one piece (2.8 has no single-POST upload). */
+export async function blobUpload(reg: Registry, repo: string, bytes: string, digest: string): Promise<void> {
+  const start = await reg.request({
+    method: "POST",
+    path: `/v2/${encodePath(repo)}/blobs/uploads/`,
+    why: "start a blob upload; the Location header names where its bytes go",
+    capture: { variable: "LOCATION", header: "location", check: false },
+  });
+  // Location may be relative, and already carries a query (_state): add the digest to it as it is.
+  const base = await reg.base();
+  const location = start.status === 0 ? `${base}/v2/${repo}/blobs/uploads/UPLOAD?_state=STATE` : start.headers.get("location");
+  if (!location) throw new RegctlError(`POST ${repo} blob upload: the registry named no Location`, "the registry does not follow the distribution API");
+  const absolute = location.startsWith("/") ? base + location : location;
+  if (start.status === 0) reg.transport.vars.set(absolute, "LOCATION"); // dry run: the script's own POST fills it in
+  const url = `${absolute}${absolute.includes("?") ? "&" : "?"}digest=${encodeURIComponent(digest)}`;
+  await reg.request({ method: "PUT", path: "", url, headers: { "Content-Type": "application/octet-stream" }, body: bytes, why: "the bytes, and their digest: 201 Created" });
+}
+
+/** PUT /v2/<name>/manifests/<ref> — store a manifest under a tag; answers its digest. */
+export async function manifestPut(reg: Registry, repo: string, ref: string, bytes: string, mediaType: string, why?: string): Promise<string | undefined> {
+  const res = await reg.request({ method: "PUT", path: `/v2/${encodePath(repo)}/manifests/${ref}`, headers: { "Content-Type": mediaType }, body: bytes, why });
+  return res.headers.get("docker-content-digest") ?? undefined;
 }
 
 /** Does this registry delete? DELETE of a digest that cannot exist: 404 when yes, 405 UNSUPPORTED when no. */
@@ -1578,6 +1626,376 @@ export async function executeDelete(reg: Registry, plan: DeletePlan): Promise<{ 
   return { deleted: sent };
 }
 
+// ── untag: remove one tag, keep the manifest and its other tags ──
+
+/** The OCI empty blob `{}`: the config of the throwaway manifest that `untag` puts on a tag. */
+const EMPTY_BLOB = "{}";
+const EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+/** A manifest no other can equal (the tag and a nonce are in it), so deleting it deletes nothing else. */
+export function throwawayManifest(repo: string, tag: string, nonce: string): { bytes: string; digest: string } {
+  const bytes = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: "application/vnd.oci.empty.v1+json", digest: EMPTY_DIGEST, size: 2 },
+    layers: [],
+    annotations: { "io.regctl.untag": `${repo}:${tag}`, "io.regctl.nonce": nonce },
+  });
+  return { bytes, digest: sha256(bytes) };
+}
+
+export interface UntagResult {
+  tag: string;
+  digest: string;
+  /** how the tag went: the registry deleted it by name, or a throwaway replaced it */
+  method: "tag-delete" | "throwaway" | "planned";
+  /** the tags still on the digest; none means the manifest stays, untagged */
+  otherTags: string[];
+}
+
+/** Check once per repository that deletes are enabled, so no step is taken that cannot finish. */
+export async function requireDeletes(reg: Registry, repo: string): Promise<void> {
+  if ((await deletesEnabled(reg, repo)) === false)
+    throw new RegctlError(`deletes are disabled on ${reg.host}: nothing was changed`,
+      "set storage.delete.enabled: true (or REGISTRY_STORAGE_DELETE_ENABLED=true) and restart the registry");
+}
+
+/**
+ * Removes tags of one repository and nothing else. Where the registry deletes tags by name
+ * (OCI 1.1) that is one request; where it refuses (distribution 2.8: 400 DIGEST_INVALID), a
+ * throwaway manifest is pushed to the tag and deleted by digest, so the original manifest and its
+ * other tags stay. If a step fails halfway, the tag is put back on the original manifest.
+ */
+export class Untagger {
+  private prepared?: Promise<void>;
+  /** learned from the first answer: does this registry delete tags by name? */
+  private tagDeleteWorks?: boolean;
+  constructor(
+    private reg: Registry,
+    private repo: string,
+  ) {}
+
+  /** The empty config blob, uploaded once before any throwaway needs it. */
+  private prepare(): Promise<void> {
+    this.prepared ??= (async () => {
+      if (!(await blobExists(this.reg, this.repo, EMPTY_DIGEST))) await blobUpload(this.reg, this.repo, EMPTY_BLOB, EMPTY_DIGEST);
+    })();
+    return this.prepared;
+  }
+
+  async untag(tag: string, original: Manifest): Promise<UntagResult["method"]> {
+    const { reg, repo } = this;
+    if (this.tagDeleteWorks !== false && !reg.transport.opts.dryRun) {
+      const status = await tagDelete(reg, repo, tag);
+      this.tagDeleteWorks = status >= 200 && status < 300;
+      if (this.tagDeleteWorks) return "tag-delete";
+    }
+    await this.prepare();
+    const t = throwawayManifest(repo, tag, randomUUID());
+    await manifestPut(reg, repo, tag, t.bytes, MediaType.OciManifest, `move ${tag} onto a throwaway manifest of its own (${t.digest})`);
+    try {
+      await manifestDelete(reg, repo, t.digest, `delete the throwaway by digest: ${tag} goes with it, the original manifest stays`);
+    } catch (err) {
+      // The tag points at the throwaway now: put it back where it was, then report.
+      await manifestPut(reg, repo, tag, new TextDecoder().decode(original.bytes), original.mediaType, `put ${tag} back on ${original.digest}`).catch(() => {});
+      throw err;
+    }
+    return reg.transport.opts.dryRun ? "planned" : "throwaway";
+  }
+}
+
+export async function untag(reg: Registry, ref: Reference, concurrency: number): Promise<UntagResult> {
+  const repo = ref.repository;
+  const tag = ref.tag!;
+  await requireDeletes(reg, repo);
+  const original = await manifestGet(reg, repo, tag);
+  const otherTags = (await tagDigests(reg, repo, concurrency)).filter((t) => t.digest === original.digest && t.tag !== tag).map((t) => t.tag);
+  const method = await new Untagger(reg, repo).untag(tag, original);
+  if (method === "tag-delete") {
+    // A registry that took the tag delete for a manifest delete took the other tags too: put them back.
+    for (const other of otherTags) {
+      const now = await manifestHead(reg, repo, other).catch(() => undefined);
+      if (now?.digest !== original.digest)
+        await manifestPut(reg, repo, other, new TextDecoder().decode(original.bytes), original.mediaType, `restore ${other}: the registry deleted more than the tag`);
+    }
+  }
+  return { tag, digest: original.digest, method, otherTags };
+}
+
+// ── images: what each digest is, when it was made, which blobs it holds ──
+
+export interface ImageFacts {
+  digest: string;
+  mediaType: string;
+  /** the config's `created`; for a list or index, the newest of its images */
+  created?: string;
+  /** blobs (configs and layers, of every child for a list) with their sizes */
+  blobs: Map<string, number>;
+  /** children of a list or index */
+  children: string[];
+  manifest: Manifest;
+}
+
+/** Every tag's manifest and the facts of every digest, reading each manifest and config once. */
+export async function describeTags(reg: Registry, repo: string, concurrency: number): Promise<{ tags: { tag: string; digest: string }[]; images: Map<string, ImageFacts> }> {
+  const names = (await tagList(reg, repo)).sort(byteOrder);
+  const manifests = new Map<string, Manifest>();
+  const rows = (await mapLimit(names, concurrency, async (tag) => {
+    try {
+      const m = await manifestGet(reg, repo, tag);
+      manifests.set(m.digest, m);
+      return { tag, digest: m.digest };
+    } catch (err) {
+      if (err instanceof RegistryError && err.status === 404) return undefined; // deleted meanwhile
+      throw err;
+    }
+  })).filter((r): r is { tag: string; digest: string } => r !== undefined);
+  const configs = new Map<string, Promise<{ created?: string }>>();
+  const config = (digest: string) => {
+    let c = configs.get(digest);
+    if (!c) {
+      c = blobGet(reg, repo, digest).then((b) => {
+        try {
+          const parsed = JSON.parse(new TextDecoder().decode(b)) as { created?: unknown };
+          return { created: typeof parsed.created === "string" ? parsed.created : undefined };
+        } catch {
+          return {};
+        }
+      });
+      configs.set(digest, c);
+    }
+    return c;
+  };
+  const facts = async (m: Manifest): Promise<ImageFacts> => {
+    const blobs = new Map<string, number>();
+    const children: string[] = [];
+    let created: string | undefined;
+    if (INDEX_TYPES.includes(m.mediaType) || Array.isArray(m.json.manifests)) {
+      for (const d of m.json.manifests ?? []) {
+        children.push(d.digest);
+        const child = await manifestGet(reg, repo, d.digest).catch(() => undefined);
+        if (!child) continue;
+        const f = await facts(child);
+        for (const [b, size] of f.blobs) blobs.set(b, size);
+        blobs.set(child.digest, child.size);
+        if (f.created && (!created || f.created > created)) created = f.created;
+      }
+    } else {
+      if (m.json.config) {
+        blobs.set(m.json.config.digest, m.json.config.size ?? 0);
+        created = (await config(m.json.config.digest).catch(() => ({}) as { created?: string })).created;
+      }
+      for (const l of m.json.layers ?? []) blobs.set(l.digest, l.size ?? 0);
+    }
+    return { digest: m.digest, mediaType: m.mediaType, created, blobs, children, manifest: m };
+  };
+  const list = await mapLimit([...manifests.values()], concurrency, facts);
+  return { tags: rows, images: new Map(list.map((f) => [f.digest, f])) };
+}
+
+const sum = (blobs: Iterable<number>) => [...blobs].reduce((a, b) => a + b, 0);
+
+/** Tags in natural version order: v1.10 after v1.9, numbers compared as numbers. */
+export function naturalCompare(a: string, b: string): number {
+  const pa = a.split(/(\d+)/);
+  const pb = b.split(/(\d+)/);
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i]!;
+    const y = pb[i]!;
+    if (x === y) continue;
+    if (i % 2 === 1) {
+      const d = Number(x) - Number(y);
+      if (d !== 0) return d;
+    }
+    return byteOrder(x, y);
+  }
+  return pa.length - pb.length;
+}
+
+// ── prune: a retention policy, planned first, then carried out ──
+
+export interface PrunePolicy {
+  keep?: number;
+  match?: RegExp;
+  exclude?: RegExp;
+  /** remove only images created before this instant (ms since epoch) */
+  olderThan?: number;
+}
+
+export interface PruneRow {
+  tag: string;
+  digest: string;
+  created?: string;
+  size: number;
+  action: "keep" | "delete" | "untag";
+  reason: string;
+}
+
+export interface PrunePlan {
+  registry: string;
+  repository: string;
+  rows: PruneRow[];
+  /** digests to delete by digest: none of their tags is kept */
+  deletes: string[];
+  /** tags to remove alone, because their digest stays (a kept tag or a kept list needs it) */
+  untags: string[];
+  /** bytes garbage-collect frees after the deletes (blobs no kept image of the repository uses) */
+  frees: number;
+}
+
+export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concurrency: number): Promise<PrunePlan & { images: Map<string, ImageFacts> }> {
+  const { tags, images } = await describeTags(reg, repo, concurrency);
+  const created = (t: { digest: string }) => images.get(t.digest)?.created;
+  const matched = tags.filter((t) => (!policy.match || policy.match.test(t.tag)) && !(policy.exclude && policy.exclude.test(t.tag)));
+  // Newest first by creation time; ties by tag in natural version order, highest first.
+  const newest = [...matched].sort((a, b) => byteOrder(created(b) ?? "", created(a) ?? "") || naturalCompare(b.tag, a.tag));
+  const reasons = new Map<string, { remove: boolean; reason: string }>();
+  newest.forEach((t, i) => {
+    const c = created(t);
+    if (policy.keep !== undefined && i < policy.keep) return reasons.set(t.tag, { remove: false, reason: `among the ${policy.keep} newest` });
+    if (policy.olderThan !== undefined) {
+      if (!c) return reasons.set(t.tag, { remove: false, reason: "no creation time" });
+      if (Date.parse(c) >= policy.olderThan) return reasons.set(t.tag, { remove: false, reason: "newer than --older-than" });
+    }
+    const why = [policy.keep !== undefined ? `beyond the ${policy.keep} newest` : "", policy.olderThan !== undefined ? "older than --older-than" : "", policy.match ? "matches --match" : ""].filter(Boolean);
+    reasons.set(t.tag, { remove: true, reason: why.join(", ") || "matched" });
+  });
+  const kept = tags.filter((t) => !reasons.get(t.tag)?.remove);
+  // A digest stays while a kept tag points at it, or a kept list or index holds it as a child.
+  const needed = new Set<string>();
+  for (const t of kept) {
+    needed.add(t.digest);
+    for (const c of images.get(t.digest)?.children ?? []) needed.add(c);
+  }
+  const rows: PruneRow[] = tags.map((t) => {
+    const r = reasons.get(t.tag);
+    const size = sum(images.get(t.digest)?.blobs.values() ?? []);
+    const base = { tag: t.tag, digest: t.digest, created: created(t), size };
+    if (!r) return { ...base, action: "keep", reason: policy.match || policy.exclude ? "not matched" : "kept" };
+    if (!r.remove) return { ...base, action: "keep", reason: r.reason };
+    if (needed.has(t.digest)) return { ...base, action: "untag", reason: `${r.reason}; its digest stays for a kept tag` };
+    return { ...base, action: "delete", reason: r.reason };
+  });
+  const deletes = [...new Set(rows.filter((r) => r.action === "delete").map((r) => r.digest))];
+  const keptBlobs = new Set([...needed].flatMap((d) => [...(images.get(d)?.blobs.keys() ?? [])]));
+  const freed = new Map<string, number>();
+  for (const d of deletes) for (const [b, size] of images.get(d)?.blobs ?? []) if (!keptBlobs.has(b)) freed.set(b, size);
+  return {
+    registry: reg.host,
+    repository: repo,
+    rows: rows.sort((a, b) => naturalCompare(a.tag, b.tag)),
+    deletes,
+    untags: rows.filter((r) => r.action === "untag").map((r) => r.tag),
+    frees: sum(freed.values()),
+    images,
+  };
+}
+
+export interface PruneOutcome {
+  deleted: string[];
+  untagged: string[];
+  failed: { what: string; error: string }[];
+  /** not started because of an interrupt or an earlier failure */
+  skipped: string[];
+}
+
+/** Carry out a plan: deletes and untags concurrently; stops starting new work when `stop()` says so. */
+export async function executePrune(reg: Registry, plan: PrunePlan & { images: Map<string, ImageFacts> }, concurrency: number,
+  progress: (done: number, total: number) => void = () => {}, stop: () => boolean = () => false): Promise<PruneOutcome> {
+  const outcome: PruneOutcome = { deleted: [], untagged: [], failed: [], skipped: [] };
+  if (!plan.deletes.length && !plan.untags.length) return outcome;
+  await requireDeletes(reg, plan.repository);
+  const untagger = new Untagger(reg, plan.repository);
+  const jobs: { what: string; run: () => Promise<void> }[] = [
+    ...plan.untags.map((tag) => ({
+      what: `${plan.repository}:${tag}`,
+      run: async () => {
+        const digest = plan.rows.find((r) => r.tag === tag)!.digest;
+        await untagger.untag(tag, plan.images.get(digest)!.manifest);
+        outcome.untagged.push(tag);
+      },
+    })),
+    ...plan.deletes.map((digest) => ({
+      what: `${plan.repository}@${digest}`,
+      run: async () => {
+        await manifestDelete(reg, plan.repository, digest, `delete ${digest}: ${plan.rows.filter((r) => r.digest === digest).map((r) => r.tag).join(", ")}`);
+        outcome.deleted.push(digest);
+      },
+    })),
+  ];
+  let done = 0;
+  await mapLimit(jobs, concurrency, async (job) => {
+    if (stop()) return void outcome.skipped.push(job.what);
+    try {
+      await job.run();
+    } catch (err) {
+      outcome.failed.push({ what: job.what, error: err instanceof Error ? err.message : String(err) });
+    }
+    progress(++done, jobs.length);
+  });
+  return outcome;
+}
+
+// ── du: storage by repository and tag ──
+
+export interface TagUsage {
+  tag: string;
+  digest: string;
+  size: number;
+  /** bytes only this digest uses: what deleting it frees after garbage-collect */
+  unique: number;
+  /** other tags on the same digest (they go with it) */
+  sharedWith: string[];
+}
+
+export interface RepoUsage {
+  repository: string;
+  tags: TagUsage[];
+  /** every blob of the repository once */
+  stored: number;
+  /** blobs used by more than one digest of the repository */
+  shared: number;
+  /** blobs no other repository uses (registry view only) */
+  unique?: number;
+  blobs: Map<string, number>;
+}
+
+export async function repoUsage(reg: Registry, repo: string, concurrency: number): Promise<RepoUsage> {
+  const { tags, images } = await describeTags(reg, repo, concurrency);
+  const users = new Map<string, number>();
+  for (const f of images.values()) for (const b of f.blobs.keys()) users.set(b, (users.get(b) ?? 0) + 1);
+  const blobs = new Map<string, number>();
+  for (const f of images.values()) for (const [b, size] of f.blobs) blobs.set(b, size);
+  const rows = tags.map((t) => {
+    const f = images.get(t.digest)!;
+    return {
+      tag: t.tag,
+      digest: t.digest,
+      size: sum(f.blobs.values()),
+      unique: sum([...f.blobs].filter(([b]) => users.get(b) === 1).map(([, size]) => size)),
+      sharedWith: tags.filter((o) => o.digest === t.digest && o.tag !== t.tag).map((o) => o.tag),
+    };
+  });
+  return {
+    repository: repo,
+    tags: rows,
+    stored: sum(blobs.values()),
+    shared: sum([...blobs].filter(([b]) => (users.get(b) ?? 0) > 1).map(([, size]) => size)),
+    blobs,
+  };
+}
+
+/** Every repository (or those matching a pattern), with what each holds alone. */
+export async function registryUsage(reg: Registry, pattern: RegExp | undefined, concurrency: number): Promise<RepoUsage[]> {
+  const repos = (await catalog(reg)).filter((r) => !pattern || pattern.test(r));
+  const usages: RepoUsage[] = [];
+  for (const r of repos) usages.push(await repoUsage(reg, r, concurrency));
+  const repoCount = new Map<string, number>();
+  for (const u of usages) for (const b of u.blobs.keys()) repoCount.set(b, (repoCount.get(b) ?? 0) + 1);
+  for (const u of usages) u.unique = sum([...u.blobs].filter(([b]) => repoCount.get(b) === 1).map(([, size]) => size));
+  return usages;
+}
+
 /** How to get the disk back: the registry frees blobs only in garbage-collect. */
 export function garbageCollectAdvice(): string[] {
   return [
@@ -1609,6 +2027,52 @@ function table(rows: [string, string | undefined][]): string {
   const present = rows.filter((r): r is [string, string] => r[1] !== undefined);
   const width = Math.max(...present.map(([k]) => k.length));
   return present.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
+}
+
+const shortDigest = (d: string) => d.replace(/^sha256:/, "").slice(0, 12);
+const shortDate = (d?: string) => (d ? d.replace("T", " ").replace(/(:\d\d)(\.\d+)?Z$/, "$1Z").slice(0, 20) : "-");
+
+/** Columns padded to their widest cell. */
+function columns(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
+}
+
+function bar(value: number, max: number, width = 24): string {
+  const n = max > 0 ? Math.round((value / max) * width) : 0;
+  return "█".repeat(n) + (value > 0 && n === 0 ? "▏" : "");
+}
+
+function printPrunePlan(plan: PrunePlan): void {
+  out(`${plan.registry}/${plan.repository}`);
+  out(columns([["TAG", "DIGEST", "CREATED", "SIZE", "ACTION", "REASON"],
+    ...plan.rows.map((r) => [r.tag, shortDigest(r.digest), shortDate(r.created), humanSize(r.size), r.action, r.reason])]));
+  const count = (a: string) => plan.rows.filter((r) => r.action === a).length;
+  out(`plan: keep ${count("keep")} tags, delete ${plan.deletes.length} manifests (${count("delete")} tags), untag ${count("untag")}; garbage-collect then frees about ${humanSize(plan.frees)}`);
+}
+
+function printUsage(usages: RepoUsage[], registryView: boolean): void {
+  if (registryView) {
+    const max = Math.max(0, ...usages.map((u) => u.stored));
+    out(columns([["REPOSITORY", "TAGS", "STORED", "SHARED", "ALONE", ""],
+      ...usages.map((u) => [u.repository, String(u.tags.length), humanSize(u.stored), humanSize(u.shared), humanSize(u.unique ?? 0), bar(u.stored, max)])]));
+    out(`${usages.length} repositories; ALONE is what deleting the whole repository frees after garbage-collect`);
+    return;
+  }
+  for (const u of usages) {
+    const max = Math.max(0, ...u.tags.map((t) => t.size));
+    out(columns([["TAG", "DIGEST", "SIZE", "FREES", "", "SHARED WITH"],
+      ...u.tags.map((t) => [t.tag, shortDigest(t.digest), humanSize(t.size), humanSize(t.unique), bar(t.size, max), t.sharedWith.join(", ")])]));
+    out(`${u.repository}: ${u.tags.length} tags, ${humanSize(u.stored)} stored, ${humanSize(u.shared)} shared between images; FREES is what deleting that digest (and every tag on it) frees after garbage-collect`);
+  }
+}
+
+/** A progress bar on a terminal (stderr), nothing elsewhere. */
+function progressBar(enabled: boolean, label: string): (done: number, total: number) => void {
+  if (!enabled) return () => {};
+  return (done, total) => {
+    process.stderr.write(`\r${label} [${bar(done, total, 30).padEnd(30, "·")}] ${done}/${total}${done === total ? "\n" : ""}`);
+  };
 }
 
 function printPing(p: PingResult): void {
@@ -2245,6 +2709,121 @@ const accountCommands = {
   },
 };
 
+function regexOption(name: string, value: unknown): RegExp | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return new RegExp(String(value));
+  } catch (err) {
+    throw new UsageError(`invalid --${name} "${value}": ${(err as Error).message}`, "give a JavaScript regular expression, e.g. '^v1\\.' or '-rc'");
+  }
+}
+
+function prunePolicy(o: RawOptions): PrunePolicy {
+  const keep = o.keep === undefined ? undefined : Number(o.keep);
+  if (keep !== undefined && (!Number.isInteger(keep) || keep < 0)) throw new UsageError(`invalid --keep "${o.keep}"`, "give a whole number of tags to keep, e.g. --keep 10");
+  const policy: PrunePolicy = {
+    keep,
+    match: regexOption("match", o.match),
+    exclude: regexOption("exclude", o.exclude),
+    olderThan: o.olderThan === undefined ? undefined : Date.now() - parseDuration(String(o.olderThan)),
+  };
+  if (policy.keep === undefined && policy.olderThan === undefined && !policy.match)
+    throw new UsageError("prune needs a policy: --keep N, --older-than DURATION or --match REGEX", "e.g. regctl prune HOST/REPO --keep 10 --dry-run");
+  return policy;
+}
+
+/** SIGINT/SIGTERM while writes run: start no new ones, let those in flight finish, then report. */
+function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => Promise<T>): Promise<T> {
+  let stopped = false;
+  const onSignal = () => {
+    if (stopped) return;
+    stopped = true;
+    ctx.log.note("interrupted: starting nothing new, finishing what is in flight…");
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return work(() => stopped).finally(() => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    if (stopped) process.exitCode = Exit.INTERRUPTED;
+  });
+}
+
+const cleanupCommands = {
+  async untag(ctx: Context, target: string) {
+    const ref = parseReference(target);
+    if (!ref.tag || ref.digest) throw new UsageError(`"${target}" names no tag`, "untag takes REPO:TAG; to delete a digest with every tag on it, use regctl delete");
+    const reg = registryFor(ctx, ref.registry);
+    if (!ctx.opts.dryRun && !(await confirm(ctx, `Remove the tag ${formatReference(ref)} (the image and its other tags stay)?`)))
+      throw new RegctlError("nothing changed: not confirmed");
+    const r = await untag(reg, ref, ctx.opts.concurrency);
+    forgetCompletions(ref.registry, ref.repository);
+    if (ctx.opts.json) return printJson({ reference: formatReference(ref), ...r, dryRun: ctx.opts.dryRun });
+    const name = `${ref.registry}/${ref.repository}`;
+    out(`${ctx.opts.dryRun ? "would untag" : "untagged"} ${name}:${r.tag} (was ${r.digest})`);
+    if (r.otherTags.length) ctx.log.note(`${r.digest} keeps its other tags: ${r.otherTags.join(", ")}`);
+    else ctx.log.note(`that was its last tag: the manifest ${r.digest} stays, untagged; to remove it, regctl delete ${name}@${r.digest}`);
+  },
+
+  async prune(ctx: Context, target: string, o: RawOptions) {
+    const policy = prunePolicy(o);
+    const pattern = regexOption("repo", o.repo);
+    let registry: string;
+    let repos: string[];
+    if (pattern) {
+      registry = parseRegistry(target).registry;
+      repos = (await catalog(registryFor(ctx, registry))).filter((r) => pattern.test(r));
+    } else {
+      const ref = repoOnly(target);
+      registry = ref.registry;
+      repos = [ref.repository];
+    }
+    const reg = registryFor(ctx, registry);
+    const plans: Awaited<ReturnType<typeof planPrune>>[] = [];
+    for (const repo of repos) plans.push(await planPrune(reg, repo, policy, ctx.opts.concurrency));
+    if (!ctx.opts.json) for (const p of plans) printPrunePlan(p);
+    const work = plans.reduce((n, p) => n + p.deletes.length + p.untags.length, 0);
+    if (work === 0) return ctx.opts.json ? printJson(plans.map(({ images: _i, ...p }) => p)) : out("nothing to prune");
+    if (!ctx.opts.dryRun && !(await confirm(ctx, `Carry out this plan (${work} changes)?`))) throw new RegctlError("nothing changed: not confirmed");
+    const outcomes = await interruptible(ctx, async (stopped) => {
+      const results: PruneOutcome[] = [];
+      for (const p of plans) {
+        results.push(await executePrune(reg, p, ctx.opts.concurrency, progressBar(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, p.repository), stopped));
+        forgetCompletions(registry, p.repository);
+      }
+      return results;
+    });
+    if (ctx.opts.json)
+      printJson(plans.map(({ images: _i, ...p }, i) => ({ ...p, outcome: outcomes[i], dryRun: ctx.opts.dryRun })));
+    else
+      for (const [i, p] of plans.entries()) {
+        const r = outcomes[i]!;
+        out(`${registry}/${p.repository}: ${ctx.opts.dryRun ? "dry run: would delete" : "deleted"} ${r.deleted.length} manifests, ${ctx.opts.dryRun ? "untag" : "untagged"} ${r.untagged.length} tags` +
+          `${r.failed.length ? `, ${r.failed.length} failed` : ""}${r.skipped.length ? `, ${r.skipped.length} not started` : ""}`);
+        for (const f of r.failed) ctx.log.note(`failed: ${f.what}: ${f.error}`);
+        for (const s of r.skipped) ctx.log.note(`not started: ${s}`);
+      }
+    const failed = outcomes.some((r) => r.failed.length || r.skipped.length);
+    if (!ctx.opts.dryRun && outcomes.some((r) => r.deleted.length || r.untagged.length)) for (const line of garbageCollectAdvice()) ctx.log.note(line);
+    if (failed && process.exitCode !== Exit.INTERRUPTED) throw new RegctlError("the prune did not finish", "run the same prune again: it picks up what is left");
+    if (process.exitCode === Exit.INTERRUPTED) ctx.log.note("interrupted: run the same prune again to finish it");
+  },
+
+  async du(ctx: Context, target: string, o: RawOptions) {
+    const pattern = regexOption("repo", o.repo);
+    const looksLikeRegistry = !target.includes("/") || /^https?:\/\/[^/]+\/?$/.test(target);
+    if (looksLikeRegistry || pattern) {
+      const { registry, scheme } = parseRegistry(target);
+      const usages = await registryUsage(registryFor(ctx, registry, scheme), pattern, ctx.opts.concurrency);
+      return ctx.opts.json ? printJson(usages.map(({ blobs: _b, ...u }) => u)) : printUsage(usages, true);
+    }
+    const ref = repoOnly(target);
+    const usage = await repoUsage(registryFor(ctx, ref.registry), ref.repository, ctx.opts.concurrency);
+    const { blobs: _b, ...rest } = usage;
+    ctx.opts.json ? printJson(rest) : printUsage([usage], false);
+  },
+};
+
 const completionCommand = {
   async completion(ctx: Context, action: string, o: RawOptions) {
     const pick = (name: unknown): Shell => {
@@ -2319,6 +2898,20 @@ export function buildCli(): ReturnType<typeof cac> {
   cli.command("logout <registry>", "Remove the stored credentials for a registry")
     .example("regctl logout registry.example.com");
 
+  cli.command("untag <ref>", "Remove one tag; the image and its other tags stay")
+    .example("regctl untag localhost:5000/busybox:latest");
+  cli.command("prune <target>", "Delete tags by a retention policy: plan first (a table), then carry it out")
+    .option("--keep <n>", "Keep the N newest matching tags, by image creation time")
+    .option("--match <regex>", "Only tags matching this")
+    .option("--exclude <regex>", "Never tags matching this")
+    .option("--older-than <duration>", "Only images created longer ago than this: 30d, 12h")
+    .option("--repo <regex>", "TARGET is a registry: prune every repository matching this")
+    .example("regctl prune localhost:5000/app --keep 10 --dry-run")
+    .example("regctl prune localhost:5000 --repo '^ci/' --older-than 30d --yes");
+  cli.command("du <target>", "Storage by repository (REGISTRY) or by tag (REPO): sizes, what is shared, what a delete frees")
+    .option("--repo <regex>", "With a registry: only repositories matching this")
+    .example("regctl du localhost:5000")
+    .example("regctl du localhost:5000/busybox");
   cli.command("completion [action]", "Print the bash, zsh or fish completion script, or install/uninstall it for your shell")
     .option("--shell <shell>", "bash, zsh or fish (default: from $SHELL)")
     .example("regctl completion install        # then open a new shell")
@@ -2359,7 +2952,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     command.checkUnusedArgs();
     const ctx = context(cli.options);
     log = ctx.log;
-    const run = ({ ...commands, ...accountCommands, ...completionCommand })[name as keyof typeof commands] as (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
+    const run = ({ ...commands, ...accountCommands, ...cleanupCommands, ...completionCommand })[name as keyof typeof commands] as (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
     await run(ctx, String(cli.args[0]), cli.options);
     for (const host of ctx.used) rememberRegistry(host);
     return Exit.OK;
