@@ -1,0 +1,210 @@
+// untag, prune and du against the real registry, with a real garbage-collect run.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { ACCEPT_ALL, manifestStatus, registryTags, run, sh } from "./cli.ts";
+import { startRegistry, type Registry } from "./registry.ts";
+import { pushImage, pushIndex, pushManyTags, sha256 } from "./seed.ts";
+
+let reg: Registry;
+let off: Registry;
+
+beforeAll(async () => {
+  [reg, off] = await Promise.all([startRegistry({ deleteEnabled: true }), startRegistry({ deleteEnabled: false })]);
+}, 30_000);
+afterAll(async () => {
+  await Promise.all([reg?.stop(), off?.stop()]);
+});
+
+/** Manifest revisions the registry stores for a repository (throwaways included, were any left), read from its storage. */
+function revisions(r: Registry, repo: string): string[] {
+  const dir = join(r.dir, "storage", "docker", "registry", "v2", "repositories", repo, "_manifests", "revisions", "sha256");
+  // A DELETE removes the revision's link file; the empty directory stays until garbage-collect.
+  return existsSync(dir) ? readdirSync(dir).filter((h) => existsSync(join(dir, h, "link"))).map((h) => `sha256:${h}`).sort() : [];
+}
+
+/** Pull an image whole, as docker would: the manifest, then its config and every layer, each checked. */
+async function pullsWhole(r: Registry, repo: string, ref: string): Promise<boolean> {
+  const res = await fetch(`${r.url}/v2/${repo}/manifests/${ref}`, { headers: { Accept: ACCEPT_ALL } });
+  if (res.status !== 200) return false;
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (sha256(bytes) !== res.headers.get("docker-content-digest")) return false;
+  const m = JSON.parse(new TextDecoder().decode(bytes)) as { manifests?: { digest: string }[]; config?: { digest: string }; layers?: { digest: string }[] };
+  if (m.manifests) {
+    for (const c of m.manifests) if (!(await pullsWhole(r, repo, c.digest))) return false;
+    return true;
+  }
+  for (const b of [m.config!, ...(m.layers ?? [])]) {
+    const blob = await fetch(`${r.url}/v2/${repo}/blobs/${b.digest}`);
+    if (blob.status !== 200 || sha256(new Uint8Array(await blob.arrayBuffer())) !== b.digest) return false;
+  }
+  return true;
+}
+
+describe("untag", () => {
+  test("removes just that tag: 1.36 stays on the same digest, and no throwaway is left", async () => {
+    const img = await pushImage(reg.url, "u/busybox", ["latest", "1.36"], { seed: "busybox" });
+    const edge = await pushImage(reg.url, "u/busybox", ["edge"], { seed: "edge" });
+    const r = await run(["untag", `${reg.host}/u/busybox:latest`, "--yes"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`untagged ${reg.host}/u/busybox:latest`);
+    expect(r.stderr).toContain("keeps its other tags: 1.36");
+    expect(await registryTags(reg.url, "u/busybox")).toEqual(["1.36", "edge"]);
+    const head = await fetch(`${reg.url}/v2/u/busybox/manifests/1.36`, { method: "HEAD", headers: { Accept: ACCEPT_ALL } });
+    expect(head.headers.get("docker-content-digest")).toBe(img.digest);
+    expect(revisions(reg, "u/busybox")).toEqual([img.digest, edge.digest].sort());
+  });
+
+  test("the last tag: the manifest stays, untagged, and regctl says so", async () => {
+    const img = await pushImage(reg.url, "u/last", ["only"], { seed: "last" });
+    const r = await run(["untag", `${reg.host}/u/last:only`, "--yes"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("stays, untagged");
+    expect(r.stderr).toContain(`regctl delete ${reg.host}/u/last@${img.digest}`);
+    expect(await registryTags(reg.url, "u/last")).toEqual([]);
+    expect(await manifestStatus(reg.url, "u/last", img.digest)).toBe(200);
+  });
+
+  test("deletes disabled: a clear error, exit 1, nothing changed and nothing uploaded", async () => {
+    const img = await pushImage(off.url, "u/busybox", ["latest", "1.36"], { seed: "busybox" });
+    const before = revisions(off, "u/busybox");
+    const r = await run(["untag", `${off.host}/u/busybox:latest`, "--yes"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("deletes are disabled");
+    expect(r.stderr).toContain("storage.delete.enabled");
+    expect(await registryTags(off.url, "u/busybox")).toEqual(["1.36", "latest"]);
+    expect(revisions(off, "u/busybox")).toEqual(before);
+    expect(before).toEqual([img.digest]);
+  });
+
+  test("untag --dry-run --curl: the script does the untag with sh and curl", async () => {
+    const img = await pushImage(reg.url, "u/script", ["a", "b"], { seed: "script" });
+    const plan = await run(["untag", `${reg.host}/u/script:a`, "--dry-run", "--curl"]);
+    expect(plan.code).toBe(0);
+    expect(await registryTags(reg.url, "u/script")).toEqual(["a", "b"]);
+    const result = await sh(plan.stderr);
+    expect(result.code).toBe(0);
+    expect(await registryTags(reg.url, "u/script")).toEqual(["b"]);
+    expect(revisions(reg, "u/script")).toEqual([img.digest]);
+  });
+});
+
+describe("prune", () => {
+  test("--keep 10 of 300 tags keeps the 10 newest by creation time (not by name), each still pulls whole", async () => {
+    const pushed = await pushManyTags(reg.url, "p/many", 300, { distinctImages: true });
+    const newest = [...pushed].sort((a, b) => b.created.localeCompare(a.created)).slice(0, 10).map((t) => t.tag).sort();
+    const byName = [...pushed].map((t) => t.tag).sort().slice(-10);
+    expect(newest).not.toEqual(byName);
+    const r = await run(["prune", `${reg.host}/p/many`, "--keep", "10", "--yes"], { timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("deleted 290 manifests");
+    expect(r.stderr).toContain("garbage-collect");
+    expect(await registryTags(reg.url, "p/many")).toEqual(newest);
+    for (const t of newest) expect(await pullsWhole(reg, "p/many", t)).toBe(true);
+    const again = await run(["prune", `${reg.host}/p/many`, "--keep", "10", "--yes"]);
+    expect(again.stdout).toContain("nothing to prune");
+  }, 120_000);
+
+  test("--match, --exclude and --older-than", async () => {
+    const day = 86_400_000;
+    const old = new Date(Date.now() - 40 * day).toISOString();
+    const recent = new Date(Date.now() - 2 * day).toISOString();
+    await pushImage(reg.url, "p/policy", ["pr-1"], { seed: "pr-1", created: old });
+    await pushImage(reg.url, "p/policy", ["pr-2"], { seed: "pr-2", created: recent });
+    await pushImage(reg.url, "p/policy", ["pr-3-keep"], { seed: "pr-3", created: old });
+    await pushImage(reg.url, "p/policy", ["v1.0"], { seed: "v1", created: old });
+    const r = await run(["prune", `${reg.host}/p/policy`, "--match", "^pr-", "--exclude", "keep$", "--older-than", "30d", "--yes", "--json"]);
+    expect(r.code).toBe(0);
+    const [plan] = JSON.parse(r.stdout);
+    const actions = Object.fromEntries(plan.rows.map((x: { tag: string; action: string }) => [x.tag, x.action]));
+    expect(actions).toEqual({ "pr-1": "delete", "pr-2": "keep", "pr-3-keep": "keep", "v1.0": "keep" });
+    expect(plan.outcome.deleted.length).toBe(1);
+    expect(await registryTags(reg.url, "p/policy")).toEqual(["pr-2", "pr-3-keep", "v1.0"]);
+  });
+
+  test("a removed tag that shares its digest with a kept tag is untagged, never deleted", async () => {
+    const shared = await pushImage(reg.url, "p/shared", ["new", "old-alias"], { seed: "shared", created: "2024-06-01T00:00:00Z" });
+    await pushImage(reg.url, "p/shared", ["old"], { seed: "old", created: "2024-01-01T00:00:00Z" });
+    const r = await run(["prune", `${reg.host}/p/shared`, "--keep", "1", "--match", "^(new|old)$", "--yes", "--json"]);
+    // old-alias is not matched: kept; new is the newest: kept; old: deleted.
+    expect(r.code).toBe(0);
+    expect(await registryTags(reg.url, "p/shared")).toEqual(["new", "old-alias"]);
+    const r2 = await run(["prune", `${reg.host}/p/shared`, "--keep", "0", "--match", "alias", "--yes"]);
+    expect(r2.code).toBe(0);
+    expect(await registryTags(reg.url, "p/shared")).toEqual(["new"]);
+    expect(await manifestStatus(reg.url, "p/shared", shared.digest)).toBe(200);
+  });
+
+  test("an index keeps its children after its sibling tags are pruned and after garbage-collect", async () => {
+    const children = [
+      { platform: { os: "linux", architecture: "amd64" }, seed: "idx-amd64", created: "2025-01-02T00:00:00Z" },
+      { platform: { os: "linux", architecture: "arm64" }, seed: "idx-arm64", created: "2025-01-02T00:00:00Z" },
+    ];
+    const index = await pushIndex(reg.url, "p/index", ["current"], children, { format: "oci" });
+    // A child tagged on its own, and older single images.
+    await run(["manifest", `${reg.host}/p/index@${index.children[0]!.digest}`]);
+    const childBytes = index.children[0]!.manifest;
+    const put = await fetch(`${reg.url}/v2/p/index/manifests/amd64-only`, { method: "PUT", headers: { "Content-Type": index.children[0]!.mediaType }, body: childBytes });
+    expect(put.status).toBe(201);
+    for (let i = 0; i < 3; i++) await pushImage(reg.url, "p/index", [`old-${i}`], { seed: `old-${i}`, created: `2024-0${i + 1}-01T00:00:00Z` });
+    const r = await run(["prune", `${reg.host}/p/index`, "--keep", "1", "--match", "^(current|old-)", "--yes"]);
+    expect(r.code).toBe(0);
+    const r2 = await run(["prune", `${reg.host}/p/index`, "--match", "amd64-only", "--yes", "--json"]);
+    expect(JSON.parse(r2.stdout)[0].rows.find((x: { tag: string }) => x.tag === "amd64-only").action).toBe("untag");
+    expect(await registryTags(reg.url, "p/index")).toEqual(["current"]);
+    const gc = await reg.garbageCollect();
+    expect(gc).toContain("eligible for deletion");
+    expect(await pullsWhole(reg, "p/index", "current")).toBe(true);
+    for (const c of index.children) expect(await pullsWhole(reg, "p/index", c.digest)).toBe(true);
+    expect(await pullsWhole(reg, "p/many", (await registryTags(reg.url, "p/many"))[0]!)).toBe(true);
+  }, 60_000);
+
+  test("prune --dry-run --curl: the script, run by sh, leaves the same state as the prune itself", async () => {
+    const a = await pushManyTags(reg.url, "p/twin-a", 20, { distinctImages: true });
+    const b = await pushManyTags(reg.url, "p/twin-b", 20, { distinctImages: true });
+    await pushImage(reg.url, "p/twin-a", ["alias"], { seed: "p/twin-a", created: a.find((t) => t.tag === "v1.0.3")!.created });
+    await pushImage(reg.url, "p/twin-b", ["alias"], { seed: "p/twin-b", created: b.find((t) => t.tag === "v1.0.3")!.created });
+    const plan = await run(["prune", `${reg.host}/p/twin-b`, "--keep", "5", "--exclude", "alias", "--dry-run", "--curl"]);
+    expect(plan.code).toBe(0);
+    expect((await registryTags(reg.url, "p/twin-b")).length).toBe(21);
+    const done = await run(["prune", `${reg.host}/p/twin-a`, "--keep", "5", "--exclude", "alias", "--yes"]);
+    expect(done.code).toBe(0);
+    const script = await sh(plan.stderr);
+    expect(script.code).toBe(0);
+    const left = await registryTags(reg.url, "p/twin-a");
+    expect(left.length).toBeGreaterThan(5);
+    expect(await registryTags(reg.url, "p/twin-b")).toEqual(left);
+  }, 60_000);
+
+  test("bad policies are refused before any request", async () => {
+    for (const args of [["--keep", "-1"], ["--match", "("], ["--older-than", "soon"], []]) {
+      const r = await run(["prune", `${reg.host}/p/many`, ...args, "--yes"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("hint:");
+    }
+  });
+});
+
+describe("du", () => {
+  test("figures match the blobs' real sizes", async () => {
+    const a = await pushImage(reg.url, "d/app", ["1", "one"], { seed: "du-a", layerSizes: [5000, 7000] });
+    const b = await pushImage(reg.url, "d/app", ["2"], { seed: "du-b", layerSizes: [3000] });
+    const blobSize = async (digest: string) => (await (await fetch(`${reg.url}/v2/d/app/blobs/${digest}`)).arrayBuffer()).byteLength;
+    const sizeOf = async (img: typeof a) => {
+      let n = 0;
+      for (const d of [img.configDigest, ...img.layerDigests]) n += await blobSize(d);
+      return n;
+    };
+    const [sa, sb] = [await sizeOf(a), await sizeOf(b)];
+    const r = await run(["du", `${reg.host}/d/app`, "--json"]);
+    expect(r.code).toBe(0);
+    const u = JSON.parse(r.stdout);
+    expect(u.stored).toBe(sa + sb);
+    const row = (tag: string) => u.tags.find((t: { tag: string }) => t.tag === tag);
+    expect(row("1")).toMatchObject({ size: sa, unique: sa, sharedWith: ["one"] });
+    expect(row("2")).toMatchObject({ size: sb, unique: sb });
+    const text = await run(["du", reg.host]);
+    expect(text.stdout).toMatch(/d\/app\s+3\s/);
+    expect(text.stdout).toContain("█");
+  });
+});
