@@ -918,8 +918,8 @@ class Auth {
       throw new RegctlError(`${host} names a token realm that is not a URL: "${realm.slice(0, 100)}"`, "the registry's auth.token realm is misconfigured");
     }
     let cred = this.credential(host);
-    // A password goes over plain http only to the registry itself (or a loopback host), or with --insecure.
-    if (cred && url.protocol === "http:" && url.host !== host && !isLoopback(url.host) && !this.t.opts.insecure) {
+    // A password goes over plain http only to the registry's own host, or with --insecure.
+    if (cred && url.protocol === "http:" && url.hostname !== new URL(`http://${host}`).hostname && !this.t.opts.insecure) {
       this.t.log.note(`warning: the token realm ${url.origin} is plain http on another host: asking for a token without credentials (--insecure sends them)`);
       cred = undefined;
     }
@@ -1012,9 +1012,15 @@ export class Transport {
     return res;
   }
 
-  /** One request with retries for reads; emitted unless the caller emits it. */
+  /**
+   * One request with retries; emitted unless the caller emits it. A read is retried on any
+   * transient failure. A write is retried only when it is known not to have happened: 429 and
+   * 503 (the registry turned it away) or a refused connection; a write whose outcome is unknown
+   * (a reset, a timeout, 502, 504) is the caller's to check before anything else.
+   */
   async sendOnce(req: RegistryRequest, host: string, { deferEmit = false } = {}): Promise<RegistryResponse> {
-    const maxAttempts = isWrite(req) ? 1 : (this.opts.maxAttempts ?? 5);
+    const write = isWrite(req);
+    const maxAttempts = this.opts.maxAttempts ?? 5;
     const sent = this.prepare(req, host);
     for (let attempt = 1; ; attempt++) {
       let res: RegistryResponse;
@@ -1023,7 +1029,7 @@ export class Transport {
       } catch (err) {
         if (err instanceof RegctlError) throw err;
         const d = describeNetworkError(err, req.url);
-        if (attempt < maxAttempts && RETRY_NETWORK.has(d.code)) {
+        if (attempt < maxAttempts && (write ? d.code === "ECONNREFUSED" && attempt < 3 : RETRY_NETWORK.has(d.code))) {
           const wait = backoff(attempt);
           this.log.note(`${d.reason}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${maxAttempts})`);
           await sleep(wait);
@@ -1033,7 +1039,7 @@ export class Transport {
         if (isWrite(req)) d.reason += "; the outcome is unknown";
         throw new NetworkError(req.method, req.url, d.reason, d.code, d.hint);
       }
-      if (attempt < maxAttempts && RETRY_STATUS.has(res.status)) {
+      if (attempt < maxAttempts && (write ? res.status === 429 || res.status === 503 : RETRY_STATUS.has(res.status))) {
         const asked = parseRetryAfter(res.headers.get("retry-after"));
         const limit = this.opts.maxRetryAfterMs ?? 30_000;
         if (asked === undefined || asked <= limit) {
@@ -1094,7 +1100,7 @@ export class Transport {
 
   private async once(req: RegistryRequest, url: string, headers: Record<string, string>, body?: string): Promise<RegistryResponse> {
     const signal = AbortSignal.timeout(this.opts.timeoutMs);
-    this.log.debug(`→ ${req.method} ${url}`);
+    this.log.debug(`→ ${req.method} ${url}${Object.entries(headers).map(([k, v]) => `\n${k}: ${/^authorization$/i.test(k) ? `${v.split(" ")[0]} [redacted]` : v}`).join("")}`);
     const raw = await ofetch.raw(url, {
       method: req.method,
       headers,
@@ -1369,12 +1375,43 @@ export async function manifestGet(reg: Registry, repo: string, ref: string): Pro
 
 /** DELETE /v2/<name>/manifests/<digest> — 202 Accepted means the manifest and every tag on it are gone. */
 export async function manifestDelete(reg: Registry, repo: string, digest: string, why?: string): Promise<{ sent: boolean }> {
-  const res = await reg.request({
-    method: "DELETE",
-    path: `/v2/${encodePath(repo)}/manifests/${digest}`,
-    why: why ?? "DELETE by digest removes the manifest and every tag that points at it; 202 Accepted means done, the disk is freed only by garbage-collect",
-  });
-  return { sent: res.status !== 0 };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await reg.request({
+        method: "DELETE",
+        path: `/v2/${encodePath(repo)}/manifests/${digest}`,
+        why: why ?? "DELETE by digest removes the manifest and every tag that points at it; 202 Accepted means done, the disk is freed only by garbage-collect",
+      });
+      return { sent: res.status !== 0 };
+    } catch (err) {
+      if (!outcomeUnknown(err) || attempt >= 3) throw err;
+      // The DELETE may have happened: look before sending it again.
+      if (!(await manifestExists(reg, repo, digest))) return { sent: true };
+      reg.transport.log.note(`DELETE ${repo}@${digest}: no answer, and the manifest is still there; sending it again`);
+    }
+  }
+}
+
+/** A write that got no answer, or a gateway's 502/504: it may or may not have happened. */
+function outcomeUnknown(err: unknown): boolean {
+  return (err instanceof NetworkError && err.code !== "ECONNREFUSED") || (err instanceof RegistryError && (err.status === 502 || err.status === 504));
+}
+
+/** HEAD by digest: is the manifest still there? */
+export async function manifestExists(reg: Registry, repo: string, digest: string): Promise<boolean> {
+  const res = await reg.request({ method: "HEAD", path: `/v2/${encodePath(repo)}/manifests/${digest}`, headers: { Accept: MANIFEST_ACCEPT } }, (s) => s === 200 || s === 404);
+  return res.status === 200;
+}
+
+/** Repeat an idempotent write (a PUT of the same bytes) whose outcome is unknown, a few times. */
+async function repeatable<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!outcomeUnknown(err) || attempt >= 3) throw err;
+    }
+  }
 }
 
 /**
@@ -1382,12 +1419,12 @@ export async function manifestDelete(reg: Registry, repo: string, digest: string
  * 400 DIGEST_INVALID. The status tells which: 202 done, anything else refused (nothing changed).
  */
 export async function tagDelete(reg: Registry, repo: string, tag: string): Promise<number> {
-  const res = await reg.request({
+  const res = await repeatable(() => reg.request({
     method: "DELETE",
     path: `/v2/${encodePath(repo)}/manifests/${tag}`,
     why: "OCI 1.1 registries delete a tag alone by name; older ones refuse (distribution 2.8: 400 DIGEST_INVALID)",
     tolerate: [400, 404, 405],
-  }, (s) => s < 300 || [400, 404, 405].includes(s));
+  }, (s) => s < 300 || [400, 404, 405].includes(s)));
   return res.status;
 }
 
@@ -1399,6 +1436,11 @@ export async function blobExists(reg: Registry, repo: string, digest: string): P
 
 /** POST then PUT /v2/<name>/blobs/uploads/ — a small blob in one piece (2.8 has no single-POST upload). */
 export async function blobUpload(reg: Registry, repo: string, bytes: string, digest: string): Promise<void> {
+  // An upload session left by a failed try is harmless: the registry purges stale uploads.
+  await repeatable(() => blobUploadOnce(reg, repo, bytes, digest));
+}
+
+async function blobUploadOnce(reg: Registry, repo: string, bytes: string, digest: string): Promise<void> {
   const start = await reg.request({
     method: "POST",
     path: `/v2/${encodePath(repo)}/blobs/uploads/`,
@@ -1417,7 +1459,8 @@ export async function blobUpload(reg: Registry, repo: string, bytes: string, dig
 
 /** PUT /v2/<name>/manifests/<ref> — store a manifest under a tag; answers its digest. */
 export async function manifestPut(reg: Registry, repo: string, ref: string, bytes: string, mediaType: string, why?: string): Promise<string | undefined> {
-  const res = await reg.request({ method: "PUT", path: `/v2/${encodePath(repo)}/manifests/${ref}`, headers: { "Content-Type": mediaType }, body: bytes, why });
+  // The same bytes to the same tag: repeating it is harmless.
+  const res = await repeatable(() => reg.request({ method: "PUT", path: `/v2/${encodePath(repo)}/manifests/${ref}`, headers: { "Content-Type": mediaType }, body: bytes, why }));
   return res.headers.get("docker-content-digest") ?? undefined;
 }
 
@@ -1436,11 +1479,12 @@ export async function deletesEnabled(reg: Registry, repo: string): Promise<boole
 /** Follow `Link: <…>; rel="next"` pages, bounded, refusing a Link that repeats. */
 async function paginate<T>(reg: Registry, firstPath: string, key: string, why: string): Promise<T[]> {
   const out: T[] = [];
+  const known = new Set<T>();
   const seen = new Set<string>();
   let url: string | undefined = (await reg.base()) + firstPath;
   for (let page = 0; url; page++) {
     if (seen.has(url)) throw new RegctlError(`GET ${url}: the registry's Link repeats a page`, "the registry paginates in a loop");
-    if (page >= 10_000) throw new RegctlError(`GET ${firstPath}: more than 10000 pages`, "the registry's pagination does not end");
+    if (page >= 5_000) throw new RegctlError(`GET ${firstPath}: more than 5000 pages`, "the registry's pagination does not end");
     seen.add(url);
     const base = await reg.base();
     if (!url.startsWith(base + "/")) throw new RegctlError(`GET ${firstPath}: the next page is on another host (${new URL(url).host})`, "refused: credentials stay with the registry");
@@ -1453,8 +1497,12 @@ async function paginate<T>(reg: Registry, firstPath: string, key: string, why: s
     }
     const items = parsed?.[key];
     if (items !== null && items !== undefined && !Array.isArray(items)) throw new RegctlError(`GET ${url}: "${key}" is not a list`);
-    out.push(...((items as T[] | null) ?? []));
+    const fresh = ((items as T[] | null) ?? []).filter((x) => !known.has(x));
+    for (const x of fresh) known.add(x);
+    out.push(...fresh);
     url = parseLinkNext(res.headers.get("link"), url);
+    // A page with nothing new and yet another page to come: the list goes round in circles.
+    if (url && fresh.length === 0) throw new RegctlError(`GET ${firstPath}: page ${page + 1} brought nothing new but names a next page`, "the registry's pagination does not end");
   }
   return out;
 }
@@ -1599,6 +1647,8 @@ export interface DeletePlan {
 /** Resolve REF to its stored digest and find every tag that points at it. Reads only. */
 export async function planDelete(reg: Registry, ref: Reference, concurrency: number): Promise<DeletePlan> {
   const target = await resolveDigest(reg, ref, "DIGEST");
+  // Read the bytes too: a digest the content does not hash to is refused, never deleted.
+  await manifestGet(reg, ref.repository, target.digest);
   const all = await tagDigests(reg, ref.repository, concurrency);
   const tags = all.filter((t) => t.digest === target.digest).map((t) => t.tag);
   // A child of a tagged list must not be deleted: the list would point at nothing.
@@ -2733,20 +2783,21 @@ function prunePolicy(o: RawOptions): PrunePolicy {
 }
 
 /** SIGINT/SIGTERM while writes run: start no new ones, let those in flight finish, then report. */
-function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => Promise<T>): Promise<T> {
-  let stopped = false;
+async function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => Promise<T>): Promise<{ result: T; interrupted: boolean }> {
+  let interrupted = false;
   const onSignal = () => {
-    if (stopped) return;
-    stopped = true;
+    if (interrupted) return;
+    interrupted = true;
     ctx.log.note("interrupted: starting nothing new, finishing what is in flight…");
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  return work(() => stopped).finally(() => {
+  try {
+    return { result: await work(() => interrupted), interrupted };
+  } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    if (stopped) process.exitCode = Exit.INTERRUPTED;
-  });
+  }
 }
 
 const cleanupCommands = {
@@ -2785,7 +2836,7 @@ const cleanupCommands = {
     const work = plans.reduce((n, p) => n + p.deletes.length + p.untags.length, 0);
     if (work === 0) return ctx.opts.json ? printJson(plans.map(({ images: _i, ...p }) => p)) : out("nothing to prune");
     if (!ctx.opts.dryRun && !(await confirm(ctx, `Carry out this plan (${work} changes)?`))) throw new RegctlError("nothing changed: not confirmed");
-    const outcomes = await interruptible(ctx, async (stopped) => {
+    const { result: outcomes, interrupted } = await interruptible(ctx, async (stopped) => {
       const results: PruneOutcome[] = [];
       for (const p of plans) {
         results.push(await executePrune(reg, p, ctx.opts.concurrency, progressBar(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, p.repository), stopped));
@@ -2803,10 +2854,9 @@ const cleanupCommands = {
         for (const f of r.failed) ctx.log.note(`failed: ${f.what}: ${f.error}`);
         for (const s of r.skipped) ctx.log.note(`not started: ${s}`);
       }
-    const failed = outcomes.some((r) => r.failed.length || r.skipped.length);
     if (!ctx.opts.dryRun && outcomes.some((r) => r.deleted.length || r.untagged.length)) for (const line of garbageCollectAdvice()) ctx.log.note(line);
-    if (failed && process.exitCode !== Exit.INTERRUPTED) throw new RegctlError("the prune did not finish", "run the same prune again: it picks up what is left");
-    if (process.exitCode === Exit.INTERRUPTED) ctx.log.note("interrupted: run the same prune again to finish it");
+    if (interrupted) throw new RegctlError("interrupted: the prune stopped before the end", "run the same prune again: it picks up what is left", Exit.INTERRUPTED);
+    if (outcomes.some((r) => r.failed.length || r.skipped.length)) throw new RegctlError("the prune did not finish", "run the same prune again: it picks up what is left");
   },
 
   async du(ctx: Context, target: string, o: RawOptions) {

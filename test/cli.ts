@@ -23,8 +23,24 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Every output the suite saw, for the secrets scan. */
+/** Every output the suite saw. */
 export const transcript: string[] = [];
+
+/**
+ * Secrets the tests use: every output of regctl (and of the scripts it prints) is scanned for
+ * them as it arrives, so a leak fails the test that caused it. A JWT of any kind counts too.
+ */
+const secrets = new Set<string>();
+export function secret(value: string): string {
+  secrets.add(value);
+  return value;
+}
+const JWT = /eyJ[\w-]{8,}\.eyJ[\w-]{8,}\./;
+export function assertNoSecret(text: string, where: string): void {
+  for (const s of secrets) if (text.includes(s)) throw new Error(`a test secret appeared in ${where}`);
+  if (JWT.test(text)) throw new Error(`a token (JWT) appeared in ${where}`);
+}
+export const secretsWatched = () => secrets.size;
 
 export async function run(args: string[], opts: { env?: Record<string, string>; stdin?: string; cmd?: string[]; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
   const p = Bun.spawn([...(opts.cmd ?? regctlCommand()), ...args], {
@@ -38,6 +54,8 @@ export async function run(args: string[], opts: { env?: Record<string, string>; 
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   clearTimeout(timer);
   transcript.push(stdout, stderr);
+  assertNoSecret(stdout, `stdout of regctl ${args.join(" ")}`);
+  assertNoSecret(stderr, `stderr of regctl ${args.join(" ")}`);
   return { code, stdout, stderr };
 }
 
@@ -48,6 +66,7 @@ export async function sh(script: string, env: Record<string, string> = {}): Prom
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   clearTimeout(timer);
   transcript.push(stdout, stderr);
+  assertNoSecret(stdout + stderr, "the output of a transcript run by sh");
   return { code, stdout, stderr };
 }
 
