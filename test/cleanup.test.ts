@@ -142,9 +142,8 @@ describe("prune", () => {
     ];
     const index = await pushIndex(reg.url, "p/index", ["current"], children, { format: "oci" });
     // A child tagged on its own, and older single images.
-    await run(["manifest", `${reg.host}/p/index@${index.children[0]!.digest}`]);
-    const childBytes = index.children[0]!.manifest;
-    const put = await fetch(`${reg.url}/v2/p/index/manifests/amd64-only`, { method: "PUT", headers: { "Content-Type": index.children[0]!.mediaType }, body: childBytes });
+    const child = index.children[0]!;
+    const put = await fetch(`${reg.url}/v2/p/index/manifests/amd64-only`, { method: "PUT", headers: { "Content-Type": child.mediaType }, body: new TextDecoder().decode(child.manifest) });
     expect(put.status).toBe(201);
     for (let i = 0; i < 3; i++) await pushImage(reg.url, "p/index", [`old-${i}`], { seed: `old-${i}`, created: `2024-0${i + 1}-01T00:00:00Z` });
     const r = await run(["prune", `${reg.host}/p/index`, "--keep", "1", "--match", "^(current|old-)", "--yes"]);

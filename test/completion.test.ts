@@ -1,0 +1,772 @@
+// Shell completion end to end: REAL bash (with bash-completion), zsh and fish call the compiled
+// binary back (`regctl __complete SHELL`) for candidates from the REAL registry.
+// - bash: bash-completion's own machinery (COMP_WORDS split at ':' as readline does, `_regctl`,
+//   COMPREPLY), and interactive bash in tmux (Tab, Tab Tab, the line and the cursor);
+// - zsh: interactive in tmux (compinit, `source <(regctl completion zsh)`, Tab, the listing);
+// - fish: `complete -C` (fish's own machinery), values and descriptions;
+// - `completion install|uninstall` for each shell, then a new shell;
+// - a registry that is down or hangs, one that needs credentials and TLS, and the cache.
+// Every shell gets its own temp HOME and XDG dirs; tmux runs on a private socket. Every wait is a
+// bounded poll. Under `make test` REGCTL_BIN is dist/regctl; without it a binary is built here.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { TCPSocketListener } from "bun";
+import { freePort, startRegistry, type Registry } from "./registry.ts";
+import { pushImage, pushManyTags } from "./seed.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const BASH_COMPLETION = "/usr/share/bash-completion/bash_completion";
+const USER = "carol";
+const PASSWORD = "Compl3tion-pw";
+const BASIC = Buffer.from(`${USER}:${PASSWORD}`).toString("base64");
+const SOCKET = `regctl-completion-${process.pid}`;
+
+let tmp = "";
+let binDir = "";
+let reg: Registry; // plain http: busybox, team/app-1.2, my.repo_x/sub, zz/many (300 tags)
+let authReg: Registry; // TLS + htpasswd
+let cacheReg: Registry; // plain http, stopped by the cache test
+let hang: TCPSocketListener | undefined; // accepts connections, never answers
+let H = ""; // reg.host, 127.0.0.1:PORT
+let DOWN = ""; // a closed port
+let HANG = "";
+let digestA = ""; // busybox:latest and busybox:1.36
+let digestB = ""; // busybox:edge
+let bashPane: Pane;
+let zshPane: Pane;
+
+type Env = Record<string, string>;
+
+/** A temp HOME with its own XDG dirs, and PATH starting with the directory holding `regctl`. */
+function makeHome(name: string, extra: Env = {}): Env {
+  const dir = join(tmp, "homes", name);
+  mkdirSync(dir, { recursive: true });
+  return {
+    HOME: dir,
+    XDG_CACHE_HOME: join(dir, ".cache"),
+    XDG_DATA_HOME: join(dir, ".local", "share"),
+    XDG_CONFIG_HOME: join(dir, ".config"),
+    XDG_DATA_DIRS: join(tmp, "no-system-data"), // no completion installed on the machine leaks in
+    PATH: `${binDir}:/usr/bin:/bin`,
+    LANG: "C.UTF-8",
+    ...extra,
+  };
+}
+
+type Result = { code: number; stdout: string; stderr: string; ms: number };
+
+async function exec(cmd: string[], env: Env, timeoutMs = 15_000): Promise<Result> {
+  const t0 = performance.now();
+  const p = Bun.spawn(cmd, { env, cwd: env.HOME, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  clearTimeout(timer);
+  return { code, stdout, stderr, ms: performance.now() - t0 };
+}
+
+const regctl = (args: string[], env: Env) => exec([join(binDir, "regctl"), ...args], env);
+
+/** One TAB as the scripts ask it: the line up to the cursor in COMP_LINE. */
+const answer = (shell: string, line: string, env: Env) =>
+  exec([join(binDir, "regctl"), "__complete", shell], { ...env, COMP_LINE: line, COMP_POINT: String(line.length) });
+
+const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+const fishq = (s: string) => `'${s.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
+const sorted = (a: Iterable<string>) => [...a].sort();
+const hex = (digest: string) => digest.slice("sha256:".length);
+
+// ───────────── bash: bash-completion's machinery, as readline drives it ─────────────
+
+// What bash 5.2 does for programmable completion (checked in an interactive bash): words split at
+// blanks, and each run of ':' (in COMP_WORDBREAKS) is a word of its own; '@', though listed in
+// COMP_WORDBREAKS, splits neither COMP_WORDS nor the text readline replaces.
+function bashWords(line: string): { words: string[]; cword: number } {
+  const words: string[] = [];
+  for (const token of line.split(/[ \t]+/)) {
+    if (token === "") words.push("");
+    else words.push(...token.match(/:+|[^:]+/g)!);
+  }
+  return { words, cword: words.length - 1 };
+}
+
+/** The line after readline puts one COMPREPLY entry in place of the text after the last break. */
+function bashApply(line: string, reply: string): string {
+  let start = 0;
+  for (let i = 0; i < line.length; i++) if (" \t\n\"'><=;|&(:".includes(line[i]!)) start = i + 1;
+  return line.slice(0, start) + reply;
+}
+
+const lastWord = (line: string) => line.slice(line.lastIndexOf(" ") + 1);
+
+/** COMPREPLY of `_regctl` for each line, in one bash that sourced bash-completion and the script. */
+async function bashComplete(env: Env, lines: string[], source = "source <(regctl completion bash)"): Promise<string[][]> {
+  let script = `source ${BASH_COMPLETION}\n${source}\n`;
+  for (const line of lines) {
+    const { words, cword } = bashWords(line);
+    script += `COMP_WORDS=(${words.map(shq).join(" ")}); COMP_CWORD=${cword}; COMP_LINE=${shq(line)}; COMP_POINT=\${#COMP_LINE}; COMPREPLY=()\n`;
+    script += `_regctl; echo '<<<'; printf '%s\\n' "\${COMPREPLY[@]}"\n`;
+  }
+  const r = await exec(["bash", "--norc", "--noprofile", "-c", script], env);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  return r.stdout.split("<<<\n").slice(1).map((part) => part.split("\n").filter(Boolean));
+}
+
+/** The words a completed line ends in, one per COMPREPLY entry (sorted). */
+async function bashCandidates(env: Env, lines: string[]): Promise<string[][]> {
+  const replies = await bashComplete(env, lines);
+  return replies.map((r, i) => sorted(r.map((reply) => lastWord(bashApply(lines[i]!, reply)))));
+}
+
+// ───────────── fish: complete -C ─────────────
+
+/** `complete -C LINE` for each line: [value, description][] (fish sorts them). */
+async function fishComplete(env: Env, lines: string[], opts: { source?: boolean } = {}): Promise<[string, string][][]> {
+  const source = opts.source ?? true;
+  let script = source ? "source (regctl completion fish | psub)\n" : "";
+  for (const line of lines) script += `echo '<<<'; complete -C ${fishq(line)}\n`;
+  // --no-config keeps the machine's fish config out, but also empties fish_complete_path: an
+  // installed script is only found by a fish that reads its configuration.
+  const r = await exec(["fish", ...(source ? ["--no-config"] : []), "-c", script], env);
+  expect(r.stderr).toBe("");
+  return r.stdout.split("<<<\n").slice(1).map((part) =>
+    part.split("\n").filter(Boolean).map((l) => {
+      const tab = l.indexOf("\t");
+      return (tab < 0 ? [l, ""] : [l.slice(0, tab), l.slice(tab + 1)]) as [string, string];
+    }));
+}
+
+const values = (rows: [string, string][]) => sorted(rows.map(([v]) => v));
+
+// ───────────── tmux: a real terminal ─────────────
+
+function tmux(...args: string[]): string {
+  const r = Bun.spawnSync(["tmux", "-L", SOCKET, "-f", "/dev/null", ...args], {
+    env: { PATH: "/usr/bin:/bin", HOME: tmp, TMUX_TMPDIR: tmp },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (r.exitCode !== 0) throw new Error(`tmux ${args.join(" ")}: ${r.stderr.toString()}`);
+  return r.stdout.toString();
+}
+
+const panes: Pane[] = [];
+
+class Pane {
+  private static count = 0;
+  readonly id: string;
+
+  /** A detached 200x50 session running `cmd` with exactly `env` (env -i): nothing leaks in. */
+  constructor(readonly prompt: string, cmd: string[], env: Env) {
+    this.id = `pane${++Pane.count}`;
+    const vars = Object.entries({ ...env, TERM: "screen" }).map(([k, v]) => `${k}=${v}`);
+    tmux("new-session", "-d", "-s", this.id, "-x", "200", "-y", "50", "/usr/bin/env", "-i", ...vars, ...cmd);
+    panes.push(this);
+  }
+
+  keys(...keys: string[]) {
+    tmux("send-keys", "-t", this.id, ...keys);
+  }
+
+  type(text: string) {
+    tmux("send-keys", "-t", this.id, "-l", text);
+  }
+
+  lines(): string[] {
+    return tmux("capture-pane", "-p", "-t", this.id).split("\n").map((l) => l.trimEnd());
+  }
+
+  cursor(): { x: number; y: number } {
+    const [x, y] = tmux("display-message", "-p", "-t", this.id, "#{cursor_x} #{cursor_y}").trim().split(" ").map(Number);
+    return { x: x!, y: y! };
+  }
+
+  /** The line the cursor is on: the prompt and what is being edited. */
+  current(): string {
+    return this.lines()[this.cursor().y] ?? "";
+  }
+
+  text(): string {
+    return this.lines().filter(Boolean).join("\n");
+  }
+
+  /** Poll every 50 ms; on timeout, fail with what the pane shows. */
+  async until(what: string, ok: () => boolean, ms = 4000): Promise<void> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if (ok()) return;
+      if (Date.now() > deadline) {
+        throw new Error(`${this.id}: waited ${ms} ms for ${what}; cursor ${JSON.stringify(this.cursor())}, the pane shows:\n${this.text()}`);
+      }
+      await Bun.sleep(50);
+    }
+  }
+
+  /** The shell is up and shows our prompt on its last line. */
+  ready(ms = 8000): Promise<void> {
+    return this.until(`the prompt "${this.prompt}"`, () => this.lines().filter(Boolean).at(-1) === this.prompt.trimEnd(), ms);
+  }
+
+  /** An empty line on a cleared screen, then `text` typed (and echoed) at the prompt. */
+  async fresh(text: string): Promise<void> {
+    this.keys("C-u", "C-l");
+    await this.until("a cleared screen", () => this.text() === this.prompt.trimEnd());
+    this.type(text);
+    await this.until(`"${text}" to be typed`, () => this.current() === (this.prompt + text).trimEnd());
+  }
+
+  /** Type `typed`, press Tab: the line must become `expected`, followed by a space or not. */
+  async completes(typed: string, expected: string, space: boolean): Promise<void> {
+    await this.fresh(typed);
+    this.keys("Tab");
+    const want = this.prompt + expected;
+    await this.until(`the line "${expected}"${space ? " and a space" : " and no space"}`,
+      () => this.current() === want && this.cursor().x === want.length + (space ? 1 : 0));
+  }
+
+  /**
+   * The screen but the line being edited (a listing: zsh shows it below the line, bash above a
+   * fresh prompt), once `ok` holds for it.
+   */
+  async listing(what: string, ok: (listed: string[]) => boolean): Promise<string[]> {
+    let listed: string[] = [];
+    await this.until(what, () => {
+      const y = this.cursor().y;
+      listed = this.lines().filter((l, i) => i !== y && l && !l.startsWith(this.prompt));
+      return ok(listed);
+    });
+    return listed;
+  }
+
+  /**
+   * Tab, then a 'Q' typed right behind it: the Q shows only once the TAB has returned. Returns how
+   * long that took; the screen must hold nothing but the line (no candidates, no error text).
+   */
+  async silentTab(typed: string): Promise<number> {
+    await this.fresh(typed);
+    const t0 = performance.now();
+    this.keys("Tab");
+    this.type("Q");
+    await this.until("the TAB to return", () => this.current() === this.prompt + typed + "Q", 5000);
+    const ms = performance.now() - t0;
+    await Bun.sleep(100); // anything printed late would show now
+    expect(this.text()).toBe(this.prompt + typed + "Q");
+    return ms;
+  }
+
+  kill() {
+    try {
+      tmux("kill-session", "-t", this.id);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+const tokens = (lines: string[]) => new Set(lines.join(" ").split(/\s+/).filter(Boolean));
+
+// ───────────── fixtures ─────────────
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "regctl-completion-"));
+  mkdirSync(join(tmp, "no-system-data"));
+  binDir = join(tmp, "bin");
+  mkdirSync(binDir);
+  let bin = process.env.REGCTL_BIN ? resolve(ROOT, process.env.REGCTL_BIN) : "";
+  const registries = Promise.all([
+    startRegistry(),
+    startRegistry({ tls: true, htpasswd: { user: USER, password: PASSWORD } }),
+    startRegistry(),
+  ]);
+  if (!bin) {
+    bin = join(tmp, "regctl");
+    const b = await exec([join(ROOT, "node_modules", ".bin", "bun"), "build", "--compile", join(ROOT, "regctl.ts"), "--outfile", bin], { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp }, 60_000);
+    if (b.code !== 0) throw new Error(`bun build --compile failed: ${b.stderr}${b.stdout}`);
+  }
+  symlinkSync(bin, join(binDir, "regctl"));
+
+  // The shells start while the registries are being seeded.
+  bashPane = new Pane("B> ", ["bash", "--norc", "--noprofile"], makeHome("bash-tty"));
+  const rc = join(tmp, "bash-tty.rc");
+  writeFileSync(rc, `source ${BASH_COMPLETION}\nsource <(regctl completion bash)\nPS1='B> '\n`);
+  bashPane.type(`source ${rc}`);
+  bashPane.keys("Enter");
+  zshPane = new Pane("Z> ", ["zsh", "-f"], makeHome("zsh-tty"));
+  zshPane.type("PS1='Z> '; autoload -U compinit; compinit -u; source <(regctl completion zsh)");
+  zshPane.keys("Enter");
+
+  [reg, authReg, cacheReg] = await registries;
+  H = reg.host;
+  const a = await pushImage(reg.url, "busybox", ["latest", "1.36"], { seed: "completion-busybox" });
+  const b = await pushImage(reg.url, "busybox", ["edge"], { seed: "completion-edge" });
+  digestA = a.digest;
+  digestB = b.digest;
+  await pushImage(reg.url, "team/app-1.2", ["v1"], { seed: "completion-app" });
+  await pushImage(reg.url, "my.repo_x/sub", ["rc-1"], { seed: "completion-sub" });
+  await pushManyTags(reg.url, "zz/many", 300);
+
+  const tlsOpts = { headers: { Authorization: `Basic ${BASIC}` }, fetchOptions: { tls: { ca: readFileSync(authReg.caCertPath!, "utf8") } } };
+  await pushImage(authReg.url, "busybox", ["latest", "1.36"], { seed: "completion-busybox", ...tlsOpts });
+
+  DOWN = `127.0.0.1:${await freePort()}`;
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {}, open() {} } });
+  hang = listener;
+  HANG = `127.0.0.1:${listener.port}`;
+
+  await Promise.all([bashPane.ready(), zshPane.ready()]);
+}, 60_000);
+
+afterAll(async () => {
+  for (const p of panes) p.kill();
+  try {
+    tmux("kill-server");
+  } catch {
+    // no server left
+  }
+  hang?.stop(true);
+  await Promise.all([reg?.stop(), authReg?.stop(), cacheReg?.stop()]);
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const REPOS = () => [`${H}/busybox:`, `${H}/my.repo_x/sub:`, `${H}/team/app-1.2:`, `${H}/zz/many:`];
+const BUSYBOX_TAGS = () => [`${H}/busybox:1.36`, `${H}/busybox:edge`, `${H}/busybox:latest`];
+
+// ───────────── bash ─────────────
+
+describe("bash, through bash-completion's machinery", () => {
+  test("commands, options, repositories, tags and digests; ':' in the word is handled as COMP_WORDBREAKS splits it", async () => {
+    const env = makeHome("bash-c");
+    const cases: [string, string[]][] = [
+      ["regctl de", ["delete"]],
+      ["regctl delete --c", ["--cacert", "--concurrency", "--curl"]],
+      [`regctl delete ${H}/bu`, [`${H}/busybox:`]],
+      [`regctl delete ${H}/`, REPOS()],
+      [`regctl delete ${H}/busybox:`, BUSYBOX_TAGS()],
+      [`regctl delete ${H}/busybox:la`, [`${H}/busybox:latest`]],
+      [`regctl delete ${H}/team/`, [`${H}/team/app-1.2:`]],
+      [`regctl delete ${H}/team/app-1.2:`, [`${H}/team/app-1.2:v1`]],
+      [`regctl delete ${H}/my.repo_x/sub:`, [`${H}/my.repo_x/sub:rc-1`]],
+      [`regctl delete ${H}/busybox@`, sorted([`${H}/busybox@${digestA}`, `${H}/busybox@${digestB}`])],
+      [`regctl delete ${H}/busybox@sha256:${hex(digestB).slice(0, 5)}`, [`${H}/busybox@${digestB}`]],
+      [`regctl delete -y ${H}/busybox:e`, [`${H}/busybox:edge`]],
+      [`regctl inspect ${H}/zz/many:v1.2.9`, sorted([`${H}/zz/many:v1.2.9`, ...Array.from({ length: 10 }, (_, i) => `${H}/zz/many:v1.2.9${i}`)])],
+      [`regctl tags ${H}/bu`, [`${H}/busybox`]],
+      ["regctl completion --shell ", ["bash", "fish", "zsh"]],
+      ["regctl completion ", ["bash", "fish", "install", "uninstall", "zsh"]],
+      [`regctl delete ${H}/busybox:latest `, []], // delete takes one reference
+      [`regctl delete ${H}/nosuchrepo:`, []],
+    ];
+    const got = await bashCandidates(env, cases.map(([line]) => line));
+    cases.forEach(([line, want], i) => expect({ line, got: got[i] }).toEqual({ line, got: sorted(want) }));
+
+    const commands = await bashCandidates(env, ["regctl "]);
+    for (const c of ["ping", "repos", "tags", "digest", "manifest", "inspect", "delete", "login", "logout", "completion"]) expect(commands[0]).toContain(c);
+  });
+
+  test("registries this user worked with are offered: `host/` for a reference, `host` for ping", async () => {
+    const env = makeHome("bash-recent");
+    expect((await regctl(["tags", `${H}/busybox`], env)).code).toBe(0);
+    const [ref, ping] = await bashCandidates(env, ["regctl delete 127.0", "regctl ping 127.0"]);
+    expect(ref).toEqual([`${H}/`]);
+    expect(ping).toEqual([H]);
+  });
+
+  test("options are offered as they are spelled on the command line (--dry-run, not cac's --dryRun)", async () => {
+    const got = await bashCandidates(makeHome("bash-options"), ["regctl delete --dr", "regctl delete --pl", "regctl tags --pag", "regctl login --password-s"]);
+    expect(got).toEqual([["--dry-run"], ["--plain-http"], ["--page-size"], ["--password-stdin"]]);
+  });
+
+  test("an option's value is not taken for the reference: `tags --page-size 5 HOST/bu`", async () => {
+    const got = await bashCandidates(makeHome("bash-option-value"), [`regctl tags --page-size 5 ${H}/bu`, `regctl delete --timeout 5s ${H}/bu`]);
+    expect(got).toEqual([[`${H}/busybox`], [`${H}/busybox:`]]);
+  });
+
+  test("global options before the command, as the CLI accepts them: `regctl --json tags HOST/bu`", async () => {
+    const env = makeHome("bash-global-first");
+    expect((await regctl(["--json", "tags", `${H}/busybox`], env)).code).toBe(0); // the CLI takes it
+    const got = await bashCandidates(env, [`regctl --json tags ${H}/bu`, "regctl --insecure de"]);
+    expect(got).toEqual([[`${H}/busybox`], ["delete"]]);
+  });
+});
+
+describe("bash, interactive in tmux", () => {
+  test("Tab completes the repository to `busybox:` with no space; Tab Tab lists its tags", async () => {
+    await bashPane.completes(`regctl delete ${H}/bu`, `regctl delete ${H}/busybox:`, false);
+    bashPane.keys("Tab", "Tab");
+    await bashPane.listing("the tags listed", (below) => ["1.36", "edge", "latest"].every((t) => tokens(below).has(t)));
+    expect(bashPane.current()).toBe(`B> regctl delete ${H}/busybox:`);
+  });
+
+  test("a unique tag gets a space; digests after `@`, completed past bash's ':' break", async () => {
+    await bashPane.completes(`regctl delete ${H}/busybox:la`, `regctl delete ${H}/busybox:latest`, true);
+    await bashPane.completes(`regctl delete ${H}/team/app-1.2:`, `regctl delete ${H}/team/app-1.2:v1`, true);
+    expect(hex(digestA)[0]).not.toBe(hex(digestB)[0]); // so the common prefix stops at sha256:
+    await bashPane.completes(`regctl delete ${H}/busybox@`, `regctl delete ${H}/busybox@sha256:`, false);
+    bashPane.keys("Tab", "Tab");
+    await bashPane.listing("the digests listed", (below) => tokens(below).has(hex(digestA)) && tokens(below).has(hex(digestB)));
+    await bashPane.completes(`regctl delete ${H}/busybox@sha256:${hex(digestB).slice(0, 4)}`, `regctl delete ${H}/busybox@${digestB}`, true);
+  });
+
+  test("commands and options; regctl after `&&` (bash hands the function that command alone)", async () => {
+    await bashPane.completes("regctl ins", "regctl inspect", true);
+    await bashPane.completes("regctl delete --cu", "regctl delete --curl", true);
+    await bashPane.completes(`true && regctl delete ${H}/bu`, `true && regctl delete ${H}/busybox:`, false);
+  });
+});
+
+// ───────────── zsh ─────────────
+
+describe("zsh, interactive in tmux", () => {
+  test("commands after `regctl ` with their descriptions; options after `--c`", async () => {
+    await zshPane.fresh("regctl ");
+    zshPane.keys("Tab");
+    const below = await zshPane.listing("the commands listed", (b) => b.some((l) => /^delete\s+-- Delete an image/.test(l)));
+    for (const c of ["ping", "repos", "tags", "digest", "manifest", "inspect", "login", "logout", "completion"])
+      expect(below.some((l) => new RegExp(`^${c}\\s+-- `).test(l))).toBe(true);
+    await zshPane.completes("regctl de", "regctl delete", true);
+
+    await zshPane.fresh("regctl delete --c");
+    zshPane.keys("Tab");
+    await zshPane.listing("the options listed", (b) => ["--cacert", "--concurrency", "--curl"].every((o) => b.some((l) => l.startsWith(`${o} `))));
+    await zshPane.completes("regctl delete --cu", "regctl delete --curl", true);
+    await zshPane.completes("regctl completion --shell z", "regctl completion --shell zsh", true);
+  });
+
+  test("repositories after `host/`, tags after `repo:`", async () => {
+    await zshPane.fresh(`regctl delete ${H}/`);
+    zshPane.keys("Tab");
+    await zshPane.listing("the repositories listed", (b) => REPOS().every((r) => tokens(b).has(r)));
+
+    await zshPane.completes(`regctl delete ${H}/bu`, `regctl delete ${H}/busybox:`, false);
+    zshPane.keys("Tab");
+    await zshPane.listing("the tags listed", (b) => BUSYBOX_TAGS().every((t) => tokens(b).has(t)));
+    expect(zshPane.current()).toBe(`Z> regctl delete ${H}/busybox:`);
+
+    await zshPane.completes(`regctl delete ${H}/busybox:la`, `regctl delete ${H}/busybox:latest`, true);
+    await zshPane.completes(`regctl delete ${H}/team/a`, `regctl delete ${H}/team/app-1.2:`, false);
+    zshPane.keys("Tab");
+    await zshPane.until("v1", () => zshPane.current() === `Z> regctl delete ${H}/team/app-1.2:v1`);
+    await zshPane.completes(`regctl delete ${H}/my.`, `regctl delete ${H}/my.repo_x/sub:`, false);
+    await zshPane.completes(`regctl tags ${H}/my`, `regctl tags ${H}/my.repo_x/sub`, true);
+  });
+
+  test("digests after `repo@`, described by their tags", async () => {
+    expect(hex(digestA)[0]).not.toBe(hex(digestB)[0]);
+    await zshPane.completes(`regctl delete ${H}/busybox@`, `regctl delete ${H}/busybox@sha256:`, false);
+    zshPane.keys("Tab");
+    await zshPane.listing("the digests listed with their tags", (b) =>
+      b.some((l) => l.startsWith(`${H}/busybox@${digestA} `) && l.endsWith("-- 1.36, latest")) &&
+      b.some((l) => l.startsWith(`${H}/busybox@${digestB} `) && l.endsWith("-- edge")));
+    await zshPane.completes(`regctl delete ${H}/busybox@sha256:${hex(digestA).slice(0, 4)}`, `regctl delete ${H}/busybox@${digestA}`, true);
+  });
+
+  test("regctl anywhere on the line: after `&&`, `;` and in `$(…)` (bash and fish manage it too)", async () => {
+    await zshPane.completes(`true && regctl delete ${H}/bu`, `true && regctl delete ${H}/busybox:`, false);
+    await zshPane.completes(`echo; regctl delete ${H}/busybox:la`, `echo; regctl delete ${H}/busybox:latest`, true);
+    await zshPane.completes(`echo $(regctl tags ${H}/bu`, `echo $(regctl tags ${H}/busybox`, true);
+  });
+});
+
+// ───────────── fish ─────────────
+
+describe("fish, through complete -C", () => {
+  test("repositories, tags, digests described by tags, commands, options, --shell values", async () => {
+    const env = makeHome("fish-c");
+    const [repos, bu, tags, la, app, sub, digests, commands, options, shells, actions, tagsRepo, chained] = await fishComplete(env, [
+      `regctl delete ${H}/`,
+      `regctl delete ${H}/bu`,
+      `regctl delete ${H}/busybox:`,
+      `regctl delete ${H}/busybox:la`,
+      `regctl delete ${H}/team/app-1.2:`,
+      `regctl delete ${H}/my.repo_x/sub:r`,
+      `regctl delete ${H}/busybox@`,
+      "regctl ",
+      "regctl delete --c",
+      "regctl completion --shell ",
+      "regctl completion ",
+      `regctl tags ${H}/my`,
+      `true && regctl delete ${H}/bu`,
+    ]);
+    expect(repos).toEqual(REPOS().map((r) => [r, "repository"] as [string, string]));
+    expect(bu).toEqual([[`${H}/busybox:`, "repository"]]);
+    expect(values(tags!)).toEqual(BUSYBOX_TAGS());
+    expect(values(la!)).toEqual([`${H}/busybox:latest`]);
+    expect(values(app!)).toEqual([`${H}/team/app-1.2:v1`]);
+    expect(values(sub!)).toEqual([`${H}/my.repo_x/sub:rc-1`]);
+    expect(sorted(digests!.map(([v, d]) => `${v} ${d}`))).toEqual(sorted([`${H}/busybox@${digestA} 1.36, latest`, `${H}/busybox@${digestB} edge`]));
+    const described = new Map(commands);
+    for (const c of ["ping", "repos", "tags", "digest", "manifest", "inspect", "delete", "login", "logout", "completion"]) expect(described.get(c)).toBeTruthy();
+    expect(described.get("delete")).toStartWith("Delete an image");
+    expect(values(options!)).toEqual(["--cacert", "--concurrency", "--curl"]);
+    expect(options!.every(([, d]) => d.length > 0)).toBe(true);
+    expect(values(shells!)).toEqual(["bash", "fish", "zsh"]);
+    expect(values(actions!)).toEqual(["bash", "fish", "install", "uninstall", "zsh"]);
+    expect(values(tagsRepo!)).toEqual([`${H}/my.repo_x/sub`]);
+    expect(values(chained!)).toEqual([`${H}/busybox:`]);
+  });
+
+  test("options as spelled on the command line: --dry-run, --plain-http", async () => {
+    const [dry, plain] = await fishComplete(makeHome("fish-options"), ["regctl delete --dr", "regctl delete --plain"]);
+    expect(values(dry!)).toEqual(["--dry-run"]);
+    expect(values(plain!)).toEqual(["--plain-http"]);
+  });
+});
+
+// ───────────── install / uninstall ─────────────
+
+/** Every file under dir (not directories), relative, sorted. */
+function filesUnder(dir: string, prefix = ""): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]).sort();
+}
+
+describe("completion install / uninstall, then a new shell", () => {
+  test("bash: into the bash-completion user dir under XDG_DATA_HOME; a new bash loads it on the first TAB", async () => {
+    const env = makeHome("bash-install");
+    const file = join(env.XDG_DATA_HOME!, "bash-completion", "completions", "regctl");
+    const inst = await regctl(["completion", "install", "--shell", "bash"], env);
+    expect(inst.code).toBe(0);
+    expect(inst.stdout).toContain(file);
+    expect(readFileSync(file, "utf8")).toContain("complete -F _regctl regctl");
+
+    // bash-completion's own loader, as bash calls it for a command it has no completion for yet.
+    const probe = `source ${BASH_COMPLETION}; _completion_loader regctl; complete -p regctl`;
+    expect((await exec(["bash", "--norc", "--noprofile", "-c", probe], env)).stdout).toBe("complete -F _regctl regctl\n");
+    const [loaded] = await bashComplete(env, [`regctl delete ${H}/bu`], "_completion_loader regctl");
+    expect(loaded!.map((r) => lastWord(bashApply(`regctl delete ${H}/bu`, r)))).toEqual([`${H}/busybox:`]);
+
+    // And interactively: a bash that sourced bash-completion only.
+    const pane = new Pane("I> ", ["bash", "--norc", "--noprofile"], env);
+    const rc = join(tmp, "bash-install.rc");
+    writeFileSync(rc, `source ${BASH_COMPLETION}\nPS1='I> '\n`);
+    pane.type(`source ${rc}`);
+    pane.keys("Enter");
+    await pane.ready();
+    await pane.completes(`regctl delete ${H}/bu`, `regctl delete ${H}/busybox:`, false);
+    pane.kill();
+
+    const un = await regctl(["completion", "uninstall", "--shell", "bash"], env);
+    expect(un.code).toBe(0);
+    expect(existsSync(file)).toBe(false);
+    expect(filesUnder(env.XDG_DATA_HOME!)).toEqual([]); // nothing else was there
+    expect((await exec(["bash", "--norc", "--noprofile", "-c", probe], env)).stdout).not.toContain("_regctl");
+  }, 20_000);
+
+  test("zsh: ~/.zfunc/_regctl and a block in $ZDOTDIR/.zshrc; a new zsh completes; uninstall restores .zshrc byte for byte", async () => {
+    const env = makeHome("zsh-install");
+    env.ZDOTDIR = join(env.HOME!, "zdot");
+    mkdirSync(env.ZDOTDIR);
+    const zshrc = join(env.ZDOTDIR, ".zshrc");
+    const original = "# my zshrc\nPS1='N> '\nalias ll='ls -l'\n\n# last line\n";
+    writeFileSync(zshrc, original);
+
+    const inst = await regctl(["completion", "install", "--shell", "zsh"], env);
+    expect(inst.code).toBe(0);
+    const func = join(env.HOME!, ".zfunc", "_regctl");
+    expect(readFileSync(func, "utf8")).toStartWith("#compdef regctl\n");
+    const rc = readFileSync(zshrc, "utf8");
+    expect(rc.startsWith(original)).toBe(true);
+    expect(rc).toContain(`fpath=(${join(env.HOME!, ".zfunc")} $fpath)`);
+    expect(existsSync(join(env.HOME!, ".zshrc"))).toBe(false); // ZDOTDIR wins over HOME
+    expect((await regctl(["completion", "install", "--shell", "zsh"], env)).code).toBe(0);
+    expect(readFileSync(zshrc, "utf8")).toBe(rc); // a second install adds no second block
+
+    // A new interactive zsh: no global rc files (-d), its own ZDOTDIR/.zshrc.
+    const pane = new Pane("N> ", ["zsh", "-d"], env);
+    await pane.ready();
+    await pane.completes(`regctl delete ${H}/bu`, `regctl delete ${H}/busybox:`, false);
+    pane.kill();
+
+    const un = await regctl(["completion", "uninstall", "--shell", "zsh"], env);
+    expect(un.code).toBe(0);
+    expect(existsSync(func)).toBe(false);
+    expect(readFileSync(zshrc, "utf8")).toBe(original);
+  }, 20_000);
+
+  test("zsh: a .zshrc without a final newline also comes back byte for byte", async () => {
+    const env = makeHome("zsh-install-nonl");
+    const zshrc = join(env.HOME!, ".zshrc");
+    const original = "PS1='N> '\nalias ll='ls -l'"; // no newline at the end
+    writeFileSync(zshrc, original);
+    expect((await regctl(["completion", "install", "--shell", "zsh"], env)).code).toBe(0);
+    expect(readFileSync(zshrc, "utf8")).toStartWith(`${original}\n# >>> regctl completion`);
+    expect((await regctl(["completion", "uninstall", "--shell", "zsh"], env)).code).toBe(0);
+    expect(readFileSync(zshrc, "utf8")).toBe(original);
+  });
+
+  test("fish: into $XDG_CONFIG_HOME/fish/completions; a new fish completes; uninstall removes it", async () => {
+    const env = makeHome("fish-install");
+    const file = join(env.XDG_CONFIG_HOME!, "fish", "completions", "regctl.fish");
+    expect((await regctl(["completion", "install", "--shell", "fish"], env)).code).toBe(0);
+    expect(existsSync(file)).toBe(true);
+    const [found] = await fishComplete(env, [`regctl delete ${H}/bu`], { source: false });
+    expect(found).toEqual([[`${H}/busybox:`, "repository"]]);
+    expect((await regctl(["completion", "uninstall", "--shell", "fish"], env)).code).toBe(0);
+    expect(existsSync(file)).toBe(false);
+    const [gone] = await fishComplete(env, [`regctl delete ${H}/bu`], { source: false });
+    expect(gone).toEqual([]);
+  });
+});
+
+// ───────────── a registry that is down, or hangs ─────────────
+
+describe("a registry that is down or does not answer", () => {
+  test("the answer is empty, silent and quick", async () => {
+    const env = makeHome("down");
+    const lines = [DOWN, HANG].flatMap((host) => [`regctl delete ${host}/bu`, `regctl delete ${host}/busybox:`, `regctl delete ${host}/busybox@`]);
+    const results = await Promise.all(lines.map((line) => answer("zsh", line, env)));
+    results.forEach((r, i) => expect({ line: lines[i], ...r, ms: r.ms < 2000 }).toEqual({ line: lines[i], code: 0, stdout: "", stderr: "", ms: true }));
+    expect(existsSync(join(env.XDG_CACHE_HOME!, "regctl", "completion")) ? readdirSync(join(env.XDG_CACHE_HOME!, "regctl", "completion")) : []).toEqual([]);
+  }, 20_000);
+
+  test("zsh and bash: TAB returns within 2 s and the pane shows nothing but the line", async () => {
+    for (const pane of [zshPane, bashPane]) {
+      for (const host of [DOWN, HANG]) {
+        const ms = await pane.silentTab(`regctl delete ${host}/busybox:`);
+        expect(ms).toBeLessThan(2000);
+      }
+    }
+  }, 20_000);
+});
+
+// ───────────── credentials and TLS ─────────────
+
+describe("a registry that needs credentials, behind TLS", () => {
+  test("with certs.d and config.json auths in HOME, repositories and tags complete; without credentials nothing, silently", async () => {
+    const HT = authReg.host;
+    const env = makeHome("auth");
+    mkdirSync(join(env.HOME!, ".docker", "certs.d", HT), { recursive: true });
+    writeFileSync(join(env.HOME!, ".docker", "certs.d", HT, "ca.crt"), readFileSync(authReg.caCertPath!));
+    writeFileSync(join(env.HOME!, ".docker", "config.json"), JSON.stringify({ auths: { [HT]: { auth: BASIC } } }));
+
+    const [repos, tags, known] = await fishComplete(env, [`regctl delete ${HT}/`, `regctl delete ${HT}/busybox:`, "regctl delete 127.0.0.1"]);
+    expect(repos).toEqual([[`${HT}/busybox:`, "repository"]]);
+    expect(values(tags!)).toEqual([`${HT}/busybox:1.36`, `${HT}/busybox:latest`]);
+    expect(known).toEqual([[`${HT}/`, "registry"]]); // from config.json's auths
+    const [bash] = await bashCandidates(env, [`regctl delete ${HT}/busybox:l`]);
+    expect(bash).toEqual([`${HT}/busybox:latest`]);
+    // The cache holds names, never the credentials.
+    const dir = join(env.XDG_CACHE_HOME!, "regctl");
+    for (const f of filesUnder(dir)) {
+      const text = readFileSync(join(dir, f), "utf8");
+      expect(text.includes(PASSWORD) || text.includes(BASIC)).toBe(false);
+    }
+
+    const anon = makeHome("auth-none");
+    mkdirSync(join(anon.HOME!, ".docker", "certs.d", HT), { recursive: true });
+    writeFileSync(join(anon.HOME!, ".docker", "certs.d", HT, "ca.crt"), readFileSync(authReg.caCertPath!));
+    const r = await answer("zsh", `regctl delete ${HT}/busybox:`, anon);
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(r.ms).toBeLessThan(2000);
+  }, 20_000);
+});
+
+// ───────────── the cache ─────────────
+
+describe("the completion cache", () => {
+  test("a second TAB is answered from $XDG_CACHE_HOME/regctl/completion/; a delete forgets; the registry down, the cache still answers", async () => {
+    const HC = cacheReg.host;
+    const env = makeHome("cache");
+    const a = await pushImage(cacheReg.url, "busybox", ["latest", "1.36"], { seed: "cache-a" });
+    const b = await pushImage(cacheReg.url, "busybox", ["edge"], { seed: "cache-b" });
+    const dir = join(env.XDG_CACHE_HOME!, "regctl", "completion");
+    const cached = () => new Map(readdirSync(dir).map((f) => [decodeURIComponent(f), JSON.parse(readFileSync(join(dir, f), "utf8")) as { at: number; items: string[] }]));
+    const tagLine = `regctl delete ${HC}/busybox:`;
+    const digestLine = `regctl delete ${HC}/busybox@`;
+    const tagsOf = async () => values((await fishComplete(env, [tagLine]))[0]!).map((v) => v.slice(`${HC}/busybox:`.length));
+
+    // First TABs ask the registry, and fill the cache.
+    expect(await tagsOf()).toEqual(["1.36", "edge", "latest"]);
+    expect(values((await fishComplete(env, [digestLine]))[0]!)).toEqual(sorted([`${HC}/busybox@${a.digest}`, `${HC}/busybox@${b.digest}`]));
+    expect(cached().get(`tags ${HC}/busybox`)?.items).toEqual(["1.36", "edge", "latest"]);
+    expect(cached().has(`digests ${HC}/busybox`)).toBe(true);
+
+    // A tag pushed behind regctl's back: the second TAB does not see it, so it came from the cache.
+    await pushImage(cacheReg.url, "busybox", ["sneaky"], { seed: "cache-c" });
+    expect(await tagsOf()).toEqual(["1.36", "edge", "latest"]);
+
+    // regctl's own delete forgets what completion knew of the repository.
+    const del = await regctl(["delete", `${HC}/busybox:latest`, "--yes"], env);
+    expect(del.code).toBe(0);
+    expect(del.stdout).toContain(`untagged ${HC}/busybox:1.36`);
+    expect(cached().has(`tags ${HC}/busybox`)).toBe(false);
+    expect(await tagsOf()).toEqual(["edge", "sneaky"]);
+    const digests = values((await fishComplete(env, [digestLine]))[0]!);
+    expect(digests).not.toContain(`${HC}/busybox@${a.digest}`);
+    expect(digests).toContain(`${HC}/busybox@${b.digest}`);
+
+    // An entry past its time (60 s) is asked again.
+    await pushImage(cacheReg.url, "busybox", ["late"], { seed: "cache-d" });
+    const key = [...readdirSync(dir)].find((f) => decodeURIComponent(f) === `tags ${HC}/busybox`)!;
+    writeFileSync(join(dir, key), JSON.stringify({ at: Date.now() - 61_000, items: ["edge", "sneaky"] }));
+    expect(await tagsOf()).toEqual(["edge", "late", "sneaky"]);
+
+    // The registry down: what is cached still completes, at once; what is not, gives nothing.
+    await cacheReg.stop();
+    const t0 = performance.now();
+    const [tags, other] = await fishComplete(env, [tagLine, `regctl delete ${HC}/other:`]);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(values(tags!)).toEqual([`${HC}/busybox:edge`, `${HC}/busybox:late`, `${HC}/busybox:sneaky`]);
+    expect(other).toEqual([]);
+  }, 20_000);
+});
+
+// ───────────── latency ─────────────
+
+describe("latency", () => {
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((x, y) => x - y);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+
+  test("one `regctl __complete zsh` at `host/repo:` (300 tags), warm and cold; `regctl --help`", async () => {
+    const env = makeHome("latency");
+    const line = `regctl delete ${H}/zz/many:`;
+    const dir = join(env.XDG_CACHE_HOME!, "regctl");
+    const N = 15;
+    const first = await answer("zsh", line, env); // also learns the registry's scheme
+    expect(first.stdout.trim().split("\n").length).toBe(300);
+
+    const warm: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const r = await answer("zsh", line, env);
+      expect(r.stdout).toBe(first.stdout);
+      warm.push(r.ms);
+    }
+    const cold: number[] = []; // no completion cache; the scheme already known
+    for (let i = 0; i < N; i++) {
+      rmSync(join(dir, "completion"), { recursive: true, force: true });
+      const r = await answer("zsh", line, env);
+      expect(r.stdout).toBe(first.stdout);
+      cold.push(r.ms);
+    }
+    const fresh: number[] = []; // no cache at all: the scheme is probed too
+    for (let i = 0; i < N; i++) {
+      rmSync(dir, { recursive: true, force: true });
+      const r = await answer("zsh", line, env);
+      expect(r.stdout).toBe(first.stdout);
+      fresh.push(r.ms);
+    }
+    const help: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const r = await regctl(["--help"], env);
+      expect(r.code).toBe(0);
+      help.push(r.ms);
+    }
+    const row = (name: string, xs: number[]) => `${name.padEnd(48)} median ${median(xs).toFixed(1).padStart(6)} ms   min ${Math.min(...xs).toFixed(1)}   max ${Math.max(...xs).toFixed(1)}`;
+    console.log([
+      `latency over ${N} runs (${statSync(join(binDir, "regctl")).size >> 20} MB binary):`,
+      row("__complete zsh, 300 tags, warm cache", warm),
+      row("__complete zsh, 300 tags, cold completion cache", cold),
+      row("__complete zsh, 300 tags, no cache at all", fresh),
+      row("regctl --help", help),
+    ].join("\n"));
+    // Bounds far above the expected tens of milliseconds: they catch a hang, not a slow machine.
+    expect(median(warm)).toBeLessThan(500);
+    expect(median(cold)).toBeLessThan(1000);
+    expect(median(help)).toBeLessThan(500);
+  }, 30_000);
+});
