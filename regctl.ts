@@ -2898,7 +2898,7 @@ const completionCommand = {
       const done = action === "install" ? installCompletion(shell) : uninstallCompletion(shell);
       return out(done.join("\n"));
     }
-    if (action === "undefined") throw new UsageError("completion needs a shell or an action", "regctl completion bash|zsh|fish, or regctl completion install [--shell S]");
+    if (!action) throw new UsageError("completion needs a shell or an action", "regctl completion bash|zsh|fish, or regctl completion install [--shell S]");
     process.stdout.write(completionScript(pick(action)));
   },
 };
@@ -3018,7 +3018,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     const ctx = context(cli.options);
     log = ctx.log;
     const run = ({ ...commands, ...accountCommands, ...cleanupCommands, ...completionCommand })[name as keyof typeof commands] as (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
-    await run(ctx, String(cli.args[0]), cli.options);
+    await run(ctx, String(cli.args[0] ?? ""), cli.options);
     for (const host of ctx.used) rememberRegistry(host);
     return Exit.OK;
   } catch (err) {
