@@ -1786,8 +1786,11 @@ export interface ImageFacts {
   manifest: Manifest;
 }
 
-/** Every tag's manifest and the facts of every digest, reading each manifest and config once. */
-export async function describeTags(reg: Registry, repo: string, concurrency: number): Promise<{ tags: { tag: string; digest: string }[]; images: Map<string, ImageFacts> }> {
+/**
+ * Every tag's manifest and the facts of every digest, reading each manifest once, and each config
+ * once when creation times are wanted (a config read costs the registry more than a manifest).
+ */
+export async function describeTags(reg: Registry, repo: string, concurrency: number, { created: wantCreated = true } = {}): Promise<{ tags: { tag: string; digest: string }[]; images: Map<string, ImageFacts> }> {
   const names = (await tagList(reg, repo)).sort(byteOrder);
   const manifests = new Map<string, Manifest>();
   const rows = (await mapLimit(names, concurrency, async (tag) => {
@@ -1833,7 +1836,7 @@ export async function describeTags(reg: Registry, repo: string, concurrency: num
     } else {
       if (m.json.config) {
         blobs.set(m.json.config.digest, m.json.config.size ?? 0);
-        created = (await config(m.json.config.digest).catch(() => ({}) as { created?: string })).created;
+        if (wantCreated) created = (await config(m.json.config.digest).catch(() => ({}) as { created?: string })).created;
       }
       for (const l of m.json.layers ?? []) blobs.set(l.digest, l.size ?? 0);
     }
@@ -1894,7 +1897,8 @@ export interface PrunePlan {
 }
 
 export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concurrency: number): Promise<PrunePlan & { images: Map<string, ImageFacts> }> {
-  const { tags, images } = await describeTags(reg, repo, concurrency);
+  // Creation times matter to --keep and --older-than; --match alone needs no config.
+  const { tags, images } = await describeTags(reg, repo, concurrency, { created: policy.keep !== undefined || policy.olderThan !== undefined });
   const created = (t: { digest: string }) => images.get(t.digest)?.created;
   const matched = tags.filter((t) => (!policy.match || policy.match.test(t.tag)) && !(policy.exclude && policy.exclude.test(t.tag)));
   // Newest first by creation time; ties by tag in natural version order, highest first.
@@ -2011,7 +2015,7 @@ export interface RepoUsage {
 }
 
 export async function repoUsage(reg: Registry, repo: string, concurrency: number): Promise<RepoUsage> {
-  const { tags, images } = await describeTags(reg, repo, concurrency);
+  const { tags, images } = await describeTags(reg, repo, concurrency, { created: false });
   const users = new Map<string, number>();
   for (const f of images.values()) for (const b of f.blobs.keys()) users.set(b, (users.get(b) ?? 0) + 1);
   const blobs = new Map<string, number>();
