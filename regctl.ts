@@ -300,7 +300,7 @@ export function parseReference(input: string, { requireTagOrDigest = false } = {
   const bad = (why: string) =>
     new UsageError(`invalid reference "${input}": ${why}`, "a reference is [host[:port]/]name[:tag][@digest], e.g. localhost:5000/busybox:latest");
   if (!input || input !== input.trim()) throw bad("empty or surrounded by spaces");
-  if (input.length > 512) throw bad("too long");
+  if (input.length > 600) throw bad("too long");
   let rest = input.replace(/^(https?|docker):\/\//, "");
   let digest: string | undefined;
   const at = rest.indexOf("@");
@@ -331,7 +331,10 @@ export function parseReference(input: string, { requireTagOrDigest = false } = {
   const repository = parts.join("/");
   if (repository.length > 255) throw bad("repository name longer than 255 characters");
   if (requireTagOrDigest && !tag && !digest) tag = "latest";
-  return { registry, repository, tag, digest };
+  const ref = { registry, repository, tag, digest };
+  // The limit applies to the full form, so whatever parses also parses again once formatted.
+  if (formatReference(ref).length > 600) throw bad("too long");
+  return ref;
 }
 
 /** A registry given alone: `host[:port]`, optionally with an http(s):// scheme and a trailing slash. */
@@ -374,7 +377,8 @@ export interface Challenge {
  */
 export function parseWwwAuthenticate(header: string | null): Challenge[] {
   const out: Challenge[] = [];
-  if (!header) return out;
+  // A real challenge is a few hundred bytes; a huge one is garbage, not worth the parse.
+  if (!header || header.length > 16_384) return out;
   const re = /\s*(?:([A-Za-z][\w!#$%&'*+.^`|~-]*)(?=\s+[^\s=,]|\s*$|\s*,)\s*)?(?:([\w!#$%&'*+.^`|~-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*))?\s*,?/gy;
   let m: RegExpExecArray | null;
   let current: Challenge | undefined;
@@ -382,7 +386,8 @@ export function parseWwwAuthenticate(header: string | null): Challenge[] {
     if (m[1]) out.push((current = { scheme: m[1].toLowerCase(), params: {} }));
     if (m[2] && current) {
       const raw = m[3] ?? "";
-      current.params[m[2].toLowerCase()] = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, "$1") : raw;
+      const closed = raw.length >= 2 && raw.endsWith('"') && !raw.endsWith('\\"');
+      current.params[m[2].toLowerCase()] = raw.startsWith('"') ? raw.slice(1, closed ? -1 : undefined).replace(/\\(.)/g, "$1") : raw;
     }
   }
   return out;
@@ -393,7 +398,10 @@ export function parseDuration(input: string | number): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(String(input));
   if (!m) throw new UsageError(`invalid duration "${input}"`, "use a number with a unit: 500ms, 30s, 5m, 12h, 30d");
   const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 }[(m[2] ?? "s") as "s"];
-  return Math.round(Number(m[1]) * unit);
+  const ms = Math.round(Number(m[1]) * unit);
+  // Beyond a century is a typo, and timers cannot hold it anyway.
+  if (!Number.isSafeInteger(ms) || ms > 100 * 365 * 86400e3) throw new UsageError(`duration "${input}" is too long`, "use at most a few years, e.g. 365d");
+  return ms;
 }
 
 /** Retry-After: delay-seconds or an HTTP date (RFC 9110 §10.2.3), in milliseconds. */
@@ -555,8 +563,11 @@ export function findCredential(registry: string, flags: { username?: string; pas
 }
 
 function fromAuths(config: DockerConfig, registry: string, path: string): Credential | undefined {
-  const entry = Object.entries(config.auths ?? {}).find(([k]) => configKeyMatches(k, registry))?.[1];
+  const [key, entry] = Object.entries(config.auths ?? {}).find(([k]) => configKeyMatches(k, registry)) ?? [];
   if (!entry || typeof entry !== "object") return undefined;
+  for (const field of ["auth", "identitytoken", "username", "password"] as const)
+    if (entry[field] !== undefined && typeof entry[field] !== "string")
+      throw new RegctlError(`${path}: auths["${key}"].${field} is not a string`, "fix or remove the file (docker login rewrites it)");
   if (entry.identitytoken) return { identityToken: entry.identitytoken, source: path };
   if (entry.auth) return { ...decodeAuth(entry.auth, `${path} auths["${configKey(registry)}"]`), source: path };
   if (entry.username) return { username: entry.username, password: entry.password ?? "", source: path };
@@ -791,6 +802,8 @@ function describeNetworkError(err: unknown, url: string): { reason: string; code
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|certificate|UnknownIssuer/i.test(`${code} ${message}`))
     return { reason: `TLS certificate not trusted (${code})`, code: "CERT",
       hint: `trust the registry's CA with --cacert FILE or /etc/docker/certs.d/${host}/ca.crt, or skip verification with --insecure` };
+  if (code === "ECONNRESET" || /socket connection was closed|closed unexpectedly/i.test(message))
+    return { reason: "the connection closed before the answer was complete", code: "ECONNRESET" };
   if (code === "EPROTO" || /TLS|SSL|handshake|wrong version/i.test(message))
     return { reason: "TLS handshake failed: the server does not speak TLS on this port", code: "EPROTO", hint: "this registry speaks plain http: add --plain-http" };
   return { reason: message || String(code), code: String(code) };
@@ -917,6 +930,8 @@ class Auth {
     } catch {
       throw new RegctlError(`${host} names a token realm that is not a URL: "${realm.slice(0, 100)}"`, "the registry's auth.token realm is misconfigured");
     }
+    if (url.protocol !== "https:" && url.protocol !== "http:")
+      throw new RegctlError(`${host} names a token realm that is not http(s): "${realm.slice(0, 100)}"`, "the registry's auth.token realm is misconfigured");
     let cred = this.credential(host);
     // A password goes over plain http only to the registry's own host, or with --insecure.
     if (cred && url.protocol === "http:" && url.hostname !== new URL(`http://${host}`).hostname && !this.t.opts.insecure) {
@@ -1001,11 +1016,11 @@ export class Transport {
     if (res.status === 401 && !req.probe && !req.anonymous) {
       // The refused attempt is a comment: the script goes straight to the credentials.
       this.emit(authed, res, { refused: true });
-      authed = await this.auth.retryFor(authed, res);
+      authed = await this.auth.retryFor(authed, ownChallenge(req, res));
       res = await this.sendOnce(authed, host, { deferEmit: true });
       this.emit(authed, res);
       // Still 401 with credentials: retryFor says why (wrong password, scope, token).
-      if (res.status === 401) await this.auth.retryFor(authed, res);
+      if (res.status === 401) await this.auth.retryFor(authed, ownChallenge(req, res));
       return res;
     }
     this.emit(authed, res);
@@ -1020,7 +1035,7 @@ export class Transport {
    */
   async sendOnce(req: RegistryRequest, host: string, { deferEmit = false } = {}): Promise<RegistryResponse> {
     const write = isWrite(req);
-    const maxAttempts = this.opts.maxAttempts ?? 5;
+    const maxAttempts = this.opts.maxAttempts ?? 6;
     const sent = this.prepare(req, host);
     for (let attempt = 1; ; attempt++) {
       let res: RegistryResponse;
@@ -1031,7 +1046,7 @@ export class Transport {
         const d = describeNetworkError(err, req.url);
         if (attempt < maxAttempts && (write ? d.code === "ECONNREFUSED" && attempt < 3 : RETRY_NETWORK.has(d.code))) {
           const wait = backoff(attempt);
-          this.log.note(`${d.reason}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${maxAttempts})`);
+          this.log.note(`${req.method} ${req.url}: ${d.reason}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${maxAttempts})`);
           await sleep(wait);
           continue;
         }
@@ -1188,10 +1203,20 @@ export class Transport {
   }
 }
 
+/** A 401 from a host a redirect led to is not the registry's challenge: its credentials stay home. */
+function ownChallenge(req: RegistryRequest, res: RegistryResponse): RegistryResponse {
+  const to = new URL(res.url).host;
+  if (to !== new URL(req.url).host)
+    throw new RegctlError(`${req.method} ${req.url}: redirected to ${to}, which asks for credentials`,
+      "refused: the registry's credentials are never sent to another host");
+  return res;
+}
+
 const isWrite = (req: RegistryRequest) => req.method !== "GET" && req.method !== "HEAD";
 
+/** 0.2, 0.4, 0.8, 1.6, 2 s, with jitter: about 5 s in all before a read gives up. */
 function backoff(attempt: number): number {
-  return Math.min(5000, 200 * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
+  return Math.min(2000, 200 * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
 }
 
 // ───────────────────────────── 7. registry API ─────────────────────────────
@@ -1386,7 +1411,11 @@ export async function manifestDelete(reg: Registry, repo: string, digest: string
     } catch (err) {
       if (!outcomeUnknown(err) || attempt >= 3) throw err;
       // The DELETE may have happened: look before sending it again.
-      if (!(await manifestExists(reg, repo, digest))) return { sent: true };
+      const still = await manifestExists(reg, repo, digest).catch(() => {
+        throw new RegctlError(`DELETE ${repo}@${digest}: no answer, and the check after it failed too: the outcome is unknown`,
+          "run the same command again: it looks before it deletes");
+      });
+      if (!still) return { sent: true };
       reg.transport.log.note(`DELETE ${repo}@${digest}: no answer, and the manifest is still there; sending it again`);
     }
   }
@@ -1476,15 +1505,21 @@ export async function deletesEnabled(reg: Registry, repo: string): Promise<boole
   return res.status !== 405;
 }
 
-/** Follow `Link: <…>; rel="next"` pages, bounded, refusing a Link that repeats. */
-async function paginate<T>(reg: Registry, firstPath: string, key: string, why: string): Promise<T[]> {
-  const out: T[] = [];
-  const known = new Set<T>();
+/** 500 pages: 50,000 names at distribution's default page of 100; --page-size raises it. */
+const MAX_PAGES = 500;
+
+/**
+ * Follow `Link: <…>; rel="next"` pages, bounded: a Link that repeats, a page with nothing new,
+ * or more than MAX_PAGES pages stop it. Every entry must be a valid name of its kind.
+ */
+async function paginate(reg: Registry, firstPath: string, key: string, why: string, valid: (s: string) => boolean): Promise<string[]> {
+  const out: string[] = [];
+  const known = new Set<string>();
   const seen = new Set<string>();
   let url: string | undefined = (await reg.base()) + firstPath;
   for (let page = 0; url; page++) {
     if (seen.has(url)) throw new RegctlError(`GET ${url}: the registry's Link repeats a page`, "the registry paginates in a loop");
-    if (page >= 5_000) throw new RegctlError(`GET ${firstPath}: more than 5000 pages`, "the registry's pagination does not end");
+    if (page >= MAX_PAGES) throw new RegctlError(`GET ${firstPath}: more than ${MAX_PAGES} pages`, "the registry's pagination does not end (or ask for bigger pages with --page-size)");
     seen.add(url);
     const base = await reg.base();
     if (!url.startsWith(base + "/")) throw new RegctlError(`GET ${firstPath}: the next page is on another host (${new URL(url).host})`, "refused: credentials stay with the registry");
@@ -1497,7 +1532,11 @@ async function paginate<T>(reg: Registry, firstPath: string, key: string, why: s
     }
     const items = parsed?.[key];
     if (items !== null && items !== undefined && !Array.isArray(items)) throw new RegctlError(`GET ${url}: "${key}" is not a list`);
-    const fresh = ((items as T[] | null) ?? []).filter((x) => !known.has(x));
+    const list = (items as unknown[] | null) ?? [];
+    const bad = list.find((x) => typeof x !== "string" || !valid(x));
+    if (bad !== undefined)
+      throw new RegctlError(`GET ${url}: the registry listed an invalid ${key === "tags" ? "tag" : "repository name"}: ${JSON.stringify(bad)?.slice(0, 80)}`, "the registry's answer is broken or hostile: nothing was done with it");
+    const fresh = (list as string[]).filter((x) => !known.has(x));
     for (const x of fresh) known.add(x);
     out.push(...fresh);
     url = parseLinkNext(res.headers.get("link"), url);
@@ -1511,12 +1550,13 @@ const pageQuery = (pageSize?: number) => (pageSize ? `?n=${pageSize}` : "");
 
 /** GET /v2/_catalog — every repository, following Link pages (the registry's page size unless asked). */
 export function catalog(reg: Registry, pageSize?: number): Promise<string[]> {
-  return paginate<string>(reg, `/v2/_catalog${pageQuery(pageSize)}`, "repositories", "the catalog, page by page: each answer's Link header names the next page");
+  return paginate(reg, `/v2/_catalog${pageQuery(pageSize)}`, "repositories", "the catalog, page by page: each answer's Link header names the next page",
+    (name) => name.length <= 255 && name.split("/").every((p) => NAME_COMPONENT.test(p)));
 }
 
 /** GET /v2/<name>/tags/list — every tag, following Link where the registry paginates. */
 export function tagList(reg: Registry, repo: string, pageSize?: number): Promise<string[]> {
-  return paginate<string>(reg, `/v2/${encodePath(repo)}/tags/list${pageQuery(pageSize)}`, "tags", `the tags of ${repo}`);
+  return paginate(reg, `/v2/${encodePath(repo)}/tags/list${pageQuery(pageSize)}`, "tags", `the tags of ${repo}`, (t) => TAG.test(t));
 }
 
 /** GET /v2/<name>/blobs/<digest> — a small blob (a config), checked against its digest. */
@@ -2799,6 +2839,7 @@ function prunePolicy(o: RawOptions): PrunePolicy {
 /** SIGINT/SIGTERM while writes run: start no new ones, let those in flight finish, then report. */
 async function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => Promise<T>): Promise<{ result: T; interrupted: boolean }> {
   let interrupted = false;
+  writesUnderWay = true;
   const onSignal = () => {
     if (interrupted) return;
     interrupted = true;
@@ -2809,10 +2850,14 @@ async function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => 
   try {
     return { result: await work(() => interrupted), interrupted };
   } finally {
+    writesUnderWay = false;
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
 }
+
+/** While a prune's writes run, its own handler takes the signal; before that, Ctrl-C just stops. */
+let writesUnderWay = false;
 
 const cleanupCommands = {
   async untag(ctx: Context, target: string) {
@@ -3021,6 +3066,13 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     command.checkUnusedArgs();
     const ctx = context(cli.options);
     log = ctx.log;
+    const stop = () => {
+      if (writesUnderWay) return;
+      ctx.log.note(`regctl: interrupted${name === "prune" && !ctx.opts.dryRun ? " while planning: nothing was changed" : ""}`);
+      process.exit(Exit.INTERRUPTED);
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
     const run = ({ ...commands, ...accountCommands, ...cleanupCommands, ...completionCommand })[name as keyof typeof commands] as (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
     await run(ctx, String(cli.args[0] ?? ""), cli.options);
     for (const host of ctx.used) rememberRegistry(host);

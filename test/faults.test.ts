@@ -1,0 +1,264 @@
+// regctl under faults, against the REAL registry behind the tests' fault proxy (test/faultproxy.ts):
+// dropped connections (before the registry saw the request, and after it acted on it), 503,
+// 429 with Retry-After, slow answers, and an interrupt in the middle of a prune. Whatever happens
+// on the way, a prune must end in exactly the planned state, say what it did, and a DELETE whose
+// answer was lost must be looked at (HEAD) before it is counted done or sent again.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { ACCEPT_ALL, CACHE_HOME, ROOT, registryTags, regctlCommand, run, type RunResult } from "./cli.ts";
+import { startFaultProxy, type FaultProxy, type LoggedRequest } from "./faultproxy.ts";
+import { startRegistry, type Registry } from "./registry.ts";
+import { pushImage, pushManyTags, type TaggedImage } from "./seed.ts";
+
+let reg: Registry;
+const seeded: Record<string, TaggedImage[]> = {};
+const proxies: FaultProxy[] = [];
+/** What the tests saw, printed at the end for the report. */
+const figures: string[] = [];
+
+const FAULTS = { dropRate: 0.1, status503Rate: 0.05, status429Rate: 0.05, slowRate: 0.05, slowMs: 200 };
+
+beforeAll(async () => {
+  reg = await startRegistry({ deleteEnabled: true });
+  // Seeded straight into the registry (no proxy): the faults are for regctl alone.
+  const repos = ["f/tags", "f/prune", "f/interrupt", "f/interrupt-plan"];
+  const lists = await Promise.all(repos.map((r) => pushManyTags(reg.url, r, r === "f/interrupt-plan" ? 100 : 300, { distinctImages: true })));
+  repos.forEach((r, i) => (seeded[r] = lists[i]!));
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(proxies.map((p) => p.stop()));
+  await reg?.stop();
+  if (figures.length) console.log(`\nfault figures:\n  ${figures.join("\n  ")}`);
+});
+
+async function proxy(faults: Parameters<typeof startFaultProxy>[1]): Promise<FaultProxy> {
+  const p = await startFaultProxy(reg.url, faults);
+  proxies.push(p);
+  return p;
+}
+
+const newest = (pushed: TaggedImage[], n: number) =>
+  [...pushed].sort((a, b) => b.created.localeCompare(a.created)).slice(0, n);
+
+/** The digest the registry stores for a tag, asked directly (no proxy, no regctl). */
+async function digestOf(repo: string, tag: string): Promise<string | null> {
+  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, { method: "HEAD", headers: { Accept: ACCEPT_ALL } });
+  return res.status === 200 ? res.headers.get("docker-content-digest") : null;
+}
+
+async function manifestPresent(repo: string, digest: string): Promise<boolean> {
+  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${digest}`, { method: "HEAD", headers: { Accept: ACCEPT_ALL } });
+  if (res.status !== 200 && res.status !== 404) throw new Error(`HEAD ${digest}: ${res.status}`);
+  return res.status === 200;
+}
+
+/** The registry's state for a repository after a prune: exactly `keep`, each on its own digest, and every other manifest gone. */
+async function expectExactly(repo: string, keep: TaggedImage[]): Promise<void> {
+  const pushed = seeded[repo]!;
+  // Safety first: no kept tag lost or moved.
+  for (const t of keep) expect({ tag: t.tag, digest: await digestOf(repo, t.tag) }).toEqual({ tag: t.tag, digest: t.digest });
+  // Then completeness: nothing planned for removal is left, as a tag or as a manifest.
+  expect(await registryTags(reg.url, repo)).toEqual(keep.map((t) => t.tag).sort());
+  const kept = new Set(keep.map((t) => t.digest));
+  const left: string[] = [];
+  for (const t of pushed) if (!kept.has(t.digest) && (await manifestPresent(repo, t.digest))) left.push(t.digest);
+  expect(left).toEqual([]);
+}
+
+const IMPOSSIBLE = `sha256:${"0".repeat(64)}`;
+const isRealDelete = (r: LoggedRequest, repo: string) =>
+  r.method === "DELETE" && r.path.startsWith(`/v2/${repo}/manifests/sha256:`) && !r.path.endsWith(IMPOSSIBLE);
+
+/**
+ * A DELETE whose answer was lost may have happened: before it is sent again, regctl must look
+ * (HEAD of the same digest). Returns the DELETEs sent again blindly after a drop.
+ */
+function blindRepeats(log: LoggedRequest[], repo: string): string[] {
+  const blind: string[] = [];
+  const pendingCheck = new Map<string, boolean>(); // path → last DELETE dropped and not yet HEADed
+  for (const r of log) {
+    if (!r.path.startsWith(`/v2/${repo}/manifests/sha256:`)) continue;
+    if (r.method === "HEAD") pendingCheck.set(r.path, false);
+    if (r.method !== "DELETE") continue;
+    if (pendingCheck.get(r.path)) blind.push(r.path);
+    pendingCheck.set(r.path, r.fault === "drop" || r.fault === "drop-after-forward");
+  }
+  return blind;
+}
+
+/** Faults met, by kind and by method. */
+function faultTable(log: LoggedRequest[]): Record<string, Record<string, number>> {
+  const t: Record<string, Record<string, number>> = {};
+  for (const r of log) {
+    if (r.fault === "none") continue;
+    t[r.fault] ??= {};
+    t[r.fault]![r.method] = (t[r.fault]![r.method] ?? 0) + 1;
+  }
+  return t;
+}
+
+/** Most faults one request (method and path) met in a row: what the retry budget had to survive. */
+function longestStreak(log: LoggedRequest[]): number {
+  const streak = new Map<string, number>();
+  let most = 0;
+  for (const r of log) {
+    const key = `${r.method} ${r.path}`;
+    const hit = r.fault !== "none" && r.fault !== "slow";
+    const n = hit ? (streak.get(key) ?? 0) + 1 : 0;
+    streak.set(key, n);
+    most = Math.max(most, n);
+  }
+  return most;
+}
+
+const noStack = (r: RunResult) => expect(r.stderr).not.toContain("    at ");
+
+/** regctl spawned by hand, as test/cli.ts runs it (same command and environment), to send it a signal; killed after 90 s whatever happens. */
+function spawnRegctl(args: string[]) {
+  const child = Bun.spawn([...regctlCommand(), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", XDG_CACHE_HOME: CACHE_HOME, NO_COLOR: "1" },
+    stdin: "ignore", stdout: "pipe", stderr: "pipe",
+  });
+  const killer = setTimeout(() => child.kill("SIGKILL"), 90_000);
+  void child.exited.then(() => clearTimeout(killer));
+  return child;
+}
+
+describe("reads through faults", () => {
+  test("tags --digests of 300 tags through ~10% drops, 5% 503, 5% 429 (Retry-After), 5% slow: all 300, each digest right", async () => {
+    const p = await proxy({ ...FAULTS, seed: 11 });
+    const t0 = performance.now();
+    const r = await run(["tags", `${p.host}/f/tags`, "--digests"], { timeoutMs: 120_000 });
+    const ms = Math.round(performance.now() - t0);
+    figures.push(`tags --digests: ${p.stats.requests} requests, faults ${JSON.stringify(faultTable(p.log))}, longest streak ${longestStreak(p.log)}, exit ${r.code}, ${ms} ms`);
+    noStack(r);
+    expect(r.code).toBe(0);
+    const got = r.stdout.trim().split("\n").map((l) => l.split("\t"));
+    const want = seeded["f/tags"]!.map((t) => [t.tag, t.digest]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+    expect(got).toEqual(want);
+    // The faults really happened, of every kind.
+    expect(p.stats.dropped).toBeGreaterThan(10);
+    expect(p.stats.dropsAfterForward).toBeGreaterThan(3);
+    expect(p.stats.s503).toBeGreaterThan(3);
+    expect(p.stats.s429).toBeGreaterThan(3);
+    expect(p.stats.slow).toBeGreaterThan(3);
+  }, 150_000);
+});
+
+describe("prune through faults", () => {
+  test("prune --keep 10 of 300 with faults on every method, DELETE included: exactly the 10 newest remain; a rerun is a no-op", async () => {
+    const repo = "f/prune";
+    const keep = newest(seeded[repo]!, 10);
+    const p = await proxy({ ...FAULTS, seed: 23 });
+    const first = await run(["prune", `${p.host}/${repo}`, "--keep", "10", "--yes"], { timeoutMs: 150_000 });
+    const firstLog = p.log.length;
+    const deletesFirst = p.log.filter((r) => isRealDelete(r, repo));
+    figures.push(`prune: ${firstLog} requests, faults ${JSON.stringify(faultTable(p.log))}, longest streak ${longestStreak(p.log)}; ` +
+      `${deletesFirst.length} DELETEs for 290 digests (${deletesFirst.filter((r) => r.fault === "drop-after-forward").length} acted on with the answer lost), exit ${first.code}`);
+    noStack(first);
+    let last = first;
+    if (first.code !== 0) {
+      // Allowed once, and reported: regctl said what failed and to run it again.
+      figures.push(`FINDING prune under faults exited ${first.code}: ${first.stderr.split("\n").filter((l) => /^(regctl:|failed:)/.test(l)).slice(0, 6).join(" | ")}`);
+      expect(first.stderr).toContain("run the same prune again");
+      last = await run(["prune", `${p.host}/${repo}`, "--keep", "10", "--yes"], { timeoutMs: 150_000 });
+      figures.push(`prune rerun (same faults): exit ${last.code}${last.code ? `: ${last.stderr.split("\n").filter((l) => /^(regctl:|failed:)/.test(l)).slice(0, 4).join(" | ")}` : ""}`);
+      noStack(last);
+    }
+    await expectExactly(repo, keep);
+    // A DELETE whose answer was lost was looked at before anything else.
+    expect(blindRepeats(p.log, repo)).toEqual([]);
+    const afterDrop = p.log.filter((r) => isRealDelete(r, repo) && r.fault === "drop-after-forward");
+    for (const d of afterDrop) expect(p.log.some((r) => r.method === "HEAD" && r.path === d.path && r.at >= d.at)).toBe(true);
+    expect(first.code).toBe(0);
+    expect(last.stdout).toContain(`${p.host}/${repo}: deleted`);
+    // Nothing left to do: the same prune, through the same faults, plans nothing and deletes nothing.
+    const before = p.log.length;
+    const again = await run(["prune", `${p.host}/${repo}`, "--keep", "10", "--yes"], { timeoutMs: 150_000 });
+    noStack(again);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain("nothing to prune");
+    expect(p.log.slice(before).filter((r) => r.method === "DELETE")).toEqual([]);
+    await expectExactly(repo, keep);
+  }, 400_000);
+
+  test("SIGINT after ~1 s, while the plan is still being read: exit 130, nothing deleted", async () => {
+    const repo = "f/interrupt-plan";
+    const p = await proxy({ slowRate: 1, slowMs: 100, seed: 6 });
+    const child = spawnRegctl(["prune", `${p.host}/${repo}`, "--keep", "10", "--yes"]);
+    const output = Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+    await Bun.sleep(1000);
+    const requestsBefore = p.stats.requests;
+    child.kill("SIGINT");
+    const code = await child.exited;
+    const [, stderr] = await output;
+    figures.push(`interrupt while planning: SIGINT after 1 s and ${requestsBefore} reads; exit ${code}, signal ${child.signalCode}, stderr ${JSON.stringify(stderr.slice(0, 80))}`);
+    expect(stderr).not.toContain("    at ");
+    expect(code).toBe(130);
+    expect(p.log.filter((r) => r.method === "DELETE")).toEqual([]);
+    expect(await registryTags(reg.url, repo)).toEqual(seeded[repo]!.map((t) => t.tag).sort());
+  }, 60_000);
+
+  test("SIGINT during the deletes: exit 130, says so, lists what was not started; the same prune then finishes", async () => {
+    const repo = "f/interrupt";
+    const keep = newest(seeded[repo]!, 10);
+    const p = await proxy({ slowRate: 1, slowMs: 30, seed: 5 });
+    const child = spawnRegctl(["prune", `${p.host}/${repo}`, "--keep", "10", "--yes"]);
+    const output = Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+    // Planning reads ~600 slow requests first; the signal goes once the deletes are under way.
+    const t0 = Date.now();
+    while (Date.now() - t0 < 60_000 && p.log.filter((r) => isRealDelete(r, repo)).length < 16 && child.exitCode === null) await Bun.sleep(10);
+    const sentBefore = p.log.filter((r) => isRealDelete(r, repo)).length;
+    child.kill("SIGINT");
+    const code = await child.exited;
+    const [stdout, stderr] = await output;
+    const sent = p.log.filter((r) => isRealDelete(r, repo));
+    const notStarted = [...stderr.matchAll(/not started: \S+@(sha256:[a-f0-9]{64})/g)].map((m) => m[1]!);
+    const reported = Number(/deleted (\d+) manifests/.exec(stdout)?.[1] ?? NaN);
+    figures.push(`interrupt: SIGINT after ${Date.now() - t0} ms with ${sentBefore} DELETEs sent; ${sent.length} sent in all, ` +
+      `${reported} reported deleted, ${notStarted.length} reported not started; exit ${code}`);
+    expect(stderr).not.toContain("    at ");
+    expect(sentBefore).toBeGreaterThanOrEqual(16);
+    expect(code).toBe(130);
+    expect(stderr).toContain("interrupted");
+    expect(notStarted.length).toBeGreaterThan(100); // most of the 290 had not started
+    // What it says is what happened: every digest reported not started is still there, every other planned one is gone.
+    const keptDigests = new Set(keep.map((t) => t.digest));
+    const planned = seeded[repo]!.filter((t) => !keptDigests.has(t.digest)).map((t) => t.digest);
+    const present = new Set<string>();
+    for (const d of planned) if (await manifestPresent(repo, d)) present.add(d);
+    expect([...present].sort()).toEqual([...notStarted].sort());
+    expect(reported).toBe(planned.length - present.size);
+    expect(new Set(sent.map((r) => r.path)).size).toBe(reported);
+    for (const t of keep) expect(await digestOf(repo, t.tag)).toBe(t.digest);
+    // The same prune, without faults, finishes the job.
+    p.setFaults({});
+    const again = await run(["prune", `${p.host}/${repo}`, "--keep", "10", "--yes"], { timeoutMs: 120_000 });
+    noStack(again);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`deleted ${present.size} manifests`);
+    await expectExactly(repo, keep);
+  }, 200_000);
+});
+
+describe("Retry-After", () => {
+  for (const form of ["seconds", "date"] as const) {
+    test(`a 429 with Retry-After (${form === "seconds" ? "1" : "an HTTP date 1 s ahead"}) on the first request: regctl waits, then succeeds`, async () => {
+      const img = await pushImage(reg.url, "f/retry-after", [form], { seed: `retry-after-${form}` });
+      const p = await proxy({ status429Rate: 1, maxFaults: 1, retryAfter: form });
+      const t0 = performance.now();
+      const r = await run(["digest", `${p.host}/f/retry-after:${form}`]);
+      const ms = performance.now() - t0;
+      figures.push(`Retry-After ${form}: ${p.stats.s429} × 429, ${p.stats.requests} requests, ${Math.round(ms)} ms`);
+      noStack(r);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(img.digest);
+      expect(p.stats.s429).toBe(1);
+      expect(p.log[0]!.fault).toBe("429");
+      // Seconds: at least the second asked for. A date has whole seconds and is rounded up to one
+      // at least 1 s ahead when sent; allow the few ms between the proxy's clock read and regctl's.
+      expect(ms).toBeGreaterThanOrEqual(form === "seconds" ? 1000 : 950);
+    }, 30_000);
+  }
+});
