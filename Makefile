@@ -37,8 +37,9 @@ build: dist/regctl ## Compile the standalone binary dist/regctl (bun build --com
 check: deps ## Typecheck (tsc --strict)
 	$(TSC) --noEmit -p .
 
-test: check build completions-check system-deps ## Typecheck, build, and run every test against the real registry, through dist/regctl
+test: check build completions-check system-deps ## Typecheck, build, and run every test against the real registry: all through dist/regctl, core and auth again as `bun regctl.ts`
 	REGCTL_BIN=dist/regctl $(BUN) test --timeout 60000
+	$(BUN) test --timeout 60000 test/core.test.ts test/auth.test.ts
 
 completions: build ## Regenerate completions/ (regctl.bash, _regctl, regctl.fish) from dist/regctl
 	@mkdir -p completions

@@ -78,6 +78,13 @@ describe("htpasswd basic auth behind TLS", () => {
     expect(r.stderr).toContain("certificate");
   });
 
+  test("--plain-http to a TLS port: the registry's 400 and the hint to drop it", async () => {
+    const r = await run(["tags", `${tls.host}/busybox`, "--plain-http"], { env: env(creds) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("400");
+    expect(r.stderr).toContain("drop --plain-http");
+  });
+
   test("no credentials: exit 1 with how to give them", async () => {
     const r = await run(["tags", `${tls.host}/busybox`, "--cacert", tls.caCertPath!], { env: env() });
     expect(r.code).toBe(1);

@@ -175,6 +175,17 @@ describe("prune", () => {
     expect(await registryTags(reg.url, "p/twin-b")).toEqual(left);
   }, 60_000);
 
+  test("prune REGISTRY --repo REGEX works across the matching repositories only", async () => {
+    for (const repo of ["ci/a", "ci/b", "keep/c"])
+      for (let i = 0; i < 3; i++) await pushImage(reg.url, repo, [`v${i}`], { seed: `${repo}-${i}`, created: `2024-0${i + 1}-01T00:00:00Z` });
+    const r = await run(["prune", reg.host, "--repo", "^ci/", "--keep", "1", "--yes", "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).map((p: { repository: string }) => p.repository)).toEqual(["ci/a", "ci/b"]);
+    expect(await registryTags(reg.url, "ci/a")).toEqual(["v2"]);
+    expect(await registryTags(reg.url, "ci/b")).toEqual(["v2"]);
+    expect(await registryTags(reg.url, "keep/c")).toEqual(["v0", "v1", "v2"]);
+  });
+
   test("bad policies are refused before any request", async () => {
     for (const args of [["--keep", "-1"], ["--match", "("], ["--older-than", "soon"], []]) {
       const r = await run(["prune", `${reg.host}/p/many`, ...args, "--yes"]);
