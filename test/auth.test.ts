@@ -230,6 +230,28 @@ describe("token auth (the registry verifies the token server's JWTs)", () => {
   });
 });
 
+describe("mutual TLS", () => {
+  test("a registry that asks for a client certificate: certs.d's client.cert and client.key, as docker reads them", async () => {
+    const m = await startRegistry({ tls: true, clientCerts: true });
+    try {
+      const h = mkdtempSync(join(tmpdir(), "regctl-home-"));
+      const dir = join(h, ".docker", "certs.d", m.host);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "ca.crt"), readFileSync(m.caCertPath!));
+      const without = await run(["ping", m.host], { env: { HOME: h } });
+      expect(without.code).toBe(1);
+      writeFileSync(join(dir, "client.cert"), readFileSync(m.clientCertPath!));
+      writeFileSync(join(dir, "client.key"), readFileSync(m.clientKeyPath!));
+      const ping = await run(["ping", m.host, "--json", "--curl"], { env: { HOME: h } });
+      expect(ping.code).toBe(0);
+      expect(JSON.parse(ping.stdout)).toMatchObject({ deletes: true, url: `https://${m.host}` });
+      expect(ping.stderr).toContain(`--cert ${join(dir, "client.cert")} --key ${join(dir, "client.key")}`);
+    } finally {
+      await m.stop();
+    }
+  });
+});
+
 describe("credentials from files and helpers", () => {
   const configHome = (config: object) => {
     const h = mkdtempSync(join(tmpdir(), "regctl-home-"));

@@ -1,6 +1,6 @@
 // Start and stop a REAL registry (CNCF distribution 2.8, Debian's `docker-registry`) for
 // tests and benchmarks: one temp dir, storage and free port per instance.
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +25,8 @@ export type RegistryOptions = {
   deleteEnabled?: boolean;
   htpasswd?: { user: string; password: string };
   tls?: boolean;
+  /** with tls: the registry asks for a client certificate signed by its CA (mutual TLS) */
+  clientCerts?: boolean;
   token?: { realm: string; service: string; issuer: string; rootCertBundle: string };
   port?: number;
 };
@@ -35,6 +37,9 @@ export type Registry = {
   dir: string; // temp dir holding storage, config, certs
   configPath: string;
   caCertPath?: string;
+  /** with tls: a client certificate and key signed by the CA */
+  clientCertPath?: string;
+  clientKeyPath?: string;
   stop(): Promise<void>;
   restart(): Promise<void>;
   /** Stops the registry (2.8 gc is unsafe on a live registry), runs gc, restarts on the same port. */
@@ -107,6 +112,10 @@ async function makeCerts(dir: string): Promise<{ ca: string; cert: string; key: 
     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
     "-addext", "basicConstraints=critical,CA:FALSE",
     "-addext", "extendedKeyUsage=serverAuth"], dir);
+  // A client certificate from the same CA, for registries that ask for one (mutual TLS).
+  await run(["openssl", "req", "-x509", ...ec, "-CA", "ca.crt", "-CAkey", "ca.key",
+    "-keyout", "client.key", "-out", "client.cert", "-subj", "/CN=regctl test client",
+    "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=clientAuth"], dir);
   return { ca: join(dir, "ca.crt"), cert: join(dir, "server.crt"), key: join(dir, "server.key") };
 }
 
@@ -149,7 +158,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
         secret: "regctl-test-secret", // avoids a startup warning about a random secret
         // Lets the readiness check tell OUR instance from whatever else won a race for the port.
         headers: { "X-Test-Registry": [id] },
-        ...(certs ? { tls: { certificate: certs.cert, key: certs.key } } : {}),
+        ...(certs ? { tls: { certificate: certs.cert, key: certs.key, ...(opts.clientCerts ? { clientcas: [certs.ca] } : {}) } } : {}),
       },
       ...(Object.keys(auth).length ? { auth } : {}),
     };
@@ -188,7 +197,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
       }
       try {
         const res = await fetch(`${scheme}://127.0.0.1:${port}/v2/`, {
-          tls: ca ? { ca } : undefined,
+          tls: ca ? { ca, ...(opts.clientCerts ? { cert: readFileSync(join(dir, "client.cert"), "utf8"), key: readFileSync(join(dir, "client.key"), "utf8") } : {}) } : undefined,
           signal: AbortSignal.timeout(1000),
         });
         await res.arrayBuffer();
@@ -233,6 +242,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     dir,
     configPath,
     caCertPath: certs?.ca,
+    clientCertPath: certs && join(dir, "client.cert"),
+    clientKeyPath: certs && join(dir, "client.key"),
     stop: async () => {
       await kill();
       removeDir();
