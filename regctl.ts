@@ -654,6 +654,29 @@ export function cacheDir(env = process.env): string {
   return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"), "regctl");
 }
 
+type Scheme = "http" | "https";
+
+/** The scheme each loopback registry answered on: remembered so commands and TABs skip the probe. */
+function readSchemeCache(): Record<string, Scheme> {
+  try {
+    const parsed = JSON.parse(readFileSync(join(cacheDir(), "schemes.json"), "utf8"));
+    return typeof parsed === "object" && parsed ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+function writeSchemeCache(registry: string, scheme: Scheme | undefined): void {
+  const all = readSchemeCache();
+  if (scheme) all[registry] = scheme;
+  else delete all[registry];
+  try {
+    writePrivateFile(join(cacheDir(), "schemes.json"), JSON.stringify(all));
+  } catch {
+    // A cache that cannot be written only costs a probe next time.
+  }
+}
+
 // ───────────────────────────── 5. curl transcript ─────────────────────────────
 
 /** Quote for POSIX sh: single quotes hold everything but a single quote, which is spliced in. */
@@ -1220,32 +1243,6 @@ function backoff(attempt: number): number {
 }
 
 // ───────────────────────────── 7. registry API ─────────────────────────────
-
-type Scheme = "http" | "https";
-
-function readSchemeCache(): Record<string, Scheme> {
-  try {
-    const parsed = JSON.parse(readFileSync(join(cacheDir(), "schemes.json"), "utf8"));
-    return typeof parsed === "object" && parsed ? parsed : {};
-  } catch {
-    return {};
-  }
-}
-
-function writeSchemeCache(registry: string, scheme: Scheme | undefined): void {
-  try {
-    const dir = cacheDir();
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const all = readSchemeCache();
-    if (scheme) all[registry] = scheme;
-    else delete all[registry];
-    const tmp = join(dir, `schemes.json.${process.pid}`);
-    writeFileSync(tmp, JSON.stringify(all), { mode: 0o600 });
-    renameSync(tmp, join(dir, "schemes.json"));
-  } catch {
-    // A cache that cannot be written only costs a probe next time.
-  }
-}
 
 /**
  * One registry host, as the API layer sees it: its base URL (the scheme chosen as docker does)

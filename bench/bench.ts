@@ -27,6 +27,8 @@ const CEILING_CONCURRENCY = 32;
 const PRUNE_TAGS = 300;
 const PRUNE_KEEP = 10;
 const PRUNE_RUNS = 3; // each on a freshly seeded repository (~1.5 s of untimed seeding)
+// What the curl loop doing the whole prune sends: tags/list, a manifest and a config per tag, the deletes.
+const WHOLE_JOB_REQUESTS = 1 + 2 * PRUNE_TAGS + (PRUNE_TAGS - PRUNE_KEEP);
 const COMPLETE_RUNS = 20;
 const TIMEOUT_MS = 120_000; // per subprocess (and curl --max-time, skopeo --command-timeout per request)
 const REPO = "bench/app";
@@ -239,8 +241,9 @@ function buildCases(reg: Registry, expected: Map<string, string>): Case[] {
 /**
  * Prune PRUNE_TAGS distinct images down to the PRUNE_KEEP newest by `created`. Every run but the
  * dry run's gets a fresh repository (seeding untimed); after each run tags/list must be exactly the
- * PRUNE_KEEP newest tags. The curl loop and the in-process rows are given the digests to delete:
- * they do not plan, they are the person who already knows what goes.
+ * PRUNE_KEEP newest tags. The given-digests curl loop and the in-process rows are handed the
+ * digests to delete: they do not plan, they are the person who already knows what goes. The
+ * whole-job curl loop is the person with sh and curl alone who must find them out first.
  */
 function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string>): Case[] {
   const pid = registryPid(reg.configPath);
@@ -288,8 +291,37 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
     for digest in "$@"; do
       curl -sSf --max-time 10 -o /dev/null -X DELETE "$base/manifests/$digest" || exit 1
     done`;
+  // The loop a person with sh and curl alone types to do the whole job, one curl per request:
+  // tags/list; per tag the manifest (config digest by sed, Docker-Content-Digest by awk) and its
+  // config blob ("created", the first one: the image's, not a history entry's); sort newest first,
+  // keep $2, DELETE every other digest (once, and never one a kept tag points at). It prints the
+  // digests it deleted.
+  const curlWholeJob = `
+    base=$1 keep=$2
+    accept='${MediaTypes.docker.manifest}, ${MediaTypes.oci.manifest}'
+    tmp=$(mktemp -d) || exit 1
+    trap 'rm -rf "$tmp"' EXIT
+    curl -sSf --max-time 10 -o "$tmp/list" "$base/tags/list" || exit 1
+    sed 's/.*"tags" *: *\\[//; s/\\].*//' "$tmp/list" | tr -d '" ' | tr ',' '\\n' > "$tmp/tags"
+    : > "$tmp/plan"
+    while read -r tag; do
+      [ -n "$tag" ] || continue
+      curl -sSf --max-time 10 -H "Accept: $accept" -D "$tmp/headers" -o "$tmp/manifest" "$base/manifests/$tag" || exit 1
+      digest=$(awk 'tolower($1) == "docker-content-digest:" { sub(/\\r$/, "", $2); print $2 }' "$tmp/headers")
+      config=$(sed -n 's/.*"config" *: *{[^}]*"digest" *: *"\\([^"]*\\)".*/\\1/p' "$tmp/manifest")
+      [ -n "$digest" ] && [ -n "$config" ] || { echo "$tag: no digest or no config digest" >&2; exit 1; }
+      curl -sSfL --max-time 10 -o "$tmp/config" "$base/blobs/$config" || exit 1
+      created=$(awk 'match($0, /"created" *: *"[^"]*"/) { s = substr($0, RSTART, RLENGTH); sub(/^"created" *: *"/, "", s); print substr(s, 1, length(s) - 1); exit }' "$tmp/config")
+      [ -n "$created" ] || { echo "$tag: no created in $config" >&2; exit 1; }
+      printf '%s\\t%s\\t%s\\n' "$created" "$digest" "$tag" >> "$tmp/plan"
+    done < "$tmp/tags"
+    sort -r "$tmp/plan" | awk -F '\\t' -v keep="$keep" 'NR <= keep { kept[$2] = 1; next } !($2 in kept) && !seen[$2]++ { print $2 }' > "$tmp/doomed"
+    while read -r digest; do
+      curl -sSf --max-time 10 -o /dev/null -X DELETE "$base/manifests/$digest" || exit 1
+      echo "$digest"
+    done < "$tmp/doomed"`;
 
-  const cpu = { regctl: [] as number[], dry: [] as number[], curl: [] as number[], seq: [] as number[], pool: [] as number[] };
+  const cpu = { regctl: [] as number[], dry: [] as number[], curl: [] as number[], curlWhole: [] as number[], seq: [] as number[], pool: [] as number[] };
   const latencies: number[][] = []; // per sequential run, the time of each DELETE in order
   return [
     {
@@ -326,6 +358,21 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
       rss: true,
       run: timed("curl loop", cpu.curl, async (r) => void (await exec(["sh", "-c", curlLoop, "sh", r.base, ...r.doomed], cleanEnv()))),
       explain: async () => notes(cpuNote(cpu.curl), `${PRUNE_TAGS - PRUNE_KEEP} requests, one curl process each`),
+    },
+    {
+      job,
+      name: "curl loop doing the whole job (sh, sequential)",
+      note: `finds the ${PRUNE_TAGS - PRUNE_KEEP} digests itself: ${WHOLE_JOB_REQUESTS} requests`,
+      runs: PRUNE_RUNS,
+      rss: true,
+      run: timed("curl loop doing the whole job", cpu.curlWhole, async (r) => {
+        const out = await exec(["sh", "-c", curlWholeJob, "sh", r.base, String(PRUNE_KEEP)], cleanEnv());
+        // What it deleted must be exactly what had to go (tags/list is checked after).
+        checkTags("curl loop doing the whole job (the digests it deleted)", out.split("\n").filter(Boolean).sort(), [...r.doomed].sort());
+      }),
+      explain: async () => notes(cpuNote(cpu.curlWhole),
+        `${WHOLE_JOB_REQUESTS} requests (1 GET tags/list, ${PRUNE_TAGS} GET manifests, ${PRUNE_TAGS} GET blobs, ` +
+        `${PRUNE_TAGS - PRUNE_KEEP} DELETE manifests), one curl process each`),
     },
     {
       job,
@@ -378,7 +425,8 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
       const what = line.match(/\/v2\/\S*?\/(tags\/list|manifests|blobs)(?=[/?\s'"]|$)/)?.[1] ?? line.match(/\/v2\/\S*/)?.[0] ?? "?";
       kinds.set(`${method} ${what}`, (kinds.get(`${method} ${what}`) ?? 0) + 1);
     }
-    return `regctl sends ${total} requests (${[...kinds].map(([k, n]) => `${n} ${k}`).join(", ")}), the curl loop ${r.doomed.length}`;
+    return `regctl sends ${total} requests (${[...kinds].map(([k, n]) => `${n} ${k}`).join(", ")}), ` +
+      `the curl loop given the digests ${r.doomed.length}, the curl loop doing the whole job ${WHOLE_JOB_REQUESTS}`;
   }
 }
 
@@ -489,7 +537,8 @@ function report(results: Result[]): void {
     return r;
   };
   const regctl = get("list", "regctl tags"), curl = get("list", "curl loop"), ceiling = get("list", "ceiling");
-  const prune = get("prune", "regctl prune"), pruneCurl = get("prune", "curl loop");
+  const prune = get("prune", "regctl prune"), pruneCurl = get("prune", "curl loop (sh, sequential DELETE");
+  const pruneCurlWhole = get("prune", "curl loop doing the whole job");
   const help = get("startup", "regctl --help");
   const warm = get("startup", "regctl __complete zsh, warm"), cold = get("startup", "regctl __complete zsh, cold");
   // Peak RSS of every regctl row that measured one; the largest is the target's.
@@ -500,6 +549,8 @@ function report(results: Result[]): void {
     ["regctl ≥ 5× faster than the curl loop", curl.ms >= 5 * regctl.ms, `${(curl.ms / regctl.ms).toFixed(1)}×`],
     ["regctl within 2× of the ceiling", regctl.ms <= 2 * ceiling.ms, `${(regctl.ms / ceiling.ms).toFixed(2)}× the ceiling's time`],
     [`regctl prune ≥ 5× faster than the curl loop of ${PRUNE_TAGS - PRUNE_KEEP} DELETEs`, pruneCurl.ms >= 5 * prune.ms, `${(pruneCurl.ms / prune.ms).toFixed(1)}×`],
+    [`regctl prune ≥ 5× faster than the curl loop doing the whole job (${WHOLE_JOB_REQUESTS} requests, finds the digests itself)`,
+      pruneCurlWhole.ms >= 5 * prune.ms, `${(pruneCurlWhole.ms / prune.ms).toFixed(1)}×`],
     ["regctl --help ≤ 20 ms", help.ms <= 20, `${ms(help.ms)} ms`],
     ["completion, warm cache ≤ 30 ms", warm.ms <= 30, `${ms(warm.ms)} ms`],
     ["completion, cold cache ≤ 100 ms", cold.ms <= 100, `${ms(cold.ms)} ms`],
