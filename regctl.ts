@@ -1025,6 +1025,9 @@ export class Transport {
     readonly log: Log,
   ) {
     if (opts.insecure) log.note("warning: --insecure: TLS certificates are not verified");
+    // Deno's fetch cannot skip verification per request: deno's own flag does it for the process.
+    if (opts.insecure && (globalThis as { Deno?: unknown }).Deno)
+      log.note("under deno, --insecure needs deno's own flag too: deno run -A --unsafely-ignore-certificate-errors=HOST regctl.ts …");
   }
 
   async send(req: RegistryRequest): Promise<RegistryResponse> {
