@@ -22,17 +22,18 @@
  *  11. CLI                        cac wiring and main()
  */
 import { cac } from "cac";
-import { ofetch } from "ofetch";
 import { Buffer } from "node:buffer";
-import { spawnSync } from "node:child_process";
-import { createHash, randomUUID } from "node:crypto";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { createInterface } from "node:readline";
-import { Writable } from "node:stream";
-import { rootCertificates } from "node:tls";
 import pkg from "./package.json" with { type: "json" };
+
+/**
+ * Node modules that only some commands need are loaded when first used: loading node:tls,
+ * node:crypto, node:readline and node:child_process up front costs more than the rest of start-up.
+ */
+const builtin = <T>(name: string) => process.getBuiltinModule(name) as T;
+const nodeCrypto = () => builtin<typeof import("node:crypto")>("node:crypto");
 
 // ───────────────────────────── 1. constants and types ─────────────────────────────
 
@@ -413,11 +414,11 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
 }
 
 export function sha256(data: Uint8Array | string): string {
-  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+  return `sha256:${nodeCrypto().createHash("sha256").update(data).digest("hex")}`;
 }
 
 function digestOf(algorithm: string, data: Uint8Array): string {
-  return `${algorithm}:${createHash(algorithm).update(data).digest("hex")}`;
+  return `${algorithm}:${nodeCrypto().createHash(algorithm).update(data).digest("hex")}`;
 }
 
 function isLoopback(host: string): boolean {
@@ -506,6 +507,7 @@ function decodeAuth(auth: string, where: string): { username: string; password: 
 export function credentialHelper(name: string, verb: "get" | "store" | "erase", input: string): string {
   if (!/^[\w.-]+$/.test(name)) throw new RegctlError(`invalid credential helper name "${name}"`, "check credsStore and credHelpers in the docker config");
   const program = `docker-credential-${name}`;
+  const { spawnSync } = builtin<typeof import("node:child_process")>("node:child_process");
   const r = spawnSync(program, [verb], { input, encoding: "utf8", timeout: 10_000 });
   if (r.error) {
     const missing = (r.error as { code?: string }).code === "ENOENT";
@@ -1142,6 +1144,8 @@ export class Transport {
   private async once(req: RegistryRequest, url: string, headers: Record<string, string>, body?: string): Promise<RegistryResponse> {
     const signal = AbortSignal.timeout(this.opts.timeoutMs);
     this.log.debug(`→ ${req.method} ${url}${Object.entries(headers).map(([k, v]) => `\n${k}: ${/^authorization$/i.test(k) ? `${v.split(" ")[0]} [redacted]` : v}`).join("")}`);
+    // Loaded on the first request, so --help and a cached TAB do not pay for it.
+    const { ofetch } = await import("ofetch");
     const raw = await ofetch.raw(url, {
       method: req.method,
       headers,
@@ -1188,7 +1192,7 @@ export class Transport {
     } else {
       // Private CAs are added to the system's, so a redirect to public storage still verifies.
       o = ca.length || cert || this.opts.insecure
-        ? { tls: { ...(ca.length ? { ca: [...rootCertificates, ...ca] } : {}), ...(cert ? { cert, key } : {}), ...(this.opts.insecure ? { rejectUnauthorized: false } : {}) } }
+        ? { tls: { ...(ca.length ? { ca: [...builtin<typeof import("node:tls")>("node:tls").rootCertificates, ...ca] } : {}), ...(cert ? { cert, key } : {}), ...(this.opts.insecure ? { rejectUnauthorized: false } : {}) } }
         : {};
     }
     this.tlsCache.set(host, o);
@@ -1781,7 +1785,7 @@ export class Untagger {
       if (this.tagDeleteWorks) return "tag-delete";
     }
     await this.prepare();
-    const t = throwawayManifest(repo, tag, randomUUID());
+    const t = throwawayManifest(repo, tag, nodeCrypto().randomUUID());
     await manifestPut(reg, repo, tag, t.bytes, MediaType.OciManifest, `move ${tag} onto a throwaway manifest of its own (${t.digest})`);
     try {
       await manifestDelete(reg, repo, t.digest, `delete the throwaway by digest: ${tag} goes with it, the original manifest stays`);
@@ -2669,6 +2673,7 @@ async function confirm(ctx: Context, question: string): Promise<boolean> {
   if (ctx.opts.yes) return true;
   if (!process.stdin.isTTY || !process.stderr.isTTY)
     throw new UsageError("refusing to delete without confirmation: no terminal to ask on", "add --yes (-y) to confirm, or --dry-run to see the plan");
+  const { createInterface } = builtin<typeof import("node:readline")>("node:readline");
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   const answer = await new Promise<string>((resolve) => rl.question(`${ctx.opts.curl ? "# " : ""}${question} [y/N] `, resolve));
   rl.close();
@@ -2768,6 +2773,8 @@ const commands = {
 
 /** Ask a question on the terminal (stderr), without echo for a password. */
 async function ask(question: string, { secret = false } = {}): Promise<string> {
+  const { createInterface } = builtin<typeof import("node:readline")>("node:readline");
+  const { Writable } = builtin<typeof import("node:stream")>("node:stream");
   const output = new Writable({
     write(chunk, _enc, done) {
       // Echo the prompt, not what is typed after it.
