@@ -3045,6 +3045,12 @@ export function buildCli(): ReturnType<typeof cac> {
     sections.push({ body: GLOBAL_HELP });
   });
   cli.version(pkg.version);
+  // cac would print the Node version the runtime claims; name the runtime itself.
+  cli.outputVersion = () => {
+    const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
+    const runtime = deno ? `deno ${deno.version.deno}` : `bun ${process.versions.bun}`;
+    out(`regctl ${pkg.version} (${runtime}, ${process.platform}-${process.arch})`);
+  };
   return cli;
 }
 
