@@ -90,8 +90,9 @@ export const Exit = { OK: 0, FAILED: 1, USAGE: 2, INTERRUPTED: 130 } as const;
 export const DOCKER_HUB = "registry-1.docker.io";
 /** Manifests larger than this are refused without reading them (distribution's own limit is 4 MiB). */
 const MAX_MANIFEST_BYTES = 4 << 20;
-/** Error bodies, tag lists and configs are read up to this size. */
+/** Error bodies, and any answer that names no limit of its own, are read up to this size. */
 const MAX_ERROR_BYTES = 64 << 10;
+/** Tag lists, catalogs and configs are read up to this size. */
 const MAX_JSON_BYTES = 32 << 20;
 /** A digest that no content can have: DELETE of it tells whether deletes are enabled, deleting nothing. */
 const IMPOSSIBLE_DIGEST = `sha256:${"0".repeat(64)}`;
@@ -110,7 +111,15 @@ export interface RegistryRequest {
    * Capture this response header into a shell variable in the transcript (sh and curl only).
    * `check`: the script stops unless the value is the one regctl saw (a digest it planned with).
    */
-  capture?: { variable: string; header: string; check?: boolean };
+  capture?: {
+    variable: string;
+    header: string;
+    check?: boolean;
+    /** the value is a URL that may be relative: the script makes it absolute against the request's origin */
+    resolve?: boolean;
+    /** in a dry run, the value the script will capture stands for this one in later commands */
+    planned?: string;
+  };
   /** Read at most this many bytes of the body (default: error-body size). */
   maxBody?: number;
   /** Probes (which scheme does this host speak?) appear in the transcript as comments only. */
@@ -128,6 +137,8 @@ export interface RegistryRequest {
   form?: [string, string | { secret: "username" | "password" | "identityToken" }][];
   /** A token request: capture "token" or "access_token" of the JSON answer into this shell variable. */
   tokenCapture?: string;
+  /** A check: the script stops, saying `message`, unless the answer has this status. */
+  stopUnless?: { status: number; message: string };
 }
 
 export interface RegistryResponse {
@@ -249,13 +260,18 @@ export function parseErrorBody(body: Uint8Array | string): RegistryDiagnostic[] 
   }
 }
 
+/** Hosted registries whose DELETE answers mean "not through this API", not "disabled in the config". */
+const HOSTED = /(^|\.)(docker\.io|ghcr\.io|gcr\.io|pkg\.dev|quay\.io|azurecr\.io|amazonaws\.com|public\.ecr\.aws|gitlab\.com)$/;
+
 /** The hint for a registry error, from its code and the request that got it. */
 export function hintFor(method: Method, url: string, status: number, errors: RegistryDiagnostic[]): string | undefined {
   const onManifest = /\/manifests\/[^/]+$/.test(url);
   const byDigest = /\/manifests\/[a-z0-9]+:[a-f0-9]+$/i.test(url);
   const code = errors[0]?.code;
   if (method === "DELETE" && (status === 405 || code === ErrorCode.UNSUPPORTED))
-    return "deletes are disabled on this registry: set storage.delete.enabled: true (or REGISTRY_STORAGE_DELETE_ENABLED=true) and restart it";
+    return HOSTED.test(new URL(url).hostname)
+      ? "this hosted registry does not delete through the registry API: use its own web UI or API (GHCR: the GitHub packages API)"
+      : "deletes are disabled on this registry: set storage.delete.enabled: true (or REGISTRY_STORAGE_DELETE_ENABLED=true) and restart it";
   if (method === "DELETE" && code === ErrorCode.DIGEST_INVALID && !byDigest)
     return "this registry deletes manifests by digest only: `regctl delete REF` resolves the tag to its digest first";
   if (code === ErrorCode.MANIFEST_UNKNOWN && byDigest)
@@ -472,8 +488,9 @@ export function readDockerConfig(path: string): DockerConfig | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (err) {
-    throw new RegctlError(`${path} is not valid JSON: ${(err as Error).message}`, "fix or remove the file (docker login rewrites it)");
+  } catch {
+    // The parser's message may quote the file, secrets and all: say where, not what.
+    throw new RegctlError(`${path} is not valid JSON`, "fix or remove the file (docker login rewrites it)");
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     throw new RegctlError(`${path} is not a JSON object`, "fix or remove the file (docker login rewrites it)");
@@ -547,7 +564,7 @@ export function findCredential(registry: string, flags: { username?: string; pas
   const path = dockerConfigPath(env);
   const config = readDockerConfig(path);
   if (config) {
-    const helper = Object.entries(config.credHelpers ?? {}).find(([k]) => configKeyMatches(k, registry))?.[1];
+    const helper = helperFor(config, registry, { store: false });
     if (helper) return fromHelper(helper, registry, path);
     if (config.credsStore) {
       const found = fromHelper(config.credsStore, registry, path);
@@ -562,6 +579,11 @@ export function findCredential(registry: string, flags: { username?: string; pas
     if (entry) return entry;
   }
   return undefined;
+}
+
+/** The credential helper for a registry: its own in credHelpers, else (unless asked not to) credsStore. */
+function helperFor(config: DockerConfig, registry: string, { store = true } = {}): string | undefined {
+  return Object.entries(config.credHelpers ?? {}).find(([k]) => configKeyMatches(k, registry))?.[1] ?? (store ? config.credsStore : undefined);
 }
 
 function fromAuths(config: DockerConfig, registry: string, path: string): Credential | undefined {
@@ -589,7 +611,7 @@ export function writePrivateFile(path: string, text: string): void {
 export function storeCredential(registry: string, username: string, password: string, env = process.env): string {
   const path = dockerConfigPath(env);
   const config = readDockerConfig(path) ?? {};
-  const helper = config.credHelpers?.[configKey(registry)] ?? config.credsStore;
+  const helper = helperFor(config, registry);
   if (helper) {
     credentialHelper(helper, "store", JSON.stringify({ ServerURL: configKey(registry), Username: username, Secret: password }));
     return `docker-credential-${helper}`;
@@ -604,7 +626,7 @@ export function eraseCredential(registry: string, env = process.env): { removed:
   const path = dockerConfigPath(env);
   const config = readDockerConfig(path);
   if (!config) return { removed: false, where: path };
-  const helper = config.credHelpers?.[configKey(registry)] ?? config.credsStore;
+  const helper = helperFor(config, registry);
   let removed = false;
   if (helper) {
     try {
@@ -741,6 +763,10 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
   args.push(q(req.url));
   const line = args.join(" ");
   if (req.capture) return `${req.capture.variable}=$(${line})`;
+  if (req.stopUnless) {
+    const check = line.replace(/^curl -sS /, `curl -sS -o /dev/null -w '%{http_code}' `);
+    return `[ "$(${check})" = ${req.stopUnless.status} ] || { echo ${shQuote(req.stopUnless.message)} >&2; exit 1; }`;
+  }
   if (req.tokenCapture) {
     // sh alone picks the token out of the JSON: "token" when present, else "access_token".
     const v = req.tokenCapture;
@@ -924,6 +950,13 @@ class Auth {
     if (req.auth && "bearer" in req.auth) {
       if (error === "insufficient_scope")
         throw unauthorized(`the token does not grant "${scope}"${cred ? ` to the account from ${cred.source}` : " without credentials"}: ${cred ? "that account lacks the permission" : howToLogIn(host)}`);
+      // A token that expired during a long run: one fresh token, then the registry's word stands.
+      if (!this.fresh.has(req.auth.bearer)) {
+        this.forget(req.auth.bearer);
+        const token = await this.token(host, challenge, scope ?? "");
+        this.fresh.add(token.variable);
+        return { ...req, auth: { bearer: token.variable } };
+      }
       if (error === "invalid_token")
         throw unauthorized(`${host} refused the token from ${challenge.params.realm} (invalid_token): the registry's auth.token settings (issuer, service, rootcertbundle) do not match the token server`);
       throw unauthorized(cred ? `${host} refused the token issued to the account from ${cred.source}` : howToLogIn(host));
@@ -941,7 +974,7 @@ class Auth {
     if (!t) {
       t = this.fetchToken(host, challenge, scope);
       this.tokens.set(key, t);
-      t.catch(() => this.tokens.delete(key));
+      t.then((token) => this.settled.set(key, token.variable), () => this.tokens.delete(key));
     }
     return t;
   }
@@ -996,6 +1029,18 @@ class Auth {
 
   /** token values by shell variable, for the Authorization header (the transcript shows the variable) */
   readonly values = new Map<string, string>();
+  /** tokens fetched after the registry refused an older one: refused again, they are not renewed */
+  private fresh = new Set<string>();
+
+  private forget(variable: string): void {
+    for (const [key, v] of this.settled)
+      if (v === variable) {
+        this.tokens.delete(key);
+        this.settled.delete(key);
+      }
+  }
+  /** which token variable each scope key holds, once fetched */
+  private settled = new Map<string, string>();
 }
 
 function howToLogIn(host: string): string {
@@ -1037,19 +1082,18 @@ export class Transport {
     let authed = req.anonymous || req.probe ? req : await this.auth.attach(req);
     if (isWrite(req) && this.opts.dryRun) {
       this.emit(authed);
+      if (this.opts.curl && req.capture?.planned) this.emitCapture(req, req.capture.planned);
       if (this.opts.curl) this.log.note("dry run: not sent");
       return { status: 0, statusText: "dry run", headers: new Headers(), body: new Uint8Array(), url: req.url };
     }
     let res = await this.sendOnce(authed, host, { deferEmit: true });
-    if (res.status === 401 && !req.probe && !req.anonymous) {
+    // A 401: credentials or a token, then at most one fresh token; retryFor says why it gives up.
+    for (let round = 0; res.status === 401 && !req.probe && !req.anonymous; round++) {
       // The refused attempt is a comment: the script goes straight to the credentials.
       this.emit(authed, res, { refused: true });
+      if (round === 3) throw new RegistryError(req.method, req.url, 401, parseErrorBody(res.body), "the registry keeps refusing the credentials");
       authed = await this.auth.retryFor(authed, ownChallenge(req, res));
       res = await this.sendOnce(authed, host, { deferEmit: true });
-      this.emit(authed, res);
-      // Still 401 with credentials: retryFor says why (wrong password, scope, token).
-      if (res.status === 401) await this.auth.retryFor(authed, ownChallenge(req, res));
-      return res;
     }
     this.emit(authed, res);
     return res;
@@ -1079,7 +1123,7 @@ export class Transport {
           continue;
         }
         if (this.opts.curl) this.log.note(`${toCurl(req, this.curlOptions(req))}\n→ ${d.reason}`);
-        if (isWrite(req)) d.reason += "; the outcome is unknown";
+        if (isWrite(req) && d.code !== "ECONNREFUSED") d.reason += "; the outcome is unknown";
         throw new NetworkError(req.method, req.url, d.reason, d.code, d.hint);
       }
       if (attempt < maxAttempts && (write ? res.status === 429 || res.status === 503 : RETRY_STATUS.has(res.status))) {
@@ -1143,7 +1187,7 @@ export class Transport {
 
   private async once(req: RegistryRequest, url: string, headers: Record<string, string>, body?: string): Promise<RegistryResponse> {
     const signal = AbortSignal.timeout(this.opts.timeoutMs);
-    this.log.debug(`→ ${req.method} ${url}${Object.entries(headers).map(([k, v]) => `\n${k}: ${/^authorization$/i.test(k) ? `${v.split(" ")[0]} [redacted]` : v}`).join("")}`);
+    this.log.debug(`→ ${req.method} ${shown(url, req)}${Object.entries(headers).map(([k, v]) => `\n${k}: ${/^authorization$/i.test(k) ? `${v.split(" ")[0]} [redacted]` : v}`).join("")}`);
     // Loaded on the first request, so --help and a cached TAB do not pay for it.
     const { ofetch } = await import("ofetch");
     const raw = await ofetch.raw(url, {
@@ -1163,10 +1207,10 @@ export class Transport {
     const stream = res._data ?? res.body;
     if (req.method !== "HEAD" && declared > limit) {
       await stream?.cancel().catch(() => {});
-      throw new RegctlError(`${req.method} ${url}: answer of ${declared} bytes is larger than the ${limit} allowed, refused`,
+      throw new RegctlError(`${req.method} ${shown(url, req)}: answer of ${declared} bytes is larger than the ${limit} allowed, refused`,
         "the registry sent more than any sane answer holds");
     }
-    const data = req.method === "HEAD" ? new Uint8Array() : await readCapped(stream, limit, `${req.method} ${url}`);
+    const data = req.method === "HEAD" ? new Uint8Array() : await readCapped(stream, limit, `${req.method} ${shown(url, req)}`);
     this.log.debug(`← ${res.status} ${res.statusText}\n${[...res.headers].map(([k, v]) => `${k}: ${v}`).join("\n")}`);
     return { status: res.status, statusText: res.statusText || statusText(res.status), headers: res.headers, body: data, url };
   }
@@ -1221,16 +1265,30 @@ export class Transport {
     const digest = res.headers.get("docker-content-digest");
     const challenge = res.status === 401 ? res.headers.get("www-authenticate") : null;
     this.log.note(`← ${res.status} ${res.statusText}${digest ? `, Docker-Content-Digest: ${digest}` : ""}${challenge ? `\n  WWW-Authenticate: ${challenge}` : ""}`);
-    if (req.capture && res.status < 300) {
-      const value = res.headers.get(req.capture.header);
-      if (value) {
-        const v = req.capture.variable;
-        if (req.capture.check !== false)
-          this.log.script(`[ "$${v}" = ${shQuote(value)} ] || { echo "${v} is now $${v}, not ${value} as planned: stopping" >&2; exit 1; }`);
-        this.vars.set(value, v);
-      }
-    }
+    if (req.capture && res.status < 300) this.emitCapture(req, res.headers.get(req.capture.header) ?? undefined);
   }
+
+  /** The lines after a captured value: a check that it is still what was planned, or its resolution. */
+  private emitCapture(req: RegistryRequest, value: string | undefined): void {
+    const c = req.capture!;
+    if (!value) return;
+    const v = c.variable;
+    if (c.resolve) {
+      const origin = new URL(req.url).origin;
+      this.log.script(`case $${v} in /*) ${v}=${shQuote(origin)}$${v} ;; esac`);
+      if (value.startsWith("/")) value = origin + value;
+    }
+    if (c.check !== false)
+      this.log.script(`[ "$${v}" = ${shQuote(value)} ] || { echo ${shQuote(`${v} is not ${value} as planned: stopping`)} >&2; exit 1; }`);
+    this.vars.set(value, v);
+  }
+}
+
+/** A URL as it may be printed: a redirect's target loses its query, which may hold a signature. */
+function shown(url: string, req: RegistryRequest): string {
+  if (url === req.url) return url;
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}${u.search ? "?…" : ""}`;
 }
 
 /** A 401 from a host a redirect led to is not the registry's challenge: its credentials stay home. */
@@ -1299,7 +1357,7 @@ export class Registry {
     const errors = parseErrorBody(res.body);
     // HEAD answers carry no body: a 404 on a manifest is what a GET would call MANIFEST_UNKNOWN.
     if (req.method === "HEAD" && res.status === 404 && req.path.includes("/manifests/"))
-      errors.push({ code: ErrorCode.MANIFEST_UNKNOWN, message: "manifest unknown (HEAD: no body)" });
+      errors.push({ code: ErrorCode.MANIFEST_UNKNOWN, message: "manifest unknown (read from the 404: a HEAD answer has no body)" });
     if (!errors.length && res.status === 400) {
       const text = new TextDecoder().decode(res.body).trim().slice(0, 200);
       if (text) errors.push({ code: "HTTP_400", message: text });
@@ -1383,6 +1441,8 @@ export async function manifestGet(reg: Registry, repo: string, ref: string): Pro
   });
   const bytes = res.body;
   const header = res.headers.get("docker-content-digest") ?? undefined;
+  if (header !== undefined && !isDigest(header))
+    throw new RegctlError(`GET ${repo}:${ref}: the registry answered a malformed digest "${header.slice(0, 80)}"`, "the registry's answer is broken or hostile: nothing was changed");
   const expected = isDigest(ref) ? ref : header;
   const algorithm = expected?.split(":")[0] ?? "sha256";
   const actual = digestOf(algorithm, bytes);
@@ -1397,9 +1457,28 @@ export async function manifestGet(reg: Registry, repo: string, ref: string): Pro
   } catch {
     throw new RegctlError(`GET ${repo}:${ref}: the manifest is not JSON`, "the registry sent something else where a manifest was due");
   }
-  if (typeof json !== "object" || json === null) throw new RegctlError(`GET ${repo}:${ref}: the manifest is not a JSON object`);
+  checkManifest(json, `GET ${repo}:${ref}`);
   const mediaType = json.mediaType ?? baseType(res.headers.get("content-type"));
   return { digest: actual, mediaType, size: bytes.byteLength, bytes, json };
+}
+
+/** The parts of a manifest regctl follows must be what the spec says: descriptors with digests. */
+function checkManifest(json: unknown, where: string): asserts json is ManifestJson {
+  const bad = (why: string) => new RegctlError(`${where}: the manifest ${why}`, "the registry's answer is broken or hostile: nothing was done with it");
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw bad("is not a JSON object");
+  const m = json as Record<string, unknown>;
+  if (m.mediaType !== undefined && typeof m.mediaType !== "string") throw bad("has a mediaType that is not a string");
+  const descriptor = (d: unknown, what: string) => {
+    const o = d as Record<string, unknown> | null;
+    if (typeof o !== "object" || o === null || typeof o.digest !== "string" || !isDigest(o.digest) || (o.size !== undefined && typeof o.size !== "number"))
+      throw bad(`lists an invalid ${what} descriptor`);
+  };
+  if (m.config !== undefined) descriptor(m.config, "config");
+  for (const key of ["layers", "manifests"] as const) {
+    if (m[key] === undefined) continue;
+    if (!Array.isArray(m[key])) throw bad(`has "${key}" that is not a list`);
+    for (const d of m[key] as unknown[]) descriptor(d, key === "layers" ? "layer" : "child");
+  }
 }
 
 /** DELETE /v2/<name>/manifests/<digest> — 202 Accepted means the manifest and every tag on it are gone. */
@@ -1474,18 +1553,19 @@ export async function blobUpload(reg: Registry, repo: string, bytes: string, dig
 }
 
 async function blobUploadOnce(reg: Registry, repo: string, bytes: string, digest: string): Promise<void> {
+  const base = await reg.base();
+  // In a dry run the script's own POST captures the real Location; this stands for it until then.
+  const planned = `${base}/v2/${repo}/blobs/uploads/UPLOAD?_state=STATE`;
   const start = await reg.request({
     method: "POST",
     path: `/v2/${encodePath(repo)}/blobs/uploads/`,
     why: "start a blob upload; the Location header names where its bytes go",
-    capture: { variable: "LOCATION", header: "location", check: false },
+    capture: { variable: "LOCATION", header: "location", check: false, resolve: true, planned },
   });
   // Location may be relative, and already carries a query (_state): add the digest to it as it is.
-  const base = await reg.base();
-  const location = start.status === 0 ? `${base}/v2/${repo}/blobs/uploads/UPLOAD?_state=STATE` : start.headers.get("location");
+  const location = start.status === 0 ? planned : start.headers.get("location");
   if (!location) throw new RegctlError(`POST ${repo} blob upload: the registry named no Location`, "the registry does not follow the distribution API");
   const absolute = location.startsWith("/") ? base + location : location;
-  if (start.status === 0) reg.transport.vars.set(absolute, "LOCATION"); // dry run: the script's own POST fills it in
   const url = `${absolute}${absolute.includes("?") ? "&" : "?"}digest=${encodeURIComponent(digest)}`;
   await reg.request({ method: "PUT", path: "", url, headers: { "Content-Type": "application/octet-stream" }, body: bytes, why: "the bytes, and their digest: 201 Created" });
 }
@@ -1498,15 +1578,17 @@ export async function manifestPut(reg: Registry, repo: string, ref: string, byte
 }
 
 /** Does this registry delete? DELETE of a digest that cannot exist: 404 when yes, 405 UNSUPPORTED when no. */
-export async function deletesEnabled(reg: Registry, repo: string): Promise<boolean | undefined> {
-  if (reg.transport.opts.dryRun) return undefined;
+export async function deletesEnabled(reg: Registry, repo: string, { required = false } = {}): Promise<boolean | undefined> {
+  // Never sent in a dry run; printed all the same when the script's later steps depend on it.
+  if (reg.transport.opts.dryRun && !required) return undefined;
   const res = await reg.request({
     method: "DELETE",
     path: `/v2/${encodePath(repo)}/manifests/${IMPOSSIBLE_DIGEST}`,
     why: "are deletes enabled? this digest cannot exist, so nothing is deleted: 404 means enabled, 405 UNSUPPORTED disabled",
     tolerate: [404, 405],
+    ...(required ? { stopUnless: { status: 404, message: "deletes are disabled on this registry (or the check failed): nothing was changed" } } : {}),
   }, (s) => s === 404 || s === 405 || s === 202);
-  return res.status !== 405;
+  return res.status === 0 ? undefined : res.status !== 405;
 }
 
 /** 500 pages: 50,000 names at distribution's default page of 100; --page-size raises it. */
@@ -1565,6 +1647,7 @@ export function tagList(reg: Registry, repo: string, pageSize?: number): Promise
 
 /** GET /v2/<name>/blobs/<digest> — a small blob (a config), checked against its digest. */
 export async function blobGet(reg: Registry, repo: string, digest: string, maxBytes = MAX_JSON_BYTES): Promise<Uint8Array> {
+  if (!isDigest(digest)) throw new RegctlError(`${repo}: a manifest names an invalid blob digest "${digest.slice(0, 80)}"`, "the registry's answer is broken or hostile");
   const res = await reg.request({ method: "GET", path: `/v2/${encodePath(repo)}/blobs/${digest}`, maxBody: maxBytes });
   const actual = digestOf(digest.split(":")[0]!, res.body);
   if (actual !== digest) throw new RegctlError(`GET blob ${digest}: content has digest ${actual}`, "the answer was altered or the registry is broken");
@@ -1665,9 +1748,13 @@ export async function inspect(reg: Registry, ref: Reference): Promise<ImageSumma
     return summary;
   }
   if (m.json.config) {
-    const cfg = JSON.parse(new TextDecoder().decode(await blobGet(reg, ref.repository, m.json.config.digest))) as {
-      created?: string; architecture?: string; os?: string; variant?: string;
-    };
+    let cfg: { created?: string; architecture?: string; os?: string; variant?: string };
+    try {
+      cfg = JSON.parse(new TextDecoder().decode(await blobGet(reg, ref.repository, m.json.config.digest))) ?? {};
+    } catch (err) {
+      if (err instanceof RegctlError) throw err;
+      cfg = {}; // a config that is not JSON (an artifact's) has no platform or date to show
+    }
     summary.config = { digest: m.json.config.digest, created: cfg.created, architecture: cfg.architecture, os: cfg.os };
     summary.platform = platformString(cfg);
   }
@@ -1749,7 +1836,7 @@ export interface UntagResult {
 
 /** Check once per repository that deletes are enabled, so no step is taken that cannot finish. */
 export async function requireDeletes(reg: Registry, repo: string): Promise<void> {
-  if ((await deletesEnabled(reg, repo)) === false)
+  if ((await deletesEnabled(reg, repo, { required: true })) === false)
     throw new RegctlError(`deletes are disabled on ${reg.host}: nothing was changed`,
       "set storage.delete.enabled: true (or REGISTRY_STORAGE_DELETE_ENABLED=true) and restart the registry");
 }
@@ -1777,12 +1864,22 @@ export class Untagger {
     return this.prepared;
   }
 
-  async untag(tag: string, original: Manifest): Promise<UntagResult["method"]> {
+  /**
+   * Remove `tag`. `siblings` are the other tags on the same digest: after a delete by name they
+   * are checked, and put back, since some registries take that for a delete of the manifest.
+   */
+  async untag(tag: string, original: Manifest, siblings: string[]): Promise<UntagResult["method"]> {
     const { reg, repo } = this;
-    if (this.tagDeleteWorks !== false && !reg.transport.opts.dryRun) {
+    const dryRun = reg.transport.opts.dryRun;
+    if (this.tagDeleteWorks !== false) {
       const status = await tagDelete(reg, repo, tag);
-      this.tagDeleteWorks = status >= 200 && status < 300;
-      if (this.tagDeleteWorks) return "tag-delete";
+      if (!dryRun) {
+        this.tagDeleteWorks = status >= 200 && status < 300;
+        if (this.tagDeleteWorks) {
+          await this.restore(siblings, original);
+          return "tag-delete";
+        }
+      }
     }
     await this.prepare();
     const t = throwawayManifest(repo, tag, nodeCrypto().randomUUID());
@@ -1791,10 +1888,22 @@ export class Untagger {
       await manifestDelete(reg, repo, t.digest, `delete the throwaway by digest: ${tag} goes with it, the original manifest stays`);
     } catch (err) {
       // The tag points at the throwaway now: put it back where it was, then report.
-      await manifestPut(reg, repo, tag, new TextDecoder().decode(original.bytes), original.mediaType, `put ${tag} back on ${original.digest}`).catch(() => {});
-      throw err;
+      const back = await manifestPut(reg, repo, tag, new TextDecoder().decode(original.bytes), original.mediaType, `put ${tag} back on ${original.digest}`)
+        .then(() => true, () => false);
+      if (back) throw err;
+      throw new RegctlError(`${repo}:${tag} is left on the throwaway manifest ${t.digest} (it was ${original.digest}): ${err instanceof Error ? err.message : err}`,
+        `run the same untag again, then remove the throwaway: regctl delete ${reg.host}/${repo}@${t.digest}`);
     }
-    return reg.transport.opts.dryRun ? "planned" : "throwaway";
+    return dryRun ? "planned" : "throwaway";
+  }
+
+  /** Put back any of `tags` that no longer points at the original manifest. */
+  private async restore(tags: string[], original: Manifest): Promise<void> {
+    for (const other of tags) {
+      const now = await manifestHead(this.reg, this.repo, other).catch(() => undefined);
+      if (now?.digest !== original.digest)
+        await manifestPut(this.reg, this.repo, other, new TextDecoder().decode(original.bytes), original.mediaType, `restore ${other}: the registry deleted more than the tag`);
+    }
   }
 }
 
@@ -1802,17 +1911,11 @@ export async function untag(reg: Registry, ref: Reference, concurrency: number):
   const repo = ref.repository;
   const tag = ref.tag!;
   await requireDeletes(reg, repo);
-  const original = await manifestGet(reg, repo, tag);
+  // Capture the digest, so a script made with --dry-run --curl stops if the tag moved meanwhile.
+  const target = await resolveDigest(reg, ref, "DIGEST");
+  const original = await manifestGet(reg, repo, target.digest);
   const otherTags = (await tagDigests(reg, repo, concurrency)).filter((t) => t.digest === original.digest && t.tag !== tag).map((t) => t.tag);
-  const method = await new Untagger(reg, repo).untag(tag, original);
-  if (method === "tag-delete") {
-    // A registry that took the tag delete for a manifest delete took the other tags too: put them back.
-    for (const other of otherTags) {
-      const now = await manifestHead(reg, repo, other).catch(() => undefined);
-      if (now?.digest !== original.digest)
-        await manifestPut(reg, repo, other, new TextDecoder().decode(original.bytes), original.mediaType, `restore ${other}: the registry deleted more than the tag`);
-    }
-  }
+  const method = await new Untagger(reg, repo).untag(tag, original, otherTags);
   return { tag, digest: original.digest, method, otherTags };
 }
 
@@ -1847,46 +1950,69 @@ export async function describeTags(reg: Registry, repo: string, concurrency: num
       throw err;
     }
   })).filter((r): r is { tag: string; digest: string } => r !== undefined);
-  const configs = new Map<string, Promise<{ created?: string }>>();
-  const config = (digest: string) => {
+  // A config that is not JSON, or holds no valid date, gives no creation time (such an image is
+  // kept by any policy that needs one); a config that cannot be read fails the whole plan.
+  const configs = new Map<string, Promise<string | undefined>>();
+  const createdOf = (digest: string) => {
     let c = configs.get(digest);
     if (!c) {
       c = blobGet(reg, repo, digest).then((b) => {
         try {
           const parsed = JSON.parse(new TextDecoder().decode(b)) as { created?: unknown };
-          return { created: typeof parsed.created === "string" ? parsed.created : undefined };
+          return typeof parsed?.created === "string" && !Number.isNaN(Date.parse(parsed.created)) ? parsed.created : undefined;
         } catch {
-          return {};
+          return undefined;
         }
       });
       configs.set(digest, c);
     }
     return c;
   };
-  const facts = async (m: Manifest): Promise<ImageFacts> => {
+  // Each digest is described once, however many tags and lists name it; nesting is bounded.
+  const described = new Map<string, Promise<ImageFacts | undefined>>();
+  const facts = (m: Manifest, depth = 0): Promise<ImageFacts> => {
+    const known = described.get(m.digest);
+    if (known) return known as Promise<ImageFacts>;
+    const f = describe(m, depth);
+    described.set(m.digest, f);
+    return f;
+  };
+  const child = (digest: string, depth: number): Promise<ImageFacts | undefined> => {
+    let f = described.get(digest);
+    if (!f) {
+      if (depth > 4) throw new RegctlError(`${repo}: lists nested more than 4 deep`, "the registry's answer is broken or hostile");
+      f = manifestGet(reg, repo, digest).then((m) => describe(m, depth), (err) => {
+        // A child the registry no longer has (garbage-collected) has no blobs to count.
+        if (err instanceof RegistryError && err.status === 404) return undefined;
+        throw err;
+      });
+      described.set(digest, f);
+    }
+    return f;
+  };
+  const describe = async (m: Manifest, depth: number): Promise<ImageFacts> => {
     const blobs = new Map<string, number>();
     const children: string[] = [];
     let created: string | undefined;
     if (INDEX_TYPES.includes(m.mediaType) || Array.isArray(m.json.manifests)) {
       for (const d of m.json.manifests ?? []) {
         children.push(d.digest);
-        const child = await manifestGet(reg, repo, d.digest).catch(() => undefined);
-        if (!child) continue;
-        const f = await facts(child);
+        const f = await child(d.digest, depth + 1);
+        if (!f) continue;
         for (const [b, size] of f.blobs) blobs.set(b, size);
-        blobs.set(child.digest, child.size);
-        if (f.created && (!created || f.created > created)) created = f.created;
+        blobs.set(f.digest, f.manifest.size);
+        if (f.created && (!created || Date.parse(f.created) > Date.parse(created))) created = f.created;
       }
     } else {
       if (m.json.config) {
         blobs.set(m.json.config.digest, m.json.config.size ?? 0);
-        if (wantCreated) created = (await config(m.json.config.digest).catch(() => ({}) as { created?: string })).created;
+        if (wantCreated) created = await createdOf(m.json.config.digest);
       }
       for (const l of m.json.layers ?? []) blobs.set(l.digest, l.size ?? 0);
     }
     return { digest: m.digest, mediaType: m.mediaType, created, blobs, children, manifest: m };
   };
-  const list = await mapLimit([...manifests.values()], concurrency, facts);
+  const list = await mapLimit([...manifests.values()], concurrency, (m) => facts(m));
   return { tags: rows, images: new Map(list.map((f) => [f.digest, f])) };
 }
 
@@ -1944,17 +2070,17 @@ export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy
   // Creation times matter to --keep and --older-than; --match alone needs no config.
   const { tags, images } = await describeTags(reg, repo, concurrency, { created: policy.keep !== undefined || policy.olderThan !== undefined });
   const created = (t: { digest: string }) => images.get(t.digest)?.created;
+  const time = (t: { digest: string }) => Date.parse(created(t) ?? "");
   const matched = tags.filter((t) => (!policy.match || policy.match.test(t.tag)) && !(policy.exclude && policy.exclude.test(t.tag)));
-  // Newest first by creation time; ties by tag in natural version order, highest first.
-  const newest = [...matched].sort((a, b) => byteOrder(created(b) ?? "", created(a) ?? "") || naturalCompare(b.tag, a.tag));
   const reasons = new Map<string, { remove: boolean; reason: string }>();
+  const byTime = policy.keep !== undefined || policy.olderThan !== undefined;
+  // An image whose age is unknown is never removed by a policy about age.
+  for (const t of matched) if (byTime && Number.isNaN(time(t))) reasons.set(t.tag, { remove: false, reason: "no creation time" });
+  // Newest first by creation time; ties by tag in natural version order, highest first.
+  const newest = matched.filter((t) => !reasons.has(t.tag)).sort((a, b) => time(b) - time(a) || naturalCompare(b.tag, a.tag));
   newest.forEach((t, i) => {
-    const c = created(t);
     if (policy.keep !== undefined && i < policy.keep) return reasons.set(t.tag, { remove: false, reason: `among the ${policy.keep} newest` });
-    if (policy.olderThan !== undefined) {
-      if (!c) return reasons.set(t.tag, { remove: false, reason: "no creation time" });
-      if (Date.parse(c) >= policy.olderThan) return reasons.set(t.tag, { remove: false, reason: "newer than --older-than" });
-    }
+    if (policy.olderThan !== undefined && time(t) >= policy.olderThan) return reasons.set(t.tag, { remove: false, reason: "newer than --older-than" });
     const why = [policy.keep !== undefined ? `beyond the ${policy.keep} newest` : "", policy.olderThan !== undefined ? "older than --older-than" : "", policy.match ? "matches --match" : ""].filter(Boolean);
     reasons.set(t.tag, { remove: true, reason: why.join(", ") || "matched" });
   });
@@ -2009,7 +2135,8 @@ export async function executePrune(reg: Registry, plan: PrunePlan & { images: Ma
       what: `${plan.repository}:${tag}`,
       run: async () => {
         const digest = plan.rows.find((r) => r.tag === tag)!.digest;
-        await untagger.untag(tag, plan.images.get(digest)!.manifest);
+        const siblings = plan.rows.filter((r) => r.digest === digest && r.tag !== tag && r.action === "keep").map((r) => r.tag);
+        await untagger.untag(tag, plan.images.get(digest)!.manifest, siblings);
         outcome.untagged.push(tag);
       },
     })),
@@ -2626,12 +2753,17 @@ function globalOptions(o: RawOptions): GlobalOptions {
     concurrency,
     plainHttp: Boolean(o.plainHttp),
     insecure: Boolean(o.insecure),
-    timeoutMs: parseDuration(o.timeout === undefined ? "30s" : String(o.timeout)),
+    timeoutMs: positive(parseDuration(o.timeout === undefined ? "30s" : String(o.timeout)), "--timeout"),
     verbose: Boolean(o.verbose),
     username: o.username === undefined ? undefined : String(o.username),
     passwordStdin: Boolean(o.passwordStdin),
     cacert: ([] as unknown[]).concat(o.cacert ?? []).map(String),
   };
+}
+
+function positive(ms: number, option: string): number {
+  if (ms <= 0) throw new UsageError(`${option} must be longer than 0`, "e.g. 10s or 2m");
+  return ms;
 }
 
 /** --password-stdin: the whole of stdin, less one trailing newline (as docker login reads it). */
@@ -2651,11 +2783,20 @@ interface Context {
   used: Set<string>;
 }
 
-function context(raw: RawOptions): Context {
+async function context(raw: RawOptions, command: string): Promise<Context> {
   const opts = globalOptions(raw);
   const log = makeLog(opts);
   if (opts.passwordStdin && opts.username === undefined) throw new UsageError("--password-stdin needs --username", "regctl … -u USER --password-stdin");
-  const password = opts.passwordStdin ? readPasswordStdin() : undefined;
+  let password = opts.passwordStdin ? readPasswordStdin() : undefined;
+  // -u alone: the password from REGCTL_PASSWORD, or asked on a terminal (login asks for itself).
+  if (opts.username !== undefined && password === undefined && command !== "login") {
+    password = process.env.REGCTL_PASSWORD;
+    if (password === undefined) {
+      if (!process.stdin.isTTY || !process.stderr.isTTY)
+        throw new UsageError("-u needs a password: --password-stdin, or REGCTL_PASSWORD", "echo \"$PASSWORD\" | regctl … -u USER --password-stdin");
+      password = await ask("Password: ", { secret: true });
+    }
+  }
   const transport = new Transport({
     curl: opts.curl, dryRun: opts.dryRun, timeoutMs: opts.timeoutMs, insecure: opts.insecure,
     cacert: opts.cacert, username: opts.username, password,
@@ -2758,7 +2899,7 @@ const commands = {
     if (!ctx.opts.dryRun && !(await confirm(ctx, `Delete ${name}@${plan.digest} and ${plan.tags.length} tag(s)?`))) {
       throw new RegctlError("nothing deleted: not confirmed");
     }
-    const { deleted } = await executeDelete(reg, plan);
+    const { result: { deleted }, interrupted } = await interruptible(ctx, () => executeDelete(reg, plan));
     if (deleted) forgetCompletions(plan.registry, plan.repository);
     if (ctx.opts.json) return printJson({ ...plan, deleted, dryRun: ctx.opts.dryRun });
     if (deleted) {
@@ -2768,6 +2909,7 @@ const commands = {
     } else {
       ctx.log.note(`dry run: would delete ${name}@${plan.digest} and ${tagText}`);
     }
+    if (interrupted) throw new RegctlError("interrupted: the delete under way was finished first", undefined, Exit.INTERRUPTED);
   },
 };
 
@@ -2804,8 +2946,7 @@ const accountCommands = {
     // Check the credentials against the registry before storing them anywhere.
     const transport = new Transport({ ...ctx.transport.opts, username, password }, ctx.log);
     const reg = new Registry(registry, transport, scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
-    const v = await apiVersionCheck(reg, { authenticate: true });
-    if (v.status !== 200) throw new RegctlError(`login to ${registry} failed: GET /v2/ answered ${v.status}`);
+    await apiVersionCheck(reg, { authenticate: true });
     if (ctx.opts.dryRun) return ctx.log.note(`dry run: credentials for ${registry} work; not stored`);
     const where = storeCredential(registry, username, password);
     ctx.opts.json ? printJson({ registry, username, storedIn: where }) : out(`logged in to ${registry} as ${username} (stored in ${where})`);
@@ -2869,17 +3010,22 @@ let writesUnderWay = false;
 const cleanupCommands = {
   async untag(ctx: Context, target: string) {
     const ref = parseReference(target);
-    if (!ref.tag || ref.digest) throw new UsageError(`"${target}" names no tag`, "untag takes REPO:TAG; to delete a digest with every tag on it, use regctl delete");
+    if (!ref.tag || ref.digest)
+      throw new UsageError(ref.digest ? `"${target}" names a digest; untag takes a tag alone` : `"${target}" names no tag`, "untag takes REPO:TAG; to delete a digest with every tag on it, use regctl delete");
     const reg = registryFor(ctx, ref.registry);
     if (!ctx.opts.dryRun && !(await confirm(ctx, `Remove the tag ${formatReference(ref)} (the image and its other tags stay)?`)))
       throw new RegctlError("nothing changed: not confirmed");
-    const r = await untag(reg, ref, ctx.opts.concurrency);
+    // Ctrl-C waits for the step under way: a tag is never left on a throwaway manifest.
+    const { result: r, interrupted } = await interruptible(ctx, () => untag(reg, ref, ctx.opts.concurrency));
     forgetCompletions(ref.registry, ref.repository);
-    if (ctx.opts.json) return printJson({ reference: formatReference(ref), ...r, dryRun: ctx.opts.dryRun });
     const name = `${ref.registry}/${ref.repository}`;
-    out(`${ctx.opts.dryRun ? "would untag" : "untagged"} ${name}:${r.tag} (was ${r.digest})`);
-    if (r.otherTags.length) ctx.log.note(`${r.digest} keeps its other tags: ${r.otherTags.join(", ")}`);
-    else ctx.log.note(`that was its last tag: the manifest ${r.digest} stays, untagged; to remove it, regctl delete ${name}@${r.digest}`);
+    if (ctx.opts.json) printJson({ reference: formatReference(ref), ...r, dryRun: ctx.opts.dryRun });
+    else {
+      out(`${ctx.opts.dryRun ? "would untag" : "untagged"} ${name}:${r.tag} (was ${r.digest})`);
+      if (r.otherTags.length) ctx.log.note(`${r.digest} keeps its other tags: ${r.otherTags.join(", ")}`);
+      else ctx.log.note(`that was its last tag: the manifest ${r.digest} stays, untagged; to remove it, regctl delete ${name}@${r.digest}`);
+    }
+    if (interrupted) throw new RegctlError("interrupted: the untag under way was finished first", undefined, Exit.INTERRUPTED);
   },
 
   async prune(ctx: Context, target: string, o: RawOptions) {
@@ -2887,15 +3033,18 @@ const cleanupCommands = {
     const pattern = regexOption("repo", o.repo);
     let registry: string;
     let repos: string[];
+    let reg: Registry;
     if (pattern) {
-      registry = parseRegistry(target).registry;
-      repos = (await catalog(registryFor(ctx, registry))).filter((r) => pattern.test(r));
+      const parsed = parseRegistry(target);
+      registry = parsed.registry;
+      reg = registryFor(ctx, registry, parsed.scheme);
+      repos = (await catalog(reg)).filter((r) => pattern.test(r));
     } else {
       const ref = repoOnly(target);
       registry = ref.registry;
+      reg = registryFor(ctx, registry);
       repos = [ref.repository];
     }
-    const reg = registryFor(ctx, registry);
     const plans: Awaited<ReturnType<typeof planPrune>>[] = [];
     for (const repo of repos) plans.push(await planPrune(reg, repo, policy, ctx.opts.concurrency));
     if (!ctx.opts.json) for (const p of plans) printPrunePlan(p);
@@ -2927,7 +3076,9 @@ const cleanupCommands = {
 
   async du(ctx: Context, target: string, o: RawOptions) {
     const pattern = regexOption("repo", o.repo);
-    const looksLikeRegistry = !target.includes("/") || /^https?:\/\/[^/]+\/?$/.test(target);
+    // A registry is a host: a name with a dot or a port, localhost, or a URL; `du busybox` is a repository.
+    const bare = target.replace(/^https?:\/\//, "").replace(/\/$/, "");
+    const looksLikeRegistry = !bare.includes("/") && (/[.:]/.test(bare) || bare === "localhost" || bare !== target);
     if (looksLikeRegistry || pattern) {
       const { registry, scheme } = parseRegistry(target);
       const usages = await registryUsage(registryFor(ctx, registry, scheme), pattern, ctx.opts.concurrency);
@@ -3059,8 +3210,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   if (argv[2] === "__complete") {
     // A TAB: candidates only, never an error; stdout is all the shell reads.
     const answer = await answerCompletion(argv[3] ?? "bash", completionSpec(cli)).catch(() => "");
-    if (answer) process.stdout.write(`${answer}\n`);
-    return Exit.OK;
+    await new Promise<void>((done) => process.stdout.write(answer ? `${answer}\n` : "", () => done()));
+    // Requests still under way past the deadline must not keep the shell waiting.
+    process.exit(Exit.OK);
   }
   let log: Log = makeLog({ curl: false, verbose: false });
   try {
@@ -3077,7 +3229,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     command.checkOptionValue();
     command.checkRequiredArgs();
     command.checkUnusedArgs();
-    const ctx = context(cli.options);
+    const ctx = await context(cli.options, name);
     log = ctx.log;
     const stop = () => {
       if (writesUnderWay) return;

@@ -554,3 +554,68 @@ describe("a registry that dies mid-command", () => {
     for (const f of failed) if (m.deleted.has(f.digest)) expect(f.error).toMatch(/unknown/);
   }, 60_000);
 });
+
+describe("(h) creation times the registry cannot give", () => {
+  // Three images, the newest first; the newest one's config is refused (500) or has no date.
+  const newest = image("newest", "2025-03-01T00:00:00Z");
+  const middle = image("middle", "2025-02-01T00:00:00Z");
+  const oldest = image("oldest", "2025-01-01T00:00:00Z");
+  const byTag: Record<string, ReturnType<typeof image>> = { newest, middle, oldest };
+  const server = (configOf: (img: ReturnType<typeof image>) => Response | undefined) =>
+    serve((req, url) => {
+      const p = url.pathname;
+      if (p === "/v2/") return json({});
+      if (p === "/v2/app/tags/list") return json({ name: "app", tags: Object.keys(byTag) });
+      for (const img of Object.values(byTag)) {
+        if (p === `/v2/app/blobs/${img.configDigest}`) return configOf(img) ?? new Response(img.config);
+        if (p === `/v2/app/manifests/${img.digest}`) return req.method === "DELETE" ? new Response(null, { status: 202 }) : manifestResponse(req, img.manifest, img.digest);
+      }
+      const tag = p.replace("/v2/app/manifests/", "");
+      if (byTag[tag]) return manifestResponse(req, byTag[tag]!.manifest, byTag[tag]!.digest);
+      return regError(404, "MANIFEST_UNKNOWN");
+    });
+
+  test("a config that cannot be read fails the plan: nothing is deleted", async () => {
+    const srv = server((img) => (img === newest ? regError(500, "UNKNOWN") : undefined));
+    const r = await regctl(["prune", `${srv.host}/app`, "--keep", "1", "--yes", "--plain-http"]);
+    expectClearFailure(r, /500/);
+    expect(srv.seen.filter((s) => s.method === "DELETE" && !s.path.includes(ZERO))).toEqual([]);
+  });
+
+  test("a config without a date, or with a bad one: that image is kept, never ranked as the oldest", async () => {
+    for (const created of [undefined, "not a date"]) {
+      const config = enc.encode(JSON.stringify({ architecture: "amd64", os: "linux", ...(created ? { created } : {}) }));
+      const undated = { ...newest, config, configDigest: sha256(config) };
+      undated.manifest = enc.encode(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: { mediaType: "application/vnd.docker.container.image.v1+json", digest: undated.configDigest, size: config.length }, layers: [] }));
+      undated.digest = sha256(undated.manifest);
+      byTag.newest = undated;
+      const srv = server(() => undefined);
+      const r = await regctl(["prune", `${srv.host}/app`, "--keep", "1", "--dry-run", "--json", "--plain-http"]);
+      byTag.newest = newest;
+      expect(r.code).toBe(0);
+      const rows = Object.fromEntries(JSON.parse(r.stdout)[0].rows.map((x: { tag: string; action: string; reason: string }) => [x.tag, `${x.action}: ${x.reason}`]));
+      expect(rows).toEqual({ newest: "keep: no creation time", middle: "keep: among the 1 newest", oldest: "delete: beyond the 1 newest" });
+    }
+  });
+});
+
+describe("(i) a token that expires during the run", () => {
+  test("refused with invalid_token, it is renewed once; refused again, regctl stops", async () => {
+    for (const [accepted, code] of [["token-2", 0], ["never", 1]] as const) {
+      let issued = 0;
+      const srv = serve((req, url) => {
+        if (url.pathname === "/token") return json({ token: `token-${++issued}` });
+        const auth = req.headers.get("authorization");
+        const challenge = `Bearer realm="http://127.0.0.1:${srv.port}/token",service="s",scope="repository:app:pull"`;
+        if (auth !== `Bearer ${accepted}`)
+          return json({ errors: [{ code: "UNAUTHORIZED" }] }, { status: 401, headers: { "WWW-Authenticate": auth ? `${challenge},error="invalid_token"` : challenge } });
+        return json({ name: "app", tags: ["1"] });
+      });
+      const r = await regctl(["tags", `${srv.host}/app`, "--plain-http"]);
+      expect(r.code).toBe(code);
+      expect(issued).toBe(2);
+      if (code === 0) expect(r.stdout).toBe("1\n");
+      else expect(r.stderr).toContain("invalid_token");
+    }
+  });
+});
