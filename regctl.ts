@@ -1010,7 +1010,7 @@ class Auth {
       if (scope) url.searchParams.append("scope", scope);
       req = { method: "GET", url: url.toString(), why, tokenCapture: variable, auth: cred?.username ? { basic: true, host } : undefined };
     }
-    const res = await this.t.sendOnce(req, host);
+    const res = await this.t.sendWithRetries(req, host);
     if (res.status === 401 || res.status === 403)
       throw new RegistryError(req.method, req.url, res.status, parseErrorBody(res.body),
         cred ? `the token server refused the credentials from ${cred.source}: check the username and password (regctl login ${host})` : howToLogIn(host));
@@ -1086,14 +1086,14 @@ export class Transport {
       if (this.opts.curl) this.log.note("dry run: not sent");
       return { status: 0, statusText: "dry run", headers: new Headers(), body: new Uint8Array(), url: req.url };
     }
-    let res = await this.sendOnce(authed, host, { deferEmit: true });
+    let res = await this.sendWithRetries(authed, host, { deferEmit: true });
     // A 401: credentials or a token, then at most one fresh token; retryFor says why it gives up.
     for (let round = 0; res.status === 401 && !req.probe && !req.anonymous; round++) {
       // The refused attempt is a comment: the script goes straight to the credentials.
       this.emit(authed, res, { refused: true });
       if (round === 3) throw new RegistryError(req.method, req.url, 401, parseErrorBody(res.body), "the registry keeps refusing the credentials");
       authed = await this.auth.retryFor(authed, ownChallenge(req, res));
-      res = await this.sendOnce(authed, host, { deferEmit: true });
+      res = await this.sendWithRetries(authed, host, { deferEmit: true });
     }
     this.emit(authed, res);
     return res;
@@ -1105,7 +1105,7 @@ export class Transport {
    * 503 (the registry turned it away) or a refused connection; a write whose outcome is unknown
    * (a reset, a timeout, 502, 504) is the caller's to check before anything else.
    */
-  async sendOnce(req: RegistryRequest, host: string, { deferEmit = false } = {}): Promise<RegistryResponse> {
+  async sendWithRetries(req: RegistryRequest, host: string, { deferEmit = false } = {}): Promise<RegistryResponse> {
     const write = isWrite(req);
     const maxAttempts = this.opts.maxAttempts ?? 6;
     const sent = this.prepare(req, host);
@@ -1219,7 +1219,7 @@ export class Transport {
   private tlsOptions(host: string): Record<string, unknown> {
     let o = this.tlsCache.get(host);
     if (o) return o;
-    const files = tlsFilesFor(host, this.opts.cacert, this.opts.env ?? process.env);
+    const files = this.tlsFiles(host);
     const read = (f: string) => {
       try {
         return readFileSync(f, "utf8");
@@ -1243,8 +1243,17 @@ export class Transport {
     return o;
   }
 
+  /** The TLS files for a host: --cacert and certs.d, read once per host. */
+  private tlsFiles(host: string): TlsFiles {
+    let f = this.tlsFileCache.get(host);
+    if (!f) this.tlsFileCache.set(host, (f = tlsFilesFor(host, this.opts.cacert, this.opts.env ?? process.env)));
+    return f;
+  }
+  private readonly tlsFileCache = new Map<string, TlsFiles>();
+
+  /** curl takes one --cacert (and it replaces the system's): the first CA file stands for them all. */
   private curlOptions(req: RegistryRequest): CurlOptions {
-    const files = tlsFilesFor(new URL(req.url).host, this.opts.cacert, this.opts.env ?? process.env);
+    const files = this.tlsFiles(new URL(req.url).host);
     return { insecure: this.opts.insecure, cacert: files.caFiles[0], cert: files.cert, key: files.key, vars: this.vars };
   }
 
