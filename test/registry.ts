@@ -11,7 +11,7 @@ const BINARY = "/usr/bin/docker-registry";
 // Storage goes on tmpfs when there is one: on this machine's ext4 (mounted with `discard`)
 // deleting a 300-image storage took 5 s and seeding ran 2.5x slower than on /dev/shm.
 // REGISTRY_TMPDIR overrides (e.g. for big-layer benchmarks on a small /dev/shm).
-function tempRoot(): string {
+export function tempRoot(): string {
   if (process.env.REGISTRY_TMPDIR) return process.env.REGISTRY_TMPDIR;
   try {
     accessSync("/dev/shm", constants.W_OK);

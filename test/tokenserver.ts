@@ -4,10 +4,9 @@
 // Protocol: GET /token (Basic or anonymous, `scope` params) and the OAuth2 POST /token
 // (grant_type=password | refresh_token), which docker uses for an `identitytoken`.
 import { type KeyObject, X509Certificate, createPrivateKey, randomBytes, sign } from "node:crypto";
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Registry, startRegistry } from "./registry.ts";
+import { type Registry, startRegistry, tempRoot } from "./registry.ts";
 
 export type Scope = { type: string; name: string; actions: string[] };
 export type Access = Scope;
@@ -59,15 +58,6 @@ process.on("exit", () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function tempRoot(): string {
-  if (process.env.REGISTRY_TMPDIR) return process.env.REGISTRY_TMPDIR;
-  try {
-    accessSync("/dev/shm", constants.W_OK);
-    return "/dev/shm";
-  } catch {
-    return tmpdir();
-  }
-}
 
 async function openssl(args: string[], cwd: string): Promise<void> {
   const p = Bun.spawn(["openssl", ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
