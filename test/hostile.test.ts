@@ -619,3 +619,35 @@ describe("(i) a token that expires during the run", () => {
     }
   });
 });
+
+describe("(j) a registry that takes DELETE of a tag for a DELETE of its manifest", () => {
+  test("untag puts the other tags back; nothing else is lost", async () => {
+    const img = image("shared-by-tags");
+    const tags = new Map<string, string>([["a", img.digest], ["b", img.digest], ["c", img.digest]]);
+    const blobs = new Map<string, Uint8Array<ArrayBuffer>>([[img.digest, img.manifest]]);
+    const srv = serve(async (req, url) => {
+      const p = url.pathname;
+      if (p === "/v2/") return json({});
+      if (p === "/v2/app/tags/list") return json({ name: "app", tags: [...tags.keys()] });
+      const ref = p.replace("/v2/app/manifests/", "");
+      if (req.method === "DELETE") {
+        if (ref === ZERO) return regError(404, "MANIFEST_UNKNOWN");
+        // Deletes the manifest the tag points at, and with it every tag: what some registries do.
+        const digest = tags.get(ref) ?? ref;
+        for (const [t, d] of tags) if (d === digest) tags.delete(t);
+        return new Response(null, { status: 202 });
+      }
+      if (req.method === "PUT") {
+        const body = new Uint8Array(await req.arrayBuffer());
+        blobs.set(sha256(body), body);
+        tags.set(ref, sha256(body));
+        return new Response(null, { status: 201, headers: { "Docker-Content-Digest": sha256(body) } });
+      }
+      const digest = tags.get(ref) ?? (blobs.has(ref) ? ref : undefined);
+      return digest ? manifestResponse(req, blobs.get(digest)!, digest) : regError(404, "MANIFEST_UNKNOWN");
+    });
+    const r = await regctl(["untag", `${srv.host}/app:a`, "--yes", "--plain-http"]);
+    expect(r.code).toBe(0);
+    expect(Object.fromEntries(tags)).toEqual({ b: img.digest, c: img.digest });
+  });
+});
