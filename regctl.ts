@@ -504,8 +504,12 @@ export function readDockerConfig(path: string): DockerConfig | undefined {
 
 /** The key a config file uses for a registry: Docker Hub's is its v1 URL; others may carry a scheme or path. */
 function configKeyMatches(key: string, registry: string): boolean {
-  if (registry === DOCKER_HUB) return key === DOCKER_HUB_CONFIG_KEY || normalizeRegistry(key.replace(/^https?:\/\//, "").replace(/\/.*$/, "")) === DOCKER_HUB;
-  return key.replace(/^https?:\/\//, "").replace(/\/.*$/, "") === registry;
+  return normalizeRegistry(hostOfConfigKey(key)) === registry;
+}
+
+/** The host of a config key: `https://index.docker.io/v1/` → index.docker.io, `reg:5000` as it is. */
+function hostOfConfigKey(key: string): string {
+  return key.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
 }
 
 export function configKey(registry: string): string {
@@ -1811,11 +1815,6 @@ export async function planDelete(reg: Registry, ref: Reference, concurrency: num
   };
 }
 
-export async function executeDelete(reg: Registry, plan: DeletePlan): Promise<{ deleted: boolean }> {
-  const { sent } = await manifestDelete(reg, plan.repository, plan.digest);
-  return { deleted: sent };
-}
-
 // ── untag: remove one tag, keep the manifest and its other tags ──
 
 /** The OCI empty blob `{}`: the config of the throwaway manifest that `untag` puts on a tag. */
@@ -2422,7 +2421,7 @@ export function forgetCompletions(registry: string, repository: string, env = pr
 function knownRegistries(env = process.env): string[] {
   const found = new Set<string>();
   const add = (key: string) => {
-    const host = key.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
+    const host = hostOfConfigKey(key);
     if (DOMAIN.test(host)) found.add(host === "index.docker.io" ? "docker.io" : host);
   };
   for (const path of [dockerConfigPath(env), ...podmanAuthPaths(env)]) {
@@ -2908,7 +2907,7 @@ const commands = {
     if (!ctx.opts.dryRun && !(await confirm(ctx, `Delete ${name}@${plan.digest} and ${plan.tags.length} tag(s)?`))) {
       throw new RegctlError("nothing deleted: not confirmed");
     }
-    const { result: { deleted }, interrupted } = await interruptible(ctx, () => executeDelete(reg, plan));
+    const { result: { deleted }, interrupted } = await interruptible(ctx, async () => ({ deleted: (await manifestDelete(reg, plan.repository, plan.digest)).sent }));
     if (deleted) forgetCompletions(plan.registry, plan.repository);
     if (ctx.opts.json) return printJson({ ...plan, deleted, dryRun: ctx.opts.dryRun });
     if (deleted) {
