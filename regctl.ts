@@ -410,11 +410,18 @@ export function parseWwwAuthenticate(header: string | null): Challenge[] {
   return out;
 }
 
-/** `30`, `30s`, `1500ms`, `2m`, `12h`, `30d` → milliseconds; a bare number means seconds. */
-export function parseDuration(input: string | number): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(String(input));
-  if (!m) throw new UsageError(`invalid duration "${input}"`, "use a number with a unit: 500ms, 30s, 5m, 12h, 30d");
-  const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 }[(m[2] ?? "s") as "s"];
+/**
+ * `1500ms`, `30s`, `2m`, `12h`, `30d`, `2w` → milliseconds. The unit is required: a bare `30` is
+ * refused, since seconds to one reader are days to another (`--older-than 30`).
+ */
+export function parseDuration(input: string, example = "30s"): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/.exec(input);
+  if (!m) {
+    const bare = /^\s*\d+(?:\.\d+)?\s*$/.test(input);
+    throw new UsageError(bare ? `duration "${input}" has no unit` : `invalid duration "${input}"`,
+      `give a number with a unit (ms, s, m, h, d, w), e.g. ${example}`);
+  }
+  const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 }[m[2] as "s"];
   const ms = Math.round(Number(m[1]) * unit);
   // Beyond a century is a typo, and timers cannot hold it anyway.
   if (!Number.isSafeInteger(ms) || ms > 100 * 365 * 86400e3) throw new UsageError(`duration "${input}" is too long`, "use at most a few years, e.g. 365d");
@@ -2047,8 +2054,10 @@ export function naturalCompare(a: string, b: string): number {
 
 export interface PrunePolicy {
   keep?: number;
-  match?: RegExp;
-  exclude?: RegExp;
+  /** any of them matches */
+  match?: RegExp[];
+  /** any of them excludes */
+  exclude?: RegExp[];
   /** remove only images created before this instant (ms since epoch) */
   olderThan?: number;
 }
@@ -2072,6 +2081,8 @@ export interface PrunePlan {
   untags: string[];
   /** bytes garbage-collect frees after the deletes (blobs no kept image of the repository uses) */
   frees: number;
+  /** --older-than as an instant: images created before it are old */
+  cutoff?: string;
 }
 
 export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concurrency: number): Promise<PrunePlan & { images: Map<string, ImageFacts> }> {
@@ -2079,17 +2090,18 @@ export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy
   const { tags, images } = await describeTags(reg, repo, concurrency, { created: policy.keep !== undefined || policy.olderThan !== undefined });
   const created = (t: { digest: string }) => images.get(t.digest)?.created;
   const time = (t: { digest: string }) => Date.parse(created(t) ?? "");
-  const matched = tags.filter((t) => (!policy.match || policy.match.test(t.tag)) && !(policy.exclude && policy.exclude.test(t.tag)));
+  const matched = tags.filter((t) => (!policy.match || policy.match.some((r) => r.test(t.tag))) && !policy.exclude?.some((r) => r.test(t.tag)));
   const reasons = new Map<string, { remove: boolean; reason: string }>();
   const byTime = policy.keep !== undefined || policy.olderThan !== undefined;
+  const cutoff = policy.olderThan === undefined ? undefined : new Date(policy.olderThan).toISOString().replace(/\.\d+Z$/, "Z");
   // An image whose age is unknown is never removed by a policy about age.
   for (const t of matched) if (byTime && Number.isNaN(time(t))) reasons.set(t.tag, { remove: false, reason: "no creation time" });
   // Newest first by creation time; ties by tag in natural version order, highest first.
   const newest = matched.filter((t) => !reasons.has(t.tag)).sort((a, b) => time(b) - time(a) || naturalCompare(b.tag, a.tag));
   newest.forEach((t, i) => {
     if (policy.keep !== undefined && i < policy.keep) return reasons.set(t.tag, { remove: false, reason: `among the ${policy.keep} newest` });
-    if (policy.olderThan !== undefined && time(t) >= policy.olderThan) return reasons.set(t.tag, { remove: false, reason: "newer than --older-than" });
-    const why = [policy.keep !== undefined ? `beyond the ${policy.keep} newest` : "", policy.olderThan !== undefined ? "older than --older-than" : "", policy.match ? "matches --match" : ""].filter(Boolean);
+    if (policy.olderThan !== undefined && time(t) >= policy.olderThan) return reasons.set(t.tag, { remove: false, reason: `created after ${cutoff}` });
+    const why = [policy.keep !== undefined ? `beyond the ${policy.keep} newest` : "", policy.olderThan !== undefined ? `created before ${cutoff}` : "", policy.match ? "matches --match" : ""].filter(Boolean);
     reasons.set(t.tag, { remove: true, reason: why.join(", ") || "matched" });
   });
   const kept = tags.filter((t) => !reasons.get(t.tag)?.remove);
@@ -2119,6 +2131,7 @@ export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy
     deletes,
     untags: rows.filter((r) => r.action === "untag").map((r) => r.tag),
     frees: sum(freed.values()),
+    cutoff,
     images,
   };
 }
@@ -2219,8 +2232,8 @@ export async function repoUsage(reg: Registry, repo: string, concurrency: number
 }
 
 /** Every repository (or those matching a pattern), with what each holds alone. */
-export async function registryUsage(reg: Registry, pattern: RegExp | undefined, concurrency: number): Promise<RepoUsage[]> {
-  const repos = (await catalog(reg)).filter((r) => !pattern || pattern.test(r));
+export async function registryUsage(reg: Registry, pattern: ((repo: string) => boolean) | undefined, concurrency: number): Promise<RepoUsage[]> {
+  const repos = (await catalog(reg)).filter((r) => !pattern || pattern(r));
   const usages: RepoUsage[] = [];
   for (const r of repos) usages.push(await repoUsage(reg, r, concurrency));
   const repoCount = new Map<string, number>();
@@ -2281,6 +2294,7 @@ function printPrunePlan(plan: PrunePlan): void {
   out(columns([["TAG", "DIGEST", "CREATED", "SIZE", "ACTION", "REASON"],
     ...plan.rows.map((r) => [r.tag, shortDigest(r.digest), shortDate(r.created), humanSize(r.size), r.action, r.reason])]));
   const count = (a: string) => plan.rows.filter((r) => r.action === a).length;
+  if (plan.cutoff) out(`--older-than: images created before ${shortDate(plan.cutoff)} (UTC) are old`);
   out(`plan: keep ${count("keep")} tags, delete ${plan.deletes.length} manifests (${count("delete")} tags), untag ${count("untag")}; garbage-collect then frees about ${humanSize(plan.frees)}`);
 }
 
@@ -2455,9 +2469,18 @@ export function rememberRegistry(registry: string, env = process.env): void {
   }
 }
 
+interface CompletionOption {
+  names: string[];
+  description: string;
+  takesValue: boolean;
+  kind?: string;
+  choices?: readonly string[];
+}
+
 interface CompletionSpec {
-  commands: { name: string; description: string; options: { names: string[]; description: string; takesValue: boolean }[] }[];
-  global: { names: string[]; description: string; takesValue: boolean }[];
+  /** arg: what the command's argument names (registry, repo, ref, target, shell) */
+  commands: { name: string; description: string; arg?: string; options: CompletionOption[] }[];
+  global: CompletionOption[];
 }
 
 /** What the candidates are, for the words typed so far. Network lookups are bounded and silent. */
@@ -2481,7 +2504,7 @@ export async function completeLine(line: string, spec: CompletionSpec, env = pro
   if (cur.startsWith("-"))
     return match(options.flatMap((o) => o.names.filter((n) => n.length > 1).map((n) => ({ value: `--${n}`, description: o.description }))));
   const valueOf = optionFor(prev);
-  if (valueOf?.takesValue) return completeOptionValue(valueOf.names, cur);
+  if (valueOf?.takesValue) return completeOptionValue(valueOf, cur);
   if (!command) return [];
   // Positional arguments: the words after the command that are neither options nor their values.
   const positional: string[] = [];
@@ -2490,24 +2513,21 @@ export async function completeLine(line: string, spec: CompletionSpec, env = pro
       if (optionFor(args[i])?.takesValue) i++;
     } else positional.push(args[i]!);
   }
-  if (command.name === "completion")
-    return positional.length === 0 ? match(["bash", "zsh", "fish", "install", "uninstall"].map((value) => ({ value }))) : [];
+  if (command.arg === "shell")
+    return positional.length === 0 ? match([...SHELLS, "install", "uninstall"].map((value) => ({ value }))) : [];
   if (positional.length > 0) return [];
   const flags = {
     plainHttp: args.includes("--plain-http"),
     insecure: args.includes("--insecure"),
     cacert: args.flatMap((a, i) => (a === "--cacert" && args[i + 1] ? [args[i + 1]!] : [])),
   };
-  const kind = ["ping", "repos", "login", "logout"].includes(command.name) ? "registry" : command.name === "tags" || command.name === "prune" || command.name === "du" ? "repo" : "ref";
+  const kind = command.arg === "registry" ? "registry" : command.arg === "ref" ? "ref" : "repo";
   return completeTarget(cur, kind, flags, env);
 }
 
-function completeOptionValue(names: string[], cur: string): Candidate[] {
-  if (names.includes("shell")) return SHELLS.filter((s) => s.startsWith(cur)).map((value) => ({ value }));
-  if (names.includes("platform"))
-    return ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64", "windows/amd64", "darwin/arm64"]
-      .filter((p) => p.startsWith(cur)).map((value) => ({ value }));
-  if (names.includes("cacert")) return completeFiles(cur);
+function completeOptionValue(option: CompletionOption, cur: string): Candidate[] {
+  if (option.choices) return option.choices.filter((s) => s.startsWith(cur)).map((value) => ({ value }));
+  if (option.kind === "file") return completeFiles(cur);
   return [];
 }
 
@@ -2745,33 +2765,201 @@ export function uninstallCompletion(shell: Shell, env = process.env): string[] {
 
 // ───────────────────────────── 11. CLI ─────────────────────────────
 
+// ── options: each declared once with its shape, parsed and checked before any request ──
+
+/**
+ * What an option takes. A flag is present or not; `value` is one string; `count` a whole number
+ * within [min, max]; `duration` a number with a unit; `choice` one of `choices`. `regex` and
+ * `file` may be repeated: several regexes mean "any of them", several files are all read.
+ * Any other option given twice is refused, as is a value that does not fit its shape.
+ */
+type OptionKind = "flag" | "value" | "count" | "duration" | "regex" | "file" | "choice";
+
+export interface OptionSpec {
+  /** the long name, as typed after `--` */
+  name: string;
+  short?: string;
+  kind: OptionKind;
+  /** the value's name in --help: --keep <n> */
+  placeholder?: string;
+  description: string;
+  /** a good value, shown in the hint when a value is refused */
+  example?: string;
+  min?: number;
+  max?: number;
+  choices?: readonly string[];
+  default?: string;
+}
+
+const isRepeatable = (o: OptionSpec) => o.kind === "regex" || o.kind === "file";
+
+/** Parsed options by camelCased name: flags are booleans, counts numbers, durations milliseconds, regexes and files lists. */
 interface RawOptions {
   [k: string]: unknown;
 }
 
+const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const spelled = (o: OptionSpec) => `--${o.name}`;
+
+/** One option value, checked against its shape. */
+function optionValue(o: OptionSpec, raw: string): unknown {
+  const bad = (why: string, hint: string) => new UsageError(`invalid ${spelled(o)} "${raw}": ${why}`, hint);
+  switch (o.kind) {
+    case "count": {
+      const n = /^\d{1,9}$/.test(raw) ? Number(raw) : NaN;
+      const min = o.min ?? 0;
+      const max = o.max ?? 1e9;
+      if (!(n >= min && n <= max))
+        throw bad(o.max === undefined ? `not a whole number (${min} or more)` : `not a whole number from ${min} to ${max}`, `e.g. ${spelled(o)} ${o.example ?? min}`);
+      return n;
+    }
+    case "duration": {
+      const ms = parseDuration(raw, `${spelled(o)} ${o.example ?? "30s"}`);
+      if (o.min !== undefined && ms < o.min) throw bad("too short", `e.g. ${spelled(o)} ${o.example ?? "30s"}`);
+      return ms;
+    }
+    case "regex":
+      try {
+        return new RegExp(raw);
+      } catch (err) {
+        throw bad((err as Error).message.replace(/^Invalid regular expression: /, ""), "give a JavaScript regular expression, e.g. '^v1\\.' or '-rc'");
+      }
+    case "choice":
+      if (!o.choices!.includes(raw)) throw bad(`not one of ${o.choices!.join(", ")}`, `e.g. ${spelled(o)} ${o.choices![0]}`);
+      return raw;
+    default:
+      if (raw === "") throw bad("empty", `e.g. ${spelled(o)} ${o.example ?? o.placeholder ?? "VALUE"}`);
+      return raw;
+  }
+}
+
+export interface ParsedLine {
+  command?: CommandSpec;
+  args: string[];
+  options: RawOptions;
+  help: boolean;
+  version: boolean;
+}
+
+/**
+ * Parse the words after the program name against the command table: `--name value`,
+ * `--name=value`, `-y`, `-u USER`; options before or after the command; `--` ends them. Every
+ * option is checked for its command, its shape and repetition here, before any request.
+ */
+export function parseCommandLine(words: string[], table: readonly CommandSpec[] = COMMANDS): ParsedLine {
+  const all = [...GLOBAL_OPTIONS, ...table.flatMap((c) => c.options ?? [])];
+  const byName = (name: string) => all.find((o) => o.name === name);
+  const byShort = (short: string) => all.find((o) => o.short === short);
+  const given: { spec: OptionSpec; value?: string }[] = [];
+  const positional: string[] = [];
+  let help = false;
+  let version = false;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (w === "--") {
+      positional.push(...words.slice(i + 1));
+      break;
+    }
+    if (w === "--help" || w === "-h") {
+      help = true;
+      continue;
+    }
+    if (w === "--version") {
+      version = true;
+      continue;
+    }
+    if (!w.startsWith("-") || w === "-") {
+      positional.push(w);
+      continue;
+    }
+    const eq = w.indexOf("=");
+    const long = w.startsWith("--");
+    const name = long ? w.slice(2, eq > 0 ? eq : undefined) : w.slice(1, 2);
+    const spec = long ? byName(name) : w.length === 2 || eq === 2 ? byShort(name) : undefined;
+    if (!spec) {
+      const near = long ? suggest(name, all.map((o) => o.name)) : undefined;
+      throw new UsageError(`unknown option "${long ? `--${name}` : w}"`, near ? `did you mean --${near}? (regctl COMMAND --help lists them)` : "regctl COMMAND --help lists the options of a command");
+    }
+    const inline = eq > 0 ? w.slice(eq + 1) : undefined;
+    if (spec.kind === "flag") {
+      if (inline !== undefined) throw new UsageError(`${spelled(spec)} takes no value`, `give ${spelled(spec)} alone`);
+      given.push({ spec });
+      continue;
+    }
+    // The next word is the value, unless it is an option itself (a negative number is a value, refused by its shape).
+    const next = words[i + 1];
+    const isOption = (x?: string) => x !== undefined && (x.startsWith("--") || (x.length === 2 && x[0] === "-" && !!byShort(x[1]!)));
+    if (inline === undefined && (next === undefined || isOption(next)))
+      throw new UsageError(`${spelled(spec)} needs a value`, `e.g. ${spelled(spec)} ${spec.example ?? spec.placeholder ?? "VALUE"}`);
+    given.push({ spec, value: inline ?? words[++i] });
+  }
+  let command: CommandSpec | undefined;
+  if (positional.length) {
+    const name = positional.shift()!;
+    command = table.find((c) => c.name === name);
+    if (!command) {
+      const near = suggest(name, table.map((c) => c.name));
+      throw new UsageError(`unknown command "${name}"`, near ? `did you mean ${near}? (regctl --help lists the commands)` : "regctl --help lists the commands");
+    }
+  }
+  const options: RawOptions = {};
+  if (help || version) return { command, args: positional, options, help, version };
+  const allowed = [...GLOBAL_OPTIONS, ...(command?.options ?? [])];
+  for (const { spec: named, value } of given) {
+    // The command's own declaration: another command may declare the same name with another text.
+    const spec = allowed.find((o) => o.name === named.name);
+    if (!spec)
+      throw command ? new UsageError(`${command.name} takes no ${spelled(named)}`, `regctl ${command.name} --help lists its options`)
+        : new UsageError(`${spelled(named)} belongs to a command`, "regctl --help lists the commands");
+    const key = camel(spec.name);
+    if (key in options && !isRepeatable(spec)) {
+      const shown = (v: unknown) => (v === true ? "" : ` ${JSON.stringify(value)}`);
+      throw new UsageError(`${spelled(spec)} given twice${spec.kind === "flag" ? "" : ` (${JSON.stringify(given.find((g) => g.spec.name === spec.name)!.value)} and${shown(value)})`}`,
+        `give it once; only ${GLOBAL_OPTIONS.concat(table.flatMap((c) => c.options ?? [])).filter(isRepeatable).map(spelled).filter((n, i, a) => a.indexOf(n) === i).join(", ")} may be repeated`);
+    }
+    const v = spec.kind === "flag" ? true : optionValue(spec, value!);
+    options[key] = isRepeatable(spec) ? [...((options[key] as unknown[]) ?? []), v] : v;
+  }
+  for (const spec of allowed)
+    if (spec.default !== undefined && !(camel(spec.name) in options)) options[camel(spec.name)] = optionValue(spec, spec.default);
+  if (command) {
+    const usage = `usage: regctl ${command.name} ${command.arg.optional ? `[${command.arg.name}]` : `<${command.arg.name}>`}`;
+    if (!positional.length && !command.arg.optional) throw new UsageError(`${command.name} needs ${command.arg.name === "ref" ? "a reference" : `a ${command.arg.name}`}`, usage);
+    if (positional.length > 1) throw new UsageError(`${command.name} takes one ${command.arg.name}; also given: ${positional.slice(1).join(" ")}`, usage);
+  }
+  return { command, args: positional, options, help, version };
+}
+
+/** The closest name within two edits, for a "did you mean". */
+export function suggest(word: string, names: string[]): string | undefined {
+  const distance = (a: string, b: string) => {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const row = [i];
+      for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = row;
+    }
+    return prev[b.length]!;
+  };
+  const best = names.map((n) => ({ n, d: distance(word, n) })).sort((a, b) => a.d - b.d)[0];
+  return best && best.d <= Math.min(2, Math.floor(word.length / 2)) ? best.n : undefined;
+}
+
 function globalOptions(o: RawOptions): GlobalOptions {
-  const concurrency = Number(o.concurrency ?? 8);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
-    throw new UsageError(`invalid --concurrency "${o.concurrency}"`, "give a whole number from 1 to 64");
   return {
     curl: Boolean(o.curl) || process.env.REGCTL_CURL === "1",
     dryRun: Boolean(o.dryRun),
     json: Boolean(o.json),
     yes: Boolean(o.yes),
-    concurrency,
+    concurrency: o.concurrency as number,
     plainHttp: Boolean(o.plainHttp),
     insecure: Boolean(o.insecure),
-    timeoutMs: positive(parseDuration(o.timeout === undefined ? "30s" : String(o.timeout)), "--timeout"),
+    timeoutMs: o.timeout as number,
     verbose: Boolean(o.verbose),
-    username: o.username === undefined ? undefined : String(o.username),
+    username: o.username as string | undefined,
     passwordStdin: Boolean(o.passwordStdin),
-    cacert: ([] as unknown[]).concat(o.cacert ?? []).map(String),
+    cacert: (o.cacert as string[] | undefined) ?? [],
   };
-}
-
-function positive(ms: number, option: string): number {
-  if (ms <= 0) throw new UsageError(`${option} must be longer than 0`, "e.g. 10s or 2m");
-  return ms;
 }
 
 /** --password-stdin: the whole of stdin, less one trailing newline (as docker login reads it). */
@@ -2829,12 +3017,7 @@ async function confirm(ctx: Context, question: string): Promise<boolean> {
   return /^y(es)?$/i.test(answer.trim());
 }
 
-function pageSize(o: RawOptions): number | undefined {
-  if (o.pageSize === undefined) return undefined;
-  const n = Number(o.pageSize);
-  if (!Number.isInteger(n) || n < 1 || n > 10000) throw new UsageError(`invalid --page-size "${o.pageSize}"`, "give a whole number of entries per page, e.g. 1000 (distribution's maximum)");
-  return n;
-}
+const pageSize = (o: RawOptions) => o.pageSize as number | undefined;
 
 function repoOnly(input: string): Reference {
   const ref = parseReference(input);
@@ -2969,23 +3152,16 @@ const accountCommands = {
   },
 };
 
-function regexOption(name: string, value: unknown): RegExp | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return new RegExp(String(value));
-  } catch (err) {
-    throw new UsageError(`invalid --${name} "${value}": ${(err as Error).message}`, "give a JavaScript regular expression, e.g. '^v1\\.' or '-rc'");
-  }
-}
+/** Several regexes given for one option: a name matches when any of them does. */
+const anyOf = (list: unknown): ((s: string) => boolean) | undefined =>
+  Array.isArray(list) && list.length ? (s) => (list as RegExp[]).some((r) => r.test(s)) : undefined;
 
 function prunePolicy(o: RawOptions): PrunePolicy {
-  const keep = o.keep === undefined ? undefined : Number(o.keep);
-  if (keep !== undefined && (!Number.isInteger(keep) || keep < 0)) throw new UsageError(`invalid --keep "${o.keep}"`, "give a whole number of tags to keep, e.g. --keep 10");
   const policy: PrunePolicy = {
-    keep,
-    match: regexOption("match", o.match),
-    exclude: regexOption("exclude", o.exclude),
-    olderThan: o.olderThan === undefined ? undefined : Date.now() - parseDuration(String(o.olderThan)),
+    keep: o.keep as number | undefined,
+    match: o.match as RegExp[] | undefined,
+    exclude: o.exclude as RegExp[] | undefined,
+    olderThan: o.olderThan === undefined ? undefined : Date.now() - (o.olderThan as number),
   };
   if (policy.keep === undefined && policy.olderThan === undefined && !policy.match)
     throw new UsageError("prune needs a policy: --keep N, --older-than DURATION or --match REGEX", "e.g. regctl prune HOST/REPO --keep 10 --dry-run");
@@ -3038,7 +3214,7 @@ const cleanupCommands = {
 
   async prune(ctx: Context, target: string, o: RawOptions) {
     const policy = prunePolicy(o);
-    const pattern = regexOption("repo", o.repo);
+    const pattern = anyOf(o.repo);
     let registry: string;
     let repos: string[];
     let reg: Registry;
@@ -3046,7 +3222,7 @@ const cleanupCommands = {
       const parsed = parseRegistry(target);
       registry = parsed.registry;
       reg = registryFor(ctx, registry, parsed.scheme);
-      repos = (await catalog(reg)).filter((r) => pattern.test(r));
+      repos = (await catalog(reg)).filter(pattern);
     } else {
       const ref = repoOnly(target);
       registry = ref.registry;
@@ -3083,7 +3259,7 @@ const cleanupCommands = {
   },
 
   async du(ctx: Context, target: string, o: RawOptions) {
-    const pattern = regexOption("repo", o.repo);
+    const pattern = anyOf(o.repo);
     // A registry is a host: a name with a dot or a port, localhost, or a URL; `du busybox` is a repository.
     const bare = target.replace(/^https?:\/\//, "").replace(/\/$/, "");
     const looksLikeRegistry = !bare.includes("/") && (/[.:]/.test(bare) || bare === "localhost" || bare !== target);
@@ -3118,19 +3294,86 @@ const completionCommand = {
   },
 };
 
-/** What completion needs to know of the commands and options, read from the cac definitions. */
-function completionSpec(cli: ReturnType<typeof cac>) {
-  const options = (list: { names: string[]; description: string; rawName: string }[]) =>
-    list.filter((o) => !o.names.includes("help") && !o.names.includes("version"))
-      .map((o) => ({
-        // cac's o.names are camelCased (dryRun); the command line spells them as declared (--dry-run).
-        names: o.rawName.replace(/[<[].*$/, "").split(",").map((n) => n.trim().replace(/^-{1,2}/, "")),
-        description: o.description,
-        takesValue: /[<[]/.test(o.rawName),
-      }));
+// ── the command table: cac's --help, the parser, dispatch and completion all read it ──
+
+/** What a command's argument names, and so what a TAB offers for it. */
+type ArgKind = "registry" | "repo" | "ref" | "target" | "shell";
+
+export interface CommandSpec {
+  name: string;
+  arg: { name: string; kind: ArgKind; optional?: boolean };
+  description: string;
+  options?: OptionSpec[];
+  examples: string[];
+  run: (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
+}
+
+export const GLOBAL_OPTIONS: OptionSpec[] = [
+  { name: "curl", kind: "flag", description: "Print each request as a curl command on stderr (stderr becomes a sh script)" },
+  { name: "dry-run", kind: "flag", description: "Perform the reads, print the plan; send no write" },
+  { name: "json", kind: "flag", description: "Print results as JSON" },
+  { name: "yes", short: "y", kind: "flag", description: "Confirm deletes without asking (required without a terminal)" },
+  { name: "concurrency", kind: "count", placeholder: "n", min: 1, max: 64, default: "8", example: "8", description: "Requests in flight at once, 1 to 64" },
+  { name: "plain-http", kind: "flag", description: "Use http:// (the default is https://, and plain http only for a loopback registry without TLS)" },
+  { name: "insecure", kind: "flag", description: "Skip TLS certificate verification (says so on stderr)" },
+  { name: "cacert", kind: "file", placeholder: "file", example: "ca.crt", description: "Trust this CA certificate (PEM) too; may be repeated. /etc/docker/certs.d/HOST/ and ~/.docker/certs.d/HOST/ are read as docker does" },
+  { name: "username", short: "u", kind: "value", placeholder: "user", example: "alice", description: "Username for the registry (else REGCTL_USERNAME, docker's config.json and helpers, podman's auth.json)" },
+  { name: "password-stdin", kind: "flag", description: "Read the password (or a token) from stdin, with --username" },
+  { name: "timeout", kind: "duration", placeholder: "duration", min: 1, default: "30s", example: "10s", description: "Per-request timeout, with a unit: 10s, 2m" },
+  { name: "verbose", short: "v", kind: "flag", description: "Print every request and response header on stderr (credentials redacted)" },
+];
+
+const PAGE_SIZE: OptionSpec = { name: "page-size", kind: "count", placeholder: "n", min: 1, max: 10000, example: "1000", description: "Ask for N entries a page (the registry's default otherwise; distribution allows up to 1000)" };
+const REPO_PATTERN = (what: string): OptionSpec => ({ name: "repo", kind: "regex", placeholder: "regex", example: "'^ci/'", description: `${what}; may be repeated: any of them` });
+
+export const COMMANDS: CommandSpec[] = [
+  { name: "ping", arg: { name: "registry", kind: "registry" }, description: "Is it a v2 registry, which auth scheme, are deletes enabled",
+    examples: ["regctl ping localhost:5000"], run: commands.ping },
+  { name: "repos", arg: { name: "registry", kind: "registry" }, description: "List every repository (the whole catalog, following Link pages)",
+    options: [PAGE_SIZE], examples: ["regctl repos localhost:5000"], run: commands.repos },
+  { name: "tags", arg: { name: "repo", kind: "repo" }, description: "List every tag of a repository",
+    options: [{ name: "digests", kind: "flag", description: "Print TAG<TAB>DIGEST, resolving digests concurrently" }, PAGE_SIZE],
+    examples: ["regctl tags localhost:5000/busybox --digests"], run: commands.tags },
+  { name: "digest", arg: { name: "ref", kind: "ref" }, description: "Print the digest the registry stores for REF (the one DELETE accepts)",
+    examples: ["regctl digest localhost:5000/busybox:latest"], run: commands.digest },
+  { name: "manifest", arg: { name: "ref", kind: "ref" }, description: "Print the manifest (pretty JSON, or the exact bytes with --raw)",
+    options: [{ name: "raw", kind: "flag", description: "Print the exact bytes the registry stores" }],
+    examples: ["regctl manifest localhost:5000/busybox:latest --raw | sha256sum"], run: commands.manifest },
+  { name: "inspect", arg: { name: "ref", kind: "ref" }, description: "Media type, digest, size; platforms of a list; config, created and layers of an image",
+    examples: ["regctl inspect localhost:5000/busybox:latest"], run: commands.inspect },
+  { name: "delete", arg: { name: "ref", kind: "ref" }, description: "Delete an image by tag or digest: every tag on that digest goes with it",
+    examples: ["regctl delete localhost:5000/busybox:latest --dry-run --curl 2>plan.sh && sh plan.sh"], run: commands.delete },
+  { name: "login", arg: { name: "registry", kind: "registry" }, description: "Check credentials against the registry, then store them as docker does (helper, else config.json 0600)",
+    examples: ["echo \"$PASSWORD\" | regctl login registry.example.com -u alice --password-stdin"], run: accountCommands.login },
+  { name: "logout", arg: { name: "registry", kind: "registry" }, description: "Remove the stored credentials for a registry",
+    examples: ["regctl logout registry.example.com"], run: accountCommands.logout },
+  { name: "untag", arg: { name: "ref", kind: "ref" }, description: "Remove one tag; the image and its other tags stay",
+    examples: ["regctl untag localhost:5000/busybox:latest"], run: cleanupCommands.untag },
+  { name: "prune", arg: { name: "target", kind: "target" }, description: "Delete tags by a retention policy: plan first (a table), then carry it out",
+    options: [
+      { name: "keep", kind: "count", placeholder: "n", example: "10", description: "Keep the N newest matching tags, by image creation time" },
+      { name: "match", kind: "regex", placeholder: "regex", example: "'^pr-'", description: "Only tags matching this; may be repeated: any of them" },
+      { name: "exclude", kind: "regex", placeholder: "regex", example: "'^v[0-9]'", description: "Never tags matching this; may be repeated: any of them" },
+      { name: "older-than", kind: "duration", placeholder: "duration", example: "30d", description: "Only images created longer ago than this, with a unit: 30d, 12h, 2w" },
+      REPO_PATTERN("TARGET is a registry: prune every repository matching this"),
+    ],
+    examples: ["regctl prune localhost:5000/app --keep 10 --dry-run", "regctl prune localhost:5000 --repo '^ci/' --older-than 30d --yes"], run: cleanupCommands.prune },
+  { name: "du", arg: { name: "target", kind: "target" }, description: "Storage by repository (REGISTRY) or by tag (REPO): sizes, what is shared, what a delete frees",
+    options: [REPO_PATTERN("With a registry: only repositories matching this")],
+    examples: ["regctl du localhost:5000", "regctl du localhost:5000/busybox"], run: cleanupCommands.du },
+  { name: "completion", arg: { name: "action", kind: "shell", optional: true }, description: "Print the bash, zsh or fish completion script, or install/uninstall it for your shell",
+    options: [{ name: "shell", kind: "choice", placeholder: "shell", choices: SHELLS, description: "bash, zsh or fish (default: from $SHELL)" }],
+    examples: ["regctl completion install        # then open a new shell", "source <(regctl completion bash)"], run: completionCommand.completion },
+];
+
+/** What completion needs of the table: names, descriptions, which options take a value, argument kinds. */
+function completionSpec(): CompletionSpec {
+  const options = (list: OptionSpec[]) => list.map((o) => ({
+    names: [o.name, ...(o.short ? [o.short] : [])], description: o.description, takesValue: o.kind !== "flag", kind: o.kind, choices: o.choices,
+  }));
   return {
-    commands: cli.commands.map((c) => ({ name: c.name, description: c.description, options: options(c.options) })),
-    global: options(cli.globalCommand.options),
+    commands: COMMANDS.map((c) => ({ name: c.name, description: c.description, arg: c.arg.kind, options: options(c.options ?? []) })),
+    global: options(GLOBAL_OPTIONS),
   };
 }
 
@@ -3138,116 +3381,70 @@ const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage 
 Environment: REGCTL_CURL=1 prints the curl transcript for every command.
 With --curl, stderr is itself a script: regctl delete REF --dry-run --curl 2>plan.sh && sh plan.sh`;
 
+/** cac renders --help from the table. */
 export function buildCli(): ReturnType<typeof cac> {
   const cli = cac("regctl");
-  cli
-    .option("--curl", "Print each request as a curl command on stderr (stderr becomes a sh script)")
-    .option("--dry-run", "Perform the reads, print the plan; send no write")
-    .option("--json", "Print results as JSON")
-    .option("-y, --yes", "Confirm deletes without asking (required without a terminal)")
-    .option("--concurrency <n>", "Requests in flight at once", { default: 8 })
-    .option("--plain-http", "Use http:// (the default is https://, and plain http only for a loopback registry without TLS)")
-    .option("--insecure", "Skip TLS certificate verification (says so on stderr)")
-    .option("--cacert <file>", "Trust this CA certificate (PEM) too; /etc/docker/certs.d/HOST/ and ~/.docker/certs.d/HOST/ are read as docker does")
-    .option("-u, --username <user>", "Username for the registry (else REGCTL_USERNAME, docker's config.json and helpers, podman's auth.json)")
-    .option("--password-stdin", "Read the password (or a token) from stdin, with --username")
-    .option("--timeout <duration>", "Per-request timeout, e.g. 10s or 2m", { default: "30s" })
-    .option("--verbose", "Print every request and response header on stderr (credentials redacted)");
-
-  cli.command("ping <registry>", "Is it a v2 registry, which auth scheme, are deletes enabled")
-    .example("regctl ping localhost:5000");
-  cli.command("repos <registry>", "List every repository (the whole catalog, following Link pages)")
-    .option("--page-size <n>", "Ask for N names a page (the registry's default otherwise; distribution allows up to 1000)")
-    .example("regctl repos localhost:5000");
-  cli.command("tags <repo>", "List every tag of a repository")
-    .option("--digests", "Print TAG<TAB>DIGEST, resolving digests concurrently")
-    .option("--page-size <n>", "Ask for N tags a page, where the registry paginates")
-    .example("regctl tags localhost:5000/busybox --digests");
-  cli.command("digest <ref>", "Print the digest the registry stores for REF (the one DELETE accepts)")
-    .example("regctl digest localhost:5000/busybox:latest");
-  cli.command("manifest <ref>", "Print the manifest (pretty JSON, or the exact bytes with --raw)")
-    .option("--raw", "Print the exact bytes the registry stores")
-    .example("regctl manifest localhost:5000/busybox:latest --raw | sha256sum");
-  cli.command("inspect <ref>", "Media type, digest, size; platforms of a list; config, created and layers of an image")
-    .example("regctl inspect localhost:5000/busybox:latest");
-  cli.command("delete <ref>", "Delete an image by tag or digest: every tag on that digest goes with it")
-    .example("regctl delete localhost:5000/busybox:latest --dry-run --curl 2>plan.sh && sh plan.sh");
-
-  cli.command("login <registry>", "Check credentials against the registry, then store them as docker does (helper, else config.json 0600)")
-    .example("echo \"$PASSWORD\" | regctl login registry.example.com -u alice --password-stdin");
-  cli.command("logout <registry>", "Remove the stored credentials for a registry")
-    .example("regctl logout registry.example.com");
-
-  cli.command("untag <ref>", "Remove one tag; the image and its other tags stay")
-    .example("regctl untag localhost:5000/busybox:latest");
-  cli.command("prune <target>", "Delete tags by a retention policy: plan first (a table), then carry it out")
-    .option("--keep <n>", "Keep the N newest matching tags, by image creation time")
-    .option("--match <regex>", "Only tags matching this")
-    .option("--exclude <regex>", "Never tags matching this")
-    .option("--older-than <duration>", "Only images created longer ago than this: 30d, 12h")
-    .option("--repo <regex>", "TARGET is a registry: prune every repository matching this")
-    .example("regctl prune localhost:5000/app --keep 10 --dry-run")
-    .example("regctl prune localhost:5000 --repo '^ci/' --older-than 30d --yes");
-  cli.command("du <target>", "Storage by repository (REGISTRY) or by tag (REPO): sizes, what is shared, what a delete frees")
-    .option("--repo <regex>", "With a registry: only repositories matching this")
-    .example("regctl du localhost:5000")
-    .example("regctl du localhost:5000/busybox");
-  cli.command("completion [action]", "Print the bash, zsh or fish completion script, or install/uninstall it for your shell")
-    .option("--shell <shell>", "bash, zsh or fish (default: from $SHELL)")
-    .example("regctl completion install        # then open a new shell")
-    .example("source <(regctl completion bash)");
-
+  const usage = (o: OptionSpec) => `${o.short ? `-${o.short}, ` : ""}--${o.name}${o.placeholder ? ` <${o.placeholder}>` : ""}`;
+  for (const o of GLOBAL_OPTIONS) cli.option(usage(o), o.description, o.default === undefined ? undefined : { default: o.default });
+  cli.option("--version", "Print the version");
+  for (const c of COMMANDS) {
+    const command = cli.command(`${c.name} ${c.arg.optional ? `[${c.arg.name}]` : `<${c.arg.name}>`}`, c.description);
+    for (const o of c.options ?? []) command.option(usage(o), o.description);
+    for (const e of c.examples) command.example(`  $ ${e}`);
+  }
   cli.help((sections) => {
     // cac prints a command's usage but not its description: put it under the usage line.
-    const matched = cli.matchedCommand;
-    if (matched) sections.splice(2, 0, { body: matched.description });
+    const shown = COMMANDS.find((c) => sections[1]?.body?.startsWith(`  $ regctl ${c.name} `));
+    if (shown) sections.splice(2, 0, { body: shown.description });
     sections.push({ body: GLOBAL_HELP });
   });
-  cli.version(pkg.version);
-  // cac would print the Node version the runtime claims; name the runtime itself.
-  cli.outputVersion = () => {
-    const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
-    const runtime = deno ? `deno ${deno.version.deno}` : `bun ${process.versions.bun}`;
-    out(`regctl ${pkg.version} (${runtime}, ${process.platform}-${process.arch})`);
-  };
+  cli.globalCommand.versionNumber = pkg.version;
   return cli;
 }
 
-export async function main(argv: string[] = process.argv): Promise<number> {
+/** --help of a command, or of regctl. */
+function printHelp(command?: CommandSpec): void {
   const cli = buildCli();
+  const c = command && cli.commands.find((x) => x.name === command.name);
+  (c ?? cli.globalCommand).outputHelp();
+}
+
+function printVersion(): void {
+  // The runtime itself, not the Node version it claims.
+  const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
+  const runtime = deno ? `deno ${deno.version.deno}` : `bun ${process.versions.bun}`;
+  out(`regctl ${pkg.version} (${runtime}, ${process.platform}-${process.arch})`);
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
   if (argv[2] === "__complete") {
     // A TAB: candidates only, never an error; stdout is all the shell reads.
-    const answer = await answerCompletion(argv[3] ?? "bash", completionSpec(cli)).catch(() => "");
+    const answer = await answerCompletion(argv[3] ?? "bash", completionSpec()).catch(() => "");
     await new Promise<void>((done) => process.stdout.write(answer ? `${answer}\n` : "", () => done()));
     // Requests still under way past the deadline must not keep the shell waiting.
     process.exit(Exit.OK);
   }
   let log: Log = makeLog({ curl: false, verbose: false });
   try {
-    cli.parse(argv, { run: false });
-    if (cli.options.help || cli.options.version) return Exit.OK;
-    const name = cli.matchedCommandName;
-    if (!name) {
-      if (cli.args.length) throw new UsageError(`unknown command "${cli.args[0]}"`, "run `regctl --help` for the list of commands");
-      cli.outputHelp();
+    const line = parseCommandLine(argv.slice(2));
+    // --help and --version answer and do nothing else, whatever else the line says.
+    if (line.help) return printHelp(line.command), Exit.OK;
+    if (line.version) return printVersion(), Exit.OK;
+    const command = line.command;
+    if (!command) {
+      printHelp();
       return Exit.USAGE;
     }
-    const command = cli.matchedCommand!;
-    command.checkUnknownOptions();
-    command.checkOptionValue();
-    command.checkRequiredArgs();
-    command.checkUnusedArgs();
-    const ctx = await context(cli.options, name);
+    const ctx = await context(line.options, command.name);
     log = ctx.log;
     const stop = () => {
       if (writesUnderWay) return;
-      ctx.log.note(`regctl: interrupted${name === "prune" && !ctx.opts.dryRun ? " while planning: nothing was changed" : ""}`);
+      ctx.log.note(`regctl: interrupted${command.name === "prune" && !ctx.opts.dryRun ? " while planning: nothing was changed" : ""}`);
       process.exit(Exit.INTERRUPTED);
     };
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
-    const run = ({ ...commands, ...accountCommands, ...cleanupCommands, ...completionCommand })[name as keyof typeof commands] as (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
-    await run(ctx, String(cli.args[0] ?? ""), cli.options);
+    await command.run(ctx, line.args[0] ?? "", line.options);
     for (const host of ctx.used) rememberRegistry(host);
     return Exit.OK;
   } catch (err) {
@@ -3261,11 +3458,6 @@ function report(err: unknown, log: Log): number {
     log.note(`regctl: ${err.message}`);
     if (err.hint) log.note(`hint: ${err.hint}`);
     return err.exitCode;
-  }
-  if ((err as Error)?.name === "CACError") {
-    log.note(`regctl: ${(err as Error).message}`);
-    log.note("hint: run `regctl --help` or `regctl COMMAND --help`");
-    return Exit.USAGE;
   }
   log.note(`regctl: unexpected error: ${(err as Error)?.message ?? String(err)}`);
   log.note("hint: this is a bug in regctl; run again with --verbose and report it");

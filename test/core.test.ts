@@ -262,9 +262,9 @@ describe("bad input: exit 2, before any request", () => {
     [["delete", "localhost:5000/busybox", "--yes"], "names no tag or digest"],
     [["tags", "localhost:5000/busybox", "--concurrency", "0"], "--concurrency"],
     [["tags", "localhost:5000/busybox", "--timeout", "soon"], "invalid duration"],
-    [["tags", "localhost:5000/busybox", "--bogus"], "Unknown option"],
+    [["tags", "localhost:5000/busybox", "--bogus"], "unknown option"],
     [["frobnicate"], "unknown command"],
-    [["tags"], "missing required args"],
+    [["tags"], "tags needs a repo"],
     [["ping", "not a host"], "invalid registry"],
   ])("%p", async (args, message) => {
     const withHost = args.map((a) => a.replace("localhost:5000", srv.host));

@@ -154,9 +154,11 @@ describe("errors", () => {
 });
 
 describe("durations", () => {
-  test.each([["30", 30000], ["30s", 30000], ["1500ms", 1500], ["2m", 120000], ["12h", 43200000], ["30d", 2592000000], [5, 5000]])(
+  test.each([["30s", 30000], ["1500ms", 1500], ["2m", 120000], ["12h", 43200000], ["30d", 2592000000], ["1.5w", 907200000]] as const)(
     "%p", (s, ms) => expect(parseDuration(s)).toBe(ms));
   test.each(["", "x", "-1s", "1y", "1 2s"])("refuses %p", (s) => expect(() => parseDuration(s)).toThrow(UsageError));
+  test.each(["30", "0", "1.5"])("a bare number %p has no unit: refused, with an example", (s) =>
+    expect(() => parseDuration(s, "--older-than 30d")).toThrow(/no unit/));
   test("Retry-After in seconds and as a date", () => {
     expect(parseRetryAfter("3")).toBe(3000);
     expect(parseRetryAfter(new Date(Date.UTC(2030, 0, 1, 0, 0, 10)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(10000);
