@@ -2499,7 +2499,7 @@ export async function completeLine(line: string, spec: CompletionSpec, env = pro
   if (at === args.length - 1 && !cur.startsWith("-"))
     return match(spec.commands.map((c) => ({ value: c.name, description: c.description })));
   const command = at < args.length - 1 ? spec.commands.find((c) => c.name === args[at]) : undefined;
-  const options = [...(command?.options ?? []), ...spec.global];
+  const options = command ? command.options : spec.global;
   const optionFor = (word: string | undefined) => options.find((o) => spelled(o, word));
   if (cur.startsWith("-"))
     return match(options.flatMap((o) => o.names.filter((n) => n.length > 1).map((n) => ({ value: `--${n}`, description: o.description }))));
@@ -2904,7 +2904,7 @@ export function parseCommandLine(words: string[], table: readonly CommandSpec[] 
   }
   const options: RawOptions = {};
   if (help || version) return { command, args: positional, options, help, version };
-  const allowed = [...GLOBAL_OPTIONS, ...(command?.options ?? [])];
+  const allowed = command ? optionsOf(command) : GLOBAL_OPTIONS;
   for (const { spec: named, value } of given) {
     // The command's own declaration: another command may declare the same name with another text.
     const spec = allowed.find((o) => o.name === named.name);
@@ -3303,6 +3303,9 @@ export interface CommandSpec {
   name: string;
   arg: { name: string; kind: ArgKind; optional?: boolean };
   description: string;
+  /** the options every command may take that this one uses (GLOBAL_OPTIONS' names) */
+  globals: readonly string[];
+  /** its own options */
   options?: OptionSpec[];
   examples: string[];
   run: (ctx: Context, arg: string, o: RawOptions) => Promise<void>;
@@ -3323,33 +3326,42 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
   { name: "verbose", short: "v", kind: "flag", description: "Print every request and response header on stderr (credentials redacted)" },
 ];
 
+/** The options of every command that talks to a registry: how to reach it, and what to show. */
+const NET = ["curl", "verbose", "timeout", "plain-http", "insecure", "cacert", "username", "password-stdin"];
+const WRITES = [...NET, "json", "dry-run", "yes", "concurrency"];
+
+/** The options a command takes: its own, and the shared ones it uses. */
+export function optionsOf(c: CommandSpec): OptionSpec[] {
+  return [...(c.options ?? []), ...GLOBAL_OPTIONS.filter((o) => c.globals.includes(o.name))];
+}
+
 const PAGE_SIZE: OptionSpec = { name: "page-size", kind: "count", placeholder: "n", min: 1, max: 10000, example: "1000", description: "Ask for N entries a page (the registry's default otherwise; distribution allows up to 1000)" };
 const REPO_PATTERN = (what: string): OptionSpec => ({ name: "repo", kind: "regex", placeholder: "regex", example: "'^ci/'", description: `${what}; may be repeated: any of them` });
 
 export const COMMANDS: CommandSpec[] = [
-  { name: "ping", arg: { name: "registry", kind: "registry" }, description: "Is it a v2 registry, which auth scheme, are deletes enabled",
+  { name: "ping", arg: { name: "registry", kind: "registry" }, globals: [...NET, "json"], description: "Is it a v2 registry, which auth scheme, are deletes enabled",
     examples: ["regctl ping localhost:5000"], run: commands.ping },
-  { name: "repos", arg: { name: "registry", kind: "registry" }, description: "List every repository (the whole catalog, following Link pages)",
+  { name: "repos", arg: { name: "registry", kind: "registry" }, globals: [...NET, "json"], description: "List every repository (the whole catalog, following Link pages)",
     options: [PAGE_SIZE], examples: ["regctl repos localhost:5000"], run: commands.repos },
-  { name: "tags", arg: { name: "repo", kind: "repo" }, description: "List every tag of a repository",
+  { name: "tags", arg: { name: "repo", kind: "repo" }, globals: [...NET, "json", "concurrency"], description: "List every tag of a repository",
     options: [{ name: "digests", kind: "flag", description: "Print TAG<TAB>DIGEST, resolving digests concurrently" }, PAGE_SIZE],
     examples: ["regctl tags localhost:5000/busybox --digests"], run: commands.tags },
-  { name: "digest", arg: { name: "ref", kind: "ref" }, description: "Print the digest the registry stores for REF (the one DELETE accepts)",
+  { name: "digest", arg: { name: "ref", kind: "ref" }, globals: [...NET, "json"], description: "Print the digest the registry stores for REF (the one DELETE accepts)",
     examples: ["regctl digest localhost:5000/busybox:latest"], run: commands.digest },
-  { name: "manifest", arg: { name: "ref", kind: "ref" }, description: "Print the manifest (pretty JSON, or the exact bytes with --raw)",
+  { name: "manifest", arg: { name: "ref", kind: "ref" }, globals: NET, description: "Print the manifest (pretty JSON, or the exact bytes with --raw)",
     options: [{ name: "raw", kind: "flag", description: "Print the exact bytes the registry stores" }],
     examples: ["regctl manifest localhost:5000/busybox:latest --raw | sha256sum"], run: commands.manifest },
-  { name: "inspect", arg: { name: "ref", kind: "ref" }, description: "Media type, digest, size; platforms of a list; config, created and layers of an image",
+  { name: "inspect", arg: { name: "ref", kind: "ref" }, globals: [...NET, "json"], description: "Media type, digest, size; platforms of a list; config, created and layers of an image",
     examples: ["regctl inspect localhost:5000/busybox:latest"], run: commands.inspect },
-  { name: "delete", arg: { name: "ref", kind: "ref" }, description: "Delete an image by tag or digest: every tag on that digest goes with it",
+  { name: "delete", arg: { name: "ref", kind: "ref" }, globals: WRITES, description: "Delete an image by tag or digest: every tag on that digest goes with it",
     examples: ["regctl delete localhost:5000/busybox:latest --dry-run --curl 2>plan.sh && sh plan.sh"], run: commands.delete },
-  { name: "login", arg: { name: "registry", kind: "registry" }, description: "Check credentials against the registry, then store them as docker does (helper, else config.json 0600)",
+  { name: "login", arg: { name: "registry", kind: "registry" }, globals: [...NET, "json", "dry-run"], description: "Check credentials against the registry, then store them as docker does (helper, else config.json 0600)",
     examples: ["echo \"$PASSWORD\" | regctl login registry.example.com -u alice --password-stdin"], run: accountCommands.login },
-  { name: "logout", arg: { name: "registry", kind: "registry" }, description: "Remove the stored credentials for a registry",
+  { name: "logout", arg: { name: "registry", kind: "registry" }, globals: ["json", "dry-run"], description: "Remove the stored credentials for a registry",
     examples: ["regctl logout registry.example.com"], run: accountCommands.logout },
-  { name: "untag", arg: { name: "ref", kind: "ref" }, description: "Remove one tag; the image and its other tags stay",
+  { name: "untag", arg: { name: "ref", kind: "ref" }, globals: WRITES, description: "Remove one tag; the image and its other tags stay",
     examples: ["regctl untag localhost:5000/busybox:latest"], run: cleanupCommands.untag },
-  { name: "prune", arg: { name: "target", kind: "target" }, description: "Delete tags by a retention policy: plan first (a table), then carry it out",
+  { name: "prune", arg: { name: "target", kind: "target" }, globals: WRITES, description: "Delete tags by a retention policy: plan first (a table), then carry it out",
     options: [
       { name: "keep", kind: "count", placeholder: "n", example: "10", description: "Keep the N newest matching tags, by image creation time" },
       { name: "match", kind: "regex", placeholder: "regex", example: "'^pr-'", description: "Only tags matching this; may be repeated: any of them" },
@@ -3358,10 +3370,10 @@ export const COMMANDS: CommandSpec[] = [
       REPO_PATTERN("TARGET is a registry: prune every repository matching this"),
     ],
     examples: ["regctl prune localhost:5000/app --keep 10 --dry-run", "regctl prune localhost:5000 --repo '^ci/' --older-than 30d --yes"], run: cleanupCommands.prune },
-  { name: "du", arg: { name: "target", kind: "target" }, description: "Storage by repository (REGISTRY) or by tag (REPO): sizes, what is shared, what a delete frees",
+  { name: "du", arg: { name: "target", kind: "target" }, globals: [...NET, "json", "concurrency"], description: "Storage by repository (REGISTRY) or by tag (REPO): sizes, what is shared, what a delete frees",
     options: [REPO_PATTERN("With a registry: only repositories matching this")],
     examples: ["regctl du localhost:5000", "regctl du localhost:5000/busybox"], run: cleanupCommands.du },
-  { name: "completion", arg: { name: "action", kind: "shell", optional: true }, description: "Print the bash, zsh or fish completion script, or install/uninstall it for your shell",
+  { name: "completion", arg: { name: "action", kind: "shell", optional: true }, globals: ["dry-run"], description: "Print the bash, zsh or fish completion script, or install/uninstall it for your shell",
     options: [{ name: "shell", kind: "choice", placeholder: "shell", choices: SHELLS, description: "bash, zsh or fish (default: from $SHELL)" }],
     examples: ["regctl completion install        # then open a new shell", "source <(regctl completion bash)"], run: completionCommand.completion },
 ];
@@ -3372,7 +3384,7 @@ function completionSpec(): CompletionSpec {
     names: [o.name, ...(o.short ? [o.short] : [])], description: o.description, takesValue: o.kind !== "flag", kind: o.kind, choices: o.choices,
   }));
   return {
-    commands: COMMANDS.map((c) => ({ name: c.name, description: c.description, arg: c.arg.kind, options: options(c.options ?? []) })),
+    commands: COMMANDS.map((c) => ({ name: c.name, description: c.description, arg: c.arg.kind, options: options(optionsOf(c)) })),
     global: options(GLOBAL_OPTIONS),
   };
 }
@@ -3381,21 +3393,27 @@ const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage 
 Environment: REGCTL_CURL=1 prints the curl transcript for every command.
 With --curl, stderr is itself a script: regctl delete REF --dry-run --curl 2>plan.sh && sh plan.sh`;
 
-/** cac renders --help from the table. */
-export function buildCli(): ReturnType<typeof cac> {
+/**
+ * cac renders --help from the table: for regctl, the commands and the shared options; for a
+ * command, the options it takes and nothing else.
+ */
+export function buildCli(only?: CommandSpec): ReturnType<typeof cac> {
   const cli = cac("regctl");
   const usage = (o: OptionSpec) => `${o.short ? `-${o.short}, ` : ""}--${o.name}${o.placeholder ? ` <${o.placeholder}>` : ""}`;
-  for (const o of GLOBAL_OPTIONS) cli.option(usage(o), o.description, o.default === undefined ? undefined : { default: o.default });
-  cli.option("--version", "Print the version");
-  for (const c of COMMANDS) {
+  const option = (add: (raw: string, description: string, config?: { default?: unknown }) => unknown, o: OptionSpec) =>
+    add(usage(o), o.description, o.default === undefined ? undefined : { default: o.default });
+  if (!only) {
+    for (const o of GLOBAL_OPTIONS) option(cli.option.bind(cli), o);
+    cli.option("--version", "Print the version");
+  }
+  for (const c of only ? [only] : COMMANDS) {
     const command = cli.command(`${c.name} ${c.arg.optional ? `[${c.arg.name}]` : `<${c.arg.name}>`}`, c.description);
-    for (const o of c.options ?? []) command.option(usage(o), o.description);
+    for (const o of optionsOf(c)) option(command.option.bind(command), o);
     for (const e of c.examples) command.example(`  $ ${e}`);
   }
   cli.help((sections) => {
     // cac prints a command's usage but not its description: put it under the usage line.
-    const shown = COMMANDS.find((c) => sections[1]?.body?.startsWith(`  $ regctl ${c.name} `));
-    if (shown) sections.splice(2, 0, { body: shown.description });
+    if (only) sections.splice(2, 0, { body: only.description });
     sections.push({ body: GLOBAL_HELP });
   });
   cli.globalCommand.versionNumber = pkg.version;
@@ -3404,9 +3422,8 @@ export function buildCli(): ReturnType<typeof cac> {
 
 /** --help of a command, or of regctl. */
 function printHelp(command?: CommandSpec): void {
-  const cli = buildCli();
-  const c = command && cli.commands.find((x) => x.name === command.name);
-  (c ?? cli.globalCommand).outputHelp();
+  const cli = buildCli(command);
+  (command ? cli.commands[0]! : cli.globalCommand).outputHelp();
 }
 
 function printVersion(): void {
