@@ -30,7 +30,7 @@ import pkg from "./package.json" with { type: "json" };
 
 /**
  * Node modules that only some commands need are loaded when first used: loading node:tls,
- * node:crypto, node:readline and node:child_process up front costs more than the rest of start-up.
+ * node:crypto and node:child_process up front costs more than the rest of start-up.
  */
 const builtin = <T>(name: string) => process.getBuiltinModule(name) as T;
 const nodeCrypto = () => builtin<typeof import("node:crypto")>("node:crypto");
@@ -3005,16 +3005,83 @@ function registryFor(ctx: Context, host: string, scheme?: Scheme): Registry {
   return new Registry(host, ctx.transport, scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
 }
 
-/** Ask on a TTY; without one, refuse unless --yes. */
+/**
+ * One line typed on the terminal (the prompt and the echo on stderr), or null at the end of input
+ * (Ctrl-D on an empty line); Ctrl-C throws "interrupted" (exit 130). The keys are read in raw mode,
+ * so Ctrl-C arrives as a byte rather than a signal and every runtime behaves alike: readline under
+ * bun ended the process with status 0 on either key. Enter ends the line, Backspace and Ctrl-U
+ * erase; a secret is not echoed.
+ */
+async function readTerminalLine(prompt: string, { secret = false } = {}): Promise<string | null> {
+  const stdin = process.stdin;
+  const echo = (s: string) => void (secret || process.stderr.write(s));
+  let detach = () => {};
+  let typedAhead = "";
+  // main()'s signal handler exits without reaching the finally below: the terminal must not stay raw.
+  const restore = () => stdin.setRawMode(false);
+  process.once("exit", restore);
+  try {
+    stdin.setRawMode(true); // before the prompt shows: a Ctrl-C typed at it must arrive as a byte
+    process.stderr.write(prompt);
+    return await new Promise<string | null>((resolve, reject) => {
+      const endLine = <T>(settle: (v: T) => void, value: T) => {
+        process.stderr.write("\n");
+        settle(value);
+      };
+      const interrupted = () => endLine(reject, new RegctlError("interrupted: nothing changed", undefined, Exit.INTERRUPTED));
+      const endOfInput = () => endLine(resolve, null);
+      const decoder = new TextDecoder();
+      let line = "";
+      const onData = (chunk: Buffer) => {
+        // Escape sequences (arrows, function keys) edit nothing here: they are dropped whole.
+        const keys = [...decoder.decode(chunk, { stream: true }).replace(/\x1b(\[[0-9;?]*[ -\/]*[@-~]|O.)?/g, "")];
+        for (const [i, key] of keys.entries()) {
+          if (key === "\r" || key === "\n") {
+            typedAhead = keys.slice(i + 1).join("");
+            return endLine(resolve, line);
+          }
+          if (key === "\x03") return interrupted();
+          if (key === "\x04" && !line) return endOfInput();
+          if (key === "\x7f" || key === "\b") {
+            if (line) echo("\b \b");
+            line = [...line].slice(0, -1).join("");
+          } else if (key === "\x15") {
+            echo("\b \b".repeat([...line].length));
+            line = "";
+          } else if (key >= " ") {
+            line += key;
+            echo(key);
+          }
+        }
+      };
+      stdin.on("data", onData).on("end", endOfInput).on("error", reject);
+      // A signal from elsewhere (kill -INT) ends the line too; main()'s handler, once set, comes next.
+      process.prependListener("SIGINT", interrupted).prependListener("SIGTERM", interrupted);
+      detach = () => {
+        stdin.off("data", onData).off("end", endOfInput).off("error", reject);
+        process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
+      };
+      stdin.ref();
+      stdin.resume();
+    });
+  } finally {
+    detach();
+    stdin.setRawMode(false);
+    stdin.pause();
+    // What was typed ahead (a pasted password after the username) is left for the next question.
+    if (typedAhead) stdin.unshift(Buffer.from(typedAhead));
+    stdin.unref(); // a paused terminal must not keep the process from exiting
+    process.off("exit", restore);
+  }
+}
+
+/** Ask on a TTY; without one, refuse unless --yes. End of input is a no; Ctrl-C is "interrupted". */
 async function confirm(ctx: Context, question: string): Promise<boolean> {
   if (ctx.opts.yes) return true;
   if (!process.stdin.isTTY || !process.stderr.isTTY)
     throw new UsageError("refusing to delete without confirmation: no terminal to ask on", "add --yes (-y) to confirm, or --dry-run to see the plan");
-  const { createInterface } = builtin<typeof import("node:readline")>("node:readline");
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const answer = await new Promise<string>((resolve) => rl.question(`${ctx.opts.curl ? "# " : ""}${question} [y/N] `, resolve));
-  rl.close();
-  return /^y(es)?$/i.test(answer.trim());
+  const answer = await readTerminalLine(`${ctx.opts.curl ? "# " : ""}${question} [y/N] `);
+  return answer !== null && /^y(es)?$/i.test(answer.trim());
 }
 
 const pageSize = (o: RawOptions) => o.pageSize as number | undefined;
@@ -3104,21 +3171,10 @@ const commands = {
   },
 };
 
-/** Ask a question on the terminal (stderr), without echo for a password. */
+/** Ask a question on the terminal (stderr), without echo for a password; end of input is an error. */
 async function ask(question: string, { secret = false } = {}): Promise<string> {
-  const { createInterface } = builtin<typeof import("node:readline")>("node:readline");
-  const { Writable } = builtin<typeof import("node:stream")>("node:stream");
-  const output = new Writable({
-    write(chunk, _enc, done) {
-      // Echo the prompt, not what is typed after it.
-      if (!secret || String(chunk).includes(question)) process.stderr.write(chunk);
-      done();
-    },
-  });
-  const rl = createInterface({ input: process.stdin, output, terminal: true });
-  const answer = await new Promise<string>((resolve) => rl.question(question, resolve));
-  rl.close();
-  if (secret) process.stderr.write("\n");
+  const answer = await readTerminalLine(question, { secret });
+  if (answer === null) throw new RegctlError(`no ${question.replace(/:\s*$/, "").toLowerCase()} given (end of input): nothing changed`);
   return answer;
 }
 
