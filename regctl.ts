@@ -84,8 +84,11 @@ export const ErrorCode = {
   PAGINATION_NUMBER_INVALID: "PAGINATION_NUMBER_INVALID",
 } as const;
 
-/** Process exit codes, documented in README.md. */
-export const Exit = { OK: 0, FAILED: 1, USAGE: 2, INTERRUPTED: 130 } as const;
+/**
+ * Process exit codes, documented in README.md. OUTPUT_CLOSED: stdout or stderr lost its reader
+ * (`| head`); 128 + SIGPIPE, what a shell reports for coreutils, so `set -o pipefail` reads it alike.
+ */
+export const Exit = { OK: 0, FAILED: 1, USAGE: 2, INTERRUPTED: 130, OUTPUT_CLOSED: 141 } as const;
 
 export const DOCKER_HUB = "registry-1.docker.io";
 /** Manifests larger than this are refused without reading them (distribution's own limit is 4 MiB). */
@@ -3224,7 +3227,10 @@ function prunePolicy(o: RawOptions): PrunePolicy {
   return policy;
 }
 
-/** SIGINT/SIGTERM while writes run: start no new ones, let those in flight finish, then report. */
+/**
+ * SIGINT/SIGTERM while writes run: start no new ones, let those in flight finish, then report.
+ * A closed output stops them the same way, then ends the run: there is no one to report to.
+ */
 async function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => Promise<T>): Promise<{ result: T; interrupted: boolean }> {
   let interrupted = false;
   writesUnderWay = true;
@@ -3236,16 +3242,37 @@ async function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => 
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    return { result: await work(() => interrupted), interrupted };
+    return { result: await work(() => interrupted || outputLost !== undefined), interrupted };
   } finally {
     writesUnderWay = false;
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    if (outputLost !== undefined) process.exit(outputLost);
   }
 }
 
 /** While a prune's writes run, its own handler takes the signal; before that, Ctrl-C just stops. */
 let writesUnderWay = false;
+/** How the run ends once stdout or stderr takes no more: its reader left, or the disk is full. */
+let outputLost: number | undefined;
+
+/**
+ * `regctl du HOST | head -1`: once the reader is gone every write fails with EPIPE (bun and deno
+ * ignore SIGPIPE). Both report it as an 'error' event of process.stdout or process.stderr, never
+ * as a throw from write(), and print it with a stack trace when no one listens. A closed output
+ * ends the run quietly, as SIGPIPE ends coreutils; another write error, with one line. At once,
+ * or, while writes run, as Ctrl-C does.
+ */
+function watchOutput(log: () => Log): void {
+  const lost = (err: NodeJS.ErrnoException) => {
+    if (outputLost !== undefined) return;
+    outputLost = err.code === "EPIPE" ? Exit.OUTPUT_CLOSED : Exit.FAILED;
+    if (outputLost === Exit.FAILED) log().note(`regctl: cannot write the output: ${err.message}`);
+    if (!writesUnderWay) process.exit(outputLost);
+  };
+  process.stdout.on("error", lost);
+  process.stderr.on("error", lost);
+}
 
 const cleanupCommands = {
   async untag(ctx: Context, target: string) {
@@ -3445,7 +3472,8 @@ function completionSpec(): CompletionSpec {
   };
 }
 
-const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage or input (nothing was sent), 130 interrupted.
+const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage or input (nothing was sent), 130 interrupted,
+141 the output was closed (| head): writes under way were finished first.
 Environment: REGCTL_CURL=1 prints the curl transcript for every command.
 With --curl, stderr is itself a script: regctl delete REF --dry-run --curl 2>plan.sh && sh plan.sh`;
 
@@ -3490,14 +3518,15 @@ function printVersion(): void {
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
+  let log: Log = makeLog({ curl: false, verbose: false });
+  watchOutput(() => log);
   if (argv[2] === "__complete") {
     // A TAB: candidates only, never an error; stdout is all the shell reads.
     const answer = await answerCompletion(argv[3] ?? "bash", completionSpec()).catch(() => "");
-    await new Promise<void>((done) => process.stdout.write(answer ? `${answer}\n` : "", () => done()));
+    const failed = await new Promise<unknown>((done) => process.stdout.write(answer ? `${answer}\n` : "", done));
     // Requests still under way past the deadline must not keep the shell waiting.
-    process.exit(Exit.OK);
+    process.exit(failed ? Exit.OUTPUT_CLOSED : Exit.OK);
   }
-  let log: Log = makeLog({ curl: false, verbose: false });
   try {
     const line = parseCommandLine(argv.slice(2));
     // --help and --version answer and do nothing else, whatever else the line says.
