@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { makeLog, RegctlError, Registry as RegistryApi, tagList, Transport } from "../regctl.ts";
 import { CACHE_HOME, run, secret, secretsWatched, sh, transcript } from "./cli.ts";
 import { startRegistry, type Registry } from "./registry.ts";
 import { pushImage } from "./seed.ts";
@@ -61,6 +62,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([tls?.stop(), tok?.stop(), tokOnly?.stop(), accessOnly?.stop()]);
 });
+
+/** Is the process still running? A zombie (killed, not yet reaped) is not. */
+function running(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]![0] !== "Z";
+  } catch {
+    return false;
+  }
+}
 
 const tagsOf = async (r: Registry, repo: string, headers: Record<string, string>, fetchOptions: object = {}) => {
   const res = await fetch(`${r.url}/v2/${repo}/tags/list`, { headers, ...fetchOptions });
@@ -259,12 +269,16 @@ describe("credentials from files and helpers", () => {
     writeFileSync(join(h, ".docker", "config.json"), JSON.stringify(config));
     return h;
   };
-  /** A docker-credential-NAME helper on PATH that knows one registry, logging each call. */
-  const helperDir = (name: string, host: string) => {
+  /**
+   * A docker-credential-NAME helper on PATH that knows one registry, logging each call. With a
+   * delay it sleeps that long before it answers, and logs its pid and its sleep's to DIR/pids.
+   */
+  const helperDir = (name: string, host: string, delaySeconds = 0) => {
     const dir = mkdtempSync(join(tmpdir(), "regctl-helper-"));
     const script = `#!/bin/sh
 read -r server
 echo "$1 $server" >> "${dir}/calls"
+${delaySeconds ? `echo $$ >> "${dir}/pids"; sleep ${delaySeconds} & echo $! >> "${dir}/pids"; wait` : ""}
 case "$1" in
   get) if [ "$server" = "${host}" ]; then printf '%s' '{"ServerURL":"${host}","Username":"${USER}","Secret":${JSON.stringify(PASSWORD).replace(/'/g, `'\\''`)}}'; else echo "credentials not found in native keychain"; exit 1; fi ;;
   store|erase) cat >/dev/null ;;
@@ -299,6 +313,38 @@ esac
     expect(login.stdout).toContain("docker-credential-store");
     expect(readFileSync(join(dir, "calls"), "utf8")).toContain("store ");
     expect(JSON.parse(readFileSync(join(h, ".docker", "config.json"), "utf8"))).toEqual({ credsStore: "store" });
+  });
+
+  test("a helper slower than a TAB's budget (2 s): a command waits for its answer", async () => {
+    const dir = helperDir("patient", tls.host, 2);
+    const t0 = performance.now();
+    const r = await tagsWith(configHome({ credsStore: "patient" }), { PATH: `${dir}:${process.env.PATH}` });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(2000);
+    expect(readFileSync(join(dir, "calls"), "utf8")).toBe(`get ${tls.host}\n`);
+  });
+
+  test("a helper that never answers: stopped at the limit, one line naming it, nothing of it left running", async () => {
+    const dir = helperDir("hang", tls.host, 30);
+    // The limit is 10 s; the transport takes a shorter one so the test does not wait that long.
+    const transport = new Transport({
+      curl: false, dryRun: false, timeoutMs: 5000, insecure: false, cacert: [tls.caCertPath!], helperTimeoutMs: 500,
+      env: { HOME: configHome({ credsStore: "hang" }), PATH: `${dir}:/usr/bin:/bin` },
+    }, makeLog({ curl: false, verbose: false }, () => {}));
+    const t0 = performance.now();
+    const err = await tagList(new RegistryApi(tls.host, transport, "https"), "busybox").then(() => undefined, (e: unknown) => e);
+    const ms = performance.now() - t0;
+    expect(err).toBeInstanceOf(RegctlError);
+    expect({ message: (err as RegctlError).message, hint: (err as RegctlError).hint }).toEqual({
+      message: "credential helper docker-credential-hang get did not answer within 0.5 s: stopped",
+      hint: "run it by hand to see why (is a keychain waiting to be unlocked?)",
+    });
+    expect(ms).toBeGreaterThanOrEqual(500);
+    expect(ms).toBeLessThan(3000);
+    const pids = readFileSync(join(dir, "pids"), "utf8").split("\n").filter(Boolean).map(Number);
+    expect(pids.length).toBe(2); // the shell and its sleep
+    for (let i = 0; i < 20 && pids.some(running); i++) await Bun.sleep(50);
+    expect(pids.filter(running)).toEqual([]);
   });
 
   test("a helper that is missing or fails: the error names it", async () => {
