@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeLog, RegctlError, Registry as RegistryApi, tagList, Transport } from "../regctl.ts";
-import { CACHE_HOME, run, secret, secretsWatched, sh, transcript } from "./cli.ts";
+import { assertNoSecret, CACHE_HOME, run, runs, secret, secretsWatched, sh } from "./cli.ts";
 import { startRegistry, type Registry } from "./registry.ts";
 import { pushImage } from "./seed.ts";
 import { startTokenRegistry, type TokenRegistry } from "./tokenserver.ts";
@@ -18,7 +18,10 @@ const PASSWORD = secret(`s3cr't "pa$$" w\\rd`);
 const BASIC = secret(Buffer.from(`${USER}:${PASSWORD}`).toString("base64"));
 const READER = "reader";
 const READER_PASSWORD = secret("reader-Secret-42");
-secret(Buffer.from(`${READER}:${READER_PASSWORD}`).toString("base64"));
+const READER_BASIC = secret(Buffer.from(`${READER}:${READER_PASSWORD}`).toString("base64"));
+let refreshToken = ""; // docker's identitytoken, issued by the token server in its test
+/** Where this file's runs start in test/cli.ts's record (test files share it). */
+let firstRun = 0;
 
 let tls: Registry; // htpasswd + TLS
 let tok: TokenRegistry; // auth: token, plain http
@@ -29,19 +32,24 @@ let home: string;
 const env = (extra: Record<string, string> = {}) => ({ HOME: home, DOCKER_CONFIG: join(home, ".docker"), ...extra });
 const creds = { REGCTL_USERNAME: USER, REGCTL_PASSWORD: PASSWORD };
 
+/** A token (a JWT) for alice, asked of the token server by the test itself. */
+async function issueToken(t: TokenRegistry, scope: string): Promise<string> {
+  const res = await fetch(`${t.tokenUrl}?service=${t.service}&scope=${scope}`, { headers: { Authorization: `Basic ${BASIC}` } });
+  const body = (await res.json()) as { token?: string; access_token?: string };
+  return (body.token ?? body.access_token)!;
+}
+
 /** Push through a token registry with a token the test asks for itself. */
 async function tokenPush(t: TokenRegistry, repo: string, tags: string[], seed: string) {
-  const res = await fetch(`${t.tokenUrl}?service=${t.service}&scope=repository:${repo}:pull,push`, {
-    headers: { Authorization: `Basic ${BASIC}` },
-  });
-  const body = (await res.json()) as { token?: string; access_token?: string };
-  return pushImage(t.registry.url, repo, tags, { seed, headers: { Authorization: `Bearer ${body.token ?? body.access_token}` } });
+  const token = await issueToken(t, `repository:${repo}:pull,push`);
+  return pushImage(t.registry.url, repo, tags, { seed, headers: { Authorization: `Bearer ${token}` } });
 }
 
 const grants = (user: string | undefined, scope: { name: string; actions: string[] }) =>
   user === USER ? scope.actions : user === READER ? scope.actions.filter((a) => a === "pull") : scope.name.startsWith("public/") ? ["pull"] : [];
 
 beforeAll(async () => {
+  firstRun = runs.length;
   home = mkdtempSync(join(tmpdir(), "regctl-home-"));
   [tls, tok, tokOnly, accessOnly] = await Promise.all([
     startRegistry({ tls: true, htpasswd: { user: USER, password: PASSWORD } }),
@@ -227,7 +235,7 @@ describe("token auth (the registry verifies the token server's JWTs)", () => {
     });
     const { refresh_token } = (await res.json()) as { refresh_token: string };
     expect(refresh_token.length).toBeGreaterThan(8);
-    secret(refresh_token);
+    refreshToken = secret(refresh_token);
     const h = mkdtempSync(join(tmpdir(), "regctl-home-"));
     mkdirSync(join(h, ".docker"));
     writeFileSync(join(h, ".docker", "config.json"), JSON.stringify({ auths: { [tok.registry.host]: { identitytoken: refresh_token } } }));
@@ -410,9 +418,22 @@ describe("redirects (a server of the tests' own: the real registry with filesyst
   });
 });
 
-test("every output was scanned for the secrets (test/cli.ts fails a run that shows one), and the cache is private", () => {
-  expect(secretsWatched()).toBeGreaterThanOrEqual(4);
-  expect(transcript.length).toBeGreaterThan(20);
+test("every output was scanned for this file's secrets and for tokens (test/cli.ts fails a run that shows one), and the cache is private", async () => {
+  // The scan is armed with exactly the secrets this file uses, and a JWT fails it too.
+  const mine = [PASSWORD, BASIC, READER_PASSWORD, READER_BASIC, refreshToken];
+  expect(refreshToken).not.toBe("");
+  expect(secretsWatched()).toEqual(expect.arrayContaining(mine));
+  for (const s of mine) expect(() => assertNoSecret(`before ${s} after`, "a probe")).toThrow("a test secret appeared in a probe");
+  const jwt = await issueToken(tok, "repository:busybox:pull");
+  expect(() => assertNoSecret(`Authorization: Bearer ${jwt}`, "a probe")).toThrow("a token (JWT) appeared in a probe");
+  // And it ran over both outputs of every run this file made, those handed a secret among them
+  // (on stdin, in the environment of a transcript run by sh).
+  const ran = runs.slice(firstRun);
+  const handed = ran.filter((r) => r.handedSecret).map((r) => r.what);
+  expect(handed).toContain(`regctl tags ${tls.host}/busybox -u ${USER} --password-stdin --cacert ${tls.caCertPath}`);
+  expect(handed).toContain("a transcript run by sh");
+  expect(ran.filter((r) => r.scanned !== 2).map((r) => r.what)).toEqual([]);
+
   const dir = join(CACHE_HOME, "regctl");
   expect(statSync(dir).mode & 0o777).toBe(0o700);
   for (const f of readdirSync(dir, { recursive: true }) as string[]) {
