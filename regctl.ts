@@ -486,10 +486,15 @@ interface DockerConfig {
   [k: string]: unknown;
 }
 
-/** Read a docker-style config file: undefined when absent, an error naming the file when broken. */
-export function readDockerConfig(path: string): DockerConfig | undefined {
+/**
+ * Read a docker-style config file: undefined when absent, an error naming the file when broken.
+ * With regularFileOnly (a TAB), anything but a regular file counts as absent: opening a FIFO
+ * waits for a writer, a device may never end, and a TAB cannot wait.
+ */
+export function readDockerConfig(path: string, { regularFileOnly = false } = {}): DockerConfig | undefined {
   let text: string;
   try {
+    if (regularFileOnly && !statSync(path).isFile()) return undefined;
     text = readFileSync(path, "utf8");
   } catch (err) {
     if ((err as { code?: string }).code === "ENOENT") return undefined;
@@ -534,27 +539,95 @@ function decodeAuth(auth: string, where: string): { username: string; password: 
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
-/** Run `docker-credential-<name> <verb>` with input on stdin, as docker does. */
-export function credentialHelper(name: string, verb: "get" | "store" | "erase", input: string): string {
-  if (!/^[\w.-]+$/.test(name)) throw new RegctlError(`invalid credential helper name "${name}"`, "check credsStore and credHelpers in the docker config");
-  const program = `docker-credential-${name}`;
-  const { spawnSync } = builtin<typeof import("node:child_process")>("node:child_process");
-  const r = spawnSync(program, [verb], { input, encoding: "utf8", timeout: 10_000 });
-  if (r.error) {
-    const missing = (r.error as { code?: string }).code === "ENOENT";
-    throw new RegctlError(`credential helper ${program} ${missing ? "is not on PATH" : `failed: ${r.error.message}`}`,
-      missing ? "install it, or remove it from credsStore/credHelpers in the docker config" : "run it by hand to see why");
-  }
-  if (r.status !== 0) {
-    const said = `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n")[0]?.slice(0, 200);
-    if (verb === "get" && /credentials not found/i.test(said ?? "")) return "";
-    throw new RegctlError(`credential helper ${program} ${verb} exited ${r.status}${said ? `: ${said}` : ""}`, "run it by hand to see why");
-  }
-  return r.stdout ?? "";
+/** How credentials are looked up: how long a helper may take, and whether a config file may block. */
+export interface CredentialLimits {
+  /** stop a credential helper that has not answered after this long (10 s) */
+  helperTimeoutMs?: number;
+  /** read config files only when they are regular files (a TAB: see readDockerConfig) */
+  regularFileOnly?: boolean;
 }
 
-function fromHelper(name: string, registry: string, path: string): Credential | undefined {
-  const output = credentialHelper(name, "get", configKey(registry));
+/** docker waits for a helper as long as it takes; a keychain waiting to be unlocked must not hang regctl. */
+const HELPER_TIMEOUT_MS = 10_000;
+/** far more than any credential: a helper that floods its output is stopped */
+const HELPER_MAX_OUTPUT = 1024 * 1024;
+
+type ChildProcess = import("node:child_process").ChildProcess;
+/** Helpers still running, stopped when regctl exits: a TAB exits at its deadline, ^C exits too. */
+const runningHelpers = new Set<ChildProcess>();
+let helpersStoppedOnExit = false;
+
+/** Stop a helper and all it started (a script's sleep, pass's gpg): its whole process group. */
+function stopHelper(child: ChildProcess): void {
+  runningHelpers.delete(child);
+  try {
+    if (child.pid) process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Run `docker-credential-<name> <verb>` with input on stdin, as docker does, for at most
+ * timeoutMs. It runs asynchronously, so that a TAB's deadline fires while it works, and in a
+ * process group of its own, so that stopping it stops everything it started.
+ */
+export async function credentialHelper(name: string, verb: "get" | "store" | "erase", input: string,
+  { timeoutMs = HELPER_TIMEOUT_MS, env = process.env }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+  if (!/^[\w.-]+$/.test(name)) throw new RegctlError(`invalid credential helper name "${name}"`, "check credsStore and credHelpers in the docker config");
+  const program = `docker-credential-${name}`;
+  const { spawn } = builtin<typeof import("node:child_process")>("node:child_process");
+  const child = spawn(program, [verb], { env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+  runningHelpers.add(child);
+  if (!helpersStoppedOnExit) process.on("exit", () => runningHelpers.forEach(stopHelper));
+  helpersStoppedOnExit = true;
+  return new Promise<string>((resolve, reject) => {
+    let stdout = "";
+    let stderr = "";
+    let settled = false;
+    const settle = (then: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      then();
+    };
+    const stop = (what: string, hint: string) => settle(() => {
+      stopHelper(child);
+      reject(new RegctlError(`credential helper ${program} ${what}`, hint));
+    });
+    const timer = setTimeout(() => stop(`${verb} did not answer within ${timeoutMs / 1000} s: stopped`,
+      "run it by hand to see why (is a keychain waiting to be unlocked?)"), timeoutMs);
+    const capped = () => {
+      if (stdout.length + stderr.length > HELPER_MAX_OUTPUT) stop(`${verb} answered more than ${HELPER_MAX_OUTPUT} bytes: stopped`, "run it by hand to see why");
+    };
+    child.stdout!.setEncoding("utf8").on("data", (text: string) => {
+      stdout += text;
+      capped();
+    });
+    child.stderr!.setEncoding("utf8").on("data", (text: string) => {
+      stderr += text;
+      capped();
+    });
+    child.on("error", (err) => {
+      const missing = (err as { code?: string }).code === "ENOENT";
+      stop(missing ? "is not on PATH" : `failed: ${err.message}`,
+        missing ? "install it, or remove it from credsStore/credHelpers in the docker config" : "run it by hand to see why");
+    });
+    child.on("close", (status) => settle(() => {
+      runningHelpers.delete(child);
+      if (status === 0) return resolve(stdout);
+      const said = `${stdout}${stderr}`.trim().split("\n")[0]?.slice(0, 200);
+      if (verb === "get" && /credentials not found/i.test(said ?? "")) return resolve("");
+      reject(new RegctlError(`credential helper ${program} ${verb} exited ${status}${said ? `: ${said}` : ""}`, "run it by hand to see why"));
+    }));
+    // A helper that exits without reading its input closes the pipe: its exit status tells.
+    child.stdin!.on("error", () => {});
+    child.stdin!.end(input);
+  });
+}
+
+async function fromHelper(name: string, registry: string, path: string, env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<Credential | undefined> {
+  const output = await credentialHelper(name, "get", configKey(registry), { timeoutMs, env });
   if (!output.trim()) return undefined;
   let parsed: { Username?: string; Secret?: string };
   try {
@@ -572,23 +645,23 @@ function fromHelper(name: string, registry: string, path: string): Credential | 
  * Credentials for a registry, first found wins: flags (-u with --password-stdin); REGCTL_USERNAME
  * and REGCTL_PASSWORD; docker's config.json (credHelpers, credsStore, auths); podman's auth.json.
  */
-export function findCredential(registry: string, flags: { username?: string; password?: string } = {}, env = process.env): Credential | undefined {
+export async function findCredential(registry: string, flags: { username?: string; password?: string } = {}, env = process.env, limits: CredentialLimits = {}): Promise<Credential | undefined> {
   if (flags.username !== undefined) return { username: flags.username, password: flags.password ?? "", source: "--username" };
   if (env.REGCTL_USERNAME) return { username: env.REGCTL_USERNAME, password: env.REGCTL_PASSWORD ?? "", source: "REGCTL_USERNAME" };
   const path = dockerConfigPath(env);
-  const config = readDockerConfig(path);
+  const config = readDockerConfig(path, limits);
   if (config) {
     const helper = helperFor(config, registry, { store: false });
-    if (helper) return fromHelper(helper, registry, path);
+    if (helper) return fromHelper(helper, registry, path, env, limits.helperTimeoutMs);
     if (config.credsStore) {
-      const found = fromHelper(config.credsStore, registry, path);
+      const found = await fromHelper(config.credsStore, registry, path, env, limits.helperTimeoutMs);
       if (found) return found;
     }
     const entry = fromAuths(config, registry, path);
     if (entry) return entry;
   }
   for (const p of podmanAuthPaths(env)) {
-    const c = readDockerConfig(p);
+    const c = readDockerConfig(p, limits);
     const entry = c && fromAuths(c, registry, p);
     if (entry) return entry;
   }
@@ -622,12 +695,12 @@ export function writePrivateFile(path: string, text: string): void {
 }
 
 /** Store credentials as docker would: through the configured helper, else base64 in config.json. */
-export function storeCredential(registry: string, username: string, password: string, env = process.env): string {
+export async function storeCredential(registry: string, username: string, password: string, env = process.env): Promise<string> {
   const path = dockerConfigPath(env);
   const config = readDockerConfig(path) ?? {};
   const helper = helperFor(config, registry);
   if (helper) {
-    credentialHelper(helper, "store", JSON.stringify({ ServerURL: configKey(registry), Username: username, Secret: password }));
+    await credentialHelper(helper, "store", JSON.stringify({ ServerURL: configKey(registry), Username: username, Secret: password }), { env });
     return `docker-credential-${helper}`;
   }
   config.auths = { ...config.auths, [configKey(registry)]: { auth: Buffer.from(`${username}:${password}`).toString("base64") } };
@@ -636,7 +709,7 @@ export function storeCredential(registry: string, username: string, password: st
 }
 
 /** Remove stored credentials; false when there were none. */
-export function eraseCredential(registry: string, env = process.env): { removed: boolean; where: string } {
+export async function eraseCredential(registry: string, env = process.env): Promise<{ removed: boolean; where: string }> {
   const path = dockerConfigPath(env);
   const config = readDockerConfig(path);
   if (!config) return { removed: false, where: path };
@@ -644,7 +717,7 @@ export function eraseCredential(registry: string, env = process.env): { removed:
   let removed = false;
   if (helper) {
     try {
-      credentialHelper(helper, "erase", configKey(registry));
+      await credentialHelper(helper, "erase", configKey(registry), { env });
       removed = true;
     } catch (err) {
       if (!config.auths?.[configKey(registry)]) throw err;
@@ -830,7 +903,7 @@ export function makeLog(opts: { curl: boolean; verbose: boolean }, write = (s: s
   };
 }
 
-export interface TransportOptions {
+export interface TransportOptions extends CredentialLimits {
   curl: boolean;
   dryRun: boolean;
   timeoutMs: number;
@@ -923,14 +996,18 @@ interface Token {
 class Auth {
   private challenges = new Map<string, Challenge>();
   private tokens = new Map<string, Promise<Token>>();
-  private credentials = new Map<string, Credential | undefined>();
+  /** one lookup per host and run, shared by concurrent requests (a helper runs once) */
+  private credentials = new Map<string, Promise<Credential | undefined>>();
   private tokenCount = 0;
   constructor(private t: Transport) {}
 
-  credential(host: string): Credential | undefined {
-    if (!this.credentials.has(host))
-      this.credentials.set(host, findCredential(host, { username: this.t.opts.username, password: this.t.opts.password }, this.t.opts.env ?? process.env));
-    return this.credentials.get(host);
+  credential(host: string): Promise<Credential | undefined> {
+    let found = this.credentials.get(host);
+    if (!found) {
+      found = findCredential(host, { username: this.t.opts.username, password: this.t.opts.password }, this.t.opts.env ?? process.env, this.t.opts);
+      this.credentials.set(host, found);
+    }
+    return found;
   }
 
   /** The credentials a request carries before any challenge, from what the registry said earlier. */
@@ -938,7 +1015,7 @@ class Auth {
     const host = new URL(req.url).host;
     const challenge = this.challenges.get(host);
     if (!challenge || req.auth) return req;
-    if (challenge.scheme === "basic") return this.credential(host) ? { ...req, auth: { basic: true } } : req;
+    if (challenge.scheme === "basic") return (await this.credential(host)) ? { ...req, auth: { basic: true } } : req;
     const scope = scopeFor(req.method, req.url);
     if (!scope) return req;
     const token = await this.token(host, challenge, scope);
@@ -953,7 +1030,7 @@ class Auth {
     const unauthorized = (hint: string) => new RegistryError(req.method, req.url, 401, parseErrorBody(res.body), hint);
     if (!challenge) throw unauthorized("the registry wants credentials but names no scheme it accepts (no usable WWW-Authenticate)");
     this.challenges.set(host, challenge);
-    const cred = this.credential(host);
+    const cred = await this.credential(host);
     if (challenge.scheme === "basic") {
       if (!cred?.username) throw unauthorized(howToLogIn(host));
       if (req.auth) throw unauthorized(`${host} refused the credentials from ${cred.source}: check the username and password (regctl login ${host})`);
@@ -1004,7 +1081,7 @@ class Auth {
     }
     if (url.protocol !== "https:" && url.protocol !== "http:")
       throw new RegctlError(`${host} names a token realm that is not http(s): "${realm.slice(0, 100)}"`, "the registry's auth.token realm is misconfigured");
-    let cred = this.credential(host);
+    let cred = await this.credential(host);
     // A password goes over plain http only to the registry's own host, or with --insecure.
     if (cred && url.protocol === "http:" && url.hostname !== new URL(`http://${host}`).hostname && !this.t.opts.insecure) {
       this.t.log.note(`warning: the token realm ${url.origin} is plain http on another host: asking for a token without credentials (--insecure sends them)`);
@@ -1078,8 +1155,8 @@ export class Transport {
   readonly vars = new Map<string, string>();
   private readonly auth = new Auth(this);
   private readonly tlsCache = new Map<string, Record<string, unknown>>();
-  hasCredential(host: string): boolean {
-    return this.auth.credential(host) !== undefined;
+  async hasCredential(host: string): Promise<boolean> {
+    return (await this.auth.credential(host)) !== undefined;
   }
   constructor(
     readonly opts: TransportOptions,
@@ -1122,7 +1199,7 @@ export class Transport {
   async sendWithRetries(req: RegistryRequest, host: string, { deferEmit = false } = {}): Promise<RegistryResponse> {
     const write = isWrite(req);
     const maxAttempts = this.opts.maxAttempts ?? 6;
-    const sent = this.prepare(req, host);
+    const sent = await this.prepare(req, host);
     for (let attempt = 1; ; attempt++) {
       let res: RegistryResponse;
       try {
@@ -1156,10 +1233,10 @@ export class Transport {
   }
 
   /** The headers and body actually sent: the request's own, plus the credentials it names. */
-  private prepare(req: RegistryRequest, host: string): { headers: Record<string, string>; body?: string } {
+  private async prepare(req: RegistryRequest, host: string): Promise<{ headers: Record<string, string>; body?: string }> {
     const headers: Record<string, string> = { ...req.headers };
     if (req.auth && "basic" in req.auth) {
-      const cred = this.auth.credential(req.auth.host ?? host);
+      const cred = await this.auth.credential(req.auth.host ?? host);
       if (cred?.username !== undefined) headers.Authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ""}`).toString("base64")}`;
     } else if (req.auth && "bearer" in req.auth) {
       const value = this.auth.values.get(req.auth.bearer);
@@ -1167,7 +1244,7 @@ export class Transport {
     }
     if (!req.form) return { headers, body: req.body };
     headers["Content-Type"] = "application/x-www-form-urlencoded";
-    const cred = this.auth.credential(host);
+    const cred = await this.auth.credential(host);
     const params = new URLSearchParams();
     for (const [k, v] of req.form) params.append(k, typeof v === "string" ? v : (cred?.[v.secret] ?? ""));
     return { headers, body: params.toString() };
@@ -1714,7 +1791,7 @@ export async function ping(reg: Registry): Promise<PingResult> {
   const challenge = v.challenges[0];
   let deletes: boolean | undefined;
   if (v.status === 200) deletes = await deletesEnabled(reg, "regctl/ping");
-  else if (reg.transport.hasCredential(reg.host)) {
+  else if (await reg.transport.hasCredential(reg.host)) {
     // With credentials the same probe works through the auth dance; a token without delete rights says nothing.
     deletes = await deletesEnabled(reg, "regctl/ping").catch(() => undefined);
   }
@@ -2361,8 +2438,9 @@ function printInspect(ref: string, s: ImageSummary): void {
 // The shell scripts call the binary back with the line up to the cursor (COMP_LINE, COMP_POINT,
 // as tabtab does): `regctl __complete bash|zsh|fish` answers candidates one a line, with a tab and
 // a description for zsh and fish. A candidate ending in / : @ gets no space after it. A TAB never
-// hangs and never prints an error: answers are cached briefly, the network is bounded to about a
-// second, and any failure yields nothing.
+// hangs and never prints an error: answers are cached briefly, the network and credential helpers
+// are bounded to about a second, config files that could block are not read, and any failure
+// yields nothing.
 
 export const SHELLS = ["bash", "zsh", "fish"] as const;
 export type Shell = (typeof SHELLS)[number];
@@ -2443,7 +2521,7 @@ function knownRegistries(env = process.env): string[] {
   };
   for (const path of [dockerConfigPath(env), ...podmanAuthPaths(env)]) {
     try {
-      const c = readDockerConfig(path);
+      const c = readDockerConfig(path, { regularFileOnly: true });
       for (const k of [...Object.keys(c?.auths ?? {}), ...Object.keys(c?.credHelpers ?? {})]) add(k);
     } catch {
       // a broken config gives no candidates
@@ -2563,6 +2641,7 @@ async function completeTarget(cur: string, kind: "registry" | "repo" | "ref", fl
   const rest = cur.slice(slash + 1);
   const transport = new Transport({
     curl: false, dryRun: true, timeoutMs: COMPLETION_BUDGET_MS, insecure: flags.insecure, cacert: flags.cacert, maxAttempts: 1, env,
+    helperTimeoutMs: COMPLETION_BUDGET_MS, regularFileOnly: true,
   }, makeLog({ curl: false, verbose: false }, () => {}));
   const reg = new Registry(registry, transport, flags.plainHttp ? "http" : undefined);
   const at = rest.indexOf("@");
@@ -3198,14 +3277,14 @@ const accountCommands = {
     const reg = new Registry(registry, transport, scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
     await apiVersionCheck(reg, { authenticate: true });
     if (ctx.opts.dryRun) return ctx.log.note(`dry run: credentials for ${registry} work; not stored`);
-    const where = storeCredential(registry, username, password);
+    const where = await storeCredential(registry, username, password);
     ctx.opts.json ? printJson({ registry, username, storedIn: where }) : out(`logged in to ${registry} as ${username} (stored in ${where})`);
   },
 
   async logout(ctx: Context, target: string) {
     const { registry } = parseRegistry(target);
     if (ctx.opts.dryRun) return ctx.log.note(`dry run: would remove the credentials for ${registry}`);
-    const { removed, where } = eraseCredential(registry);
+    const { removed, where } = await eraseCredential(registry);
     if (ctx.opts.json) return printJson({ registry, removed, from: where });
     out(removed ? `removed the credentials for ${registry} from ${where}` : `no credentials stored for ${registry} in ${where}`);
   },
@@ -3524,7 +3603,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     // A TAB: candidates only, never an error; stdout is all the shell reads.
     const answer = await answerCompletion(argv[3] ?? "bash", completionSpec()).catch(() => "");
     const failed = await new Promise<unknown>((done) => process.stdout.write(answer ? `${answer}\n` : "", done));
-    // Requests still under way past the deadline must not keep the shell waiting.
+    // Requests still under way past the deadline must not keep the shell waiting; exiting also
+    // stops any credential helper still running (see credentialHelper).
     process.exit(failed ? Exit.OUTPUT_CLOSED : Exit.OK);
   }
   try {

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CACHE_HOME, run, secret, secretsWatched, sh, transcript } from "./cli.ts";
+import { makeLog, RegctlError, Registry as RegistryApi, tagList, Transport } from "../regctl.ts";
+import { assertNoSecret, CACHE_HOME, run, runs, secret, secretsWatched, sh } from "./cli.ts";
 import { startRegistry, type Registry } from "./registry.ts";
 import { pushImage } from "./seed.ts";
 import { startTokenRegistry, type TokenRegistry } from "./tokenserver.ts";
@@ -17,7 +18,10 @@ const PASSWORD = secret(`s3cr't "pa$$" w\\rd`);
 const BASIC = secret(Buffer.from(`${USER}:${PASSWORD}`).toString("base64"));
 const READER = "reader";
 const READER_PASSWORD = secret("reader-Secret-42");
-secret(Buffer.from(`${READER}:${READER_PASSWORD}`).toString("base64"));
+const READER_BASIC = secret(Buffer.from(`${READER}:${READER_PASSWORD}`).toString("base64"));
+let refreshToken = ""; // docker's identitytoken, issued by the token server in its test
+/** Where this file's runs start in test/cli.ts's record (test files share it). */
+let firstRun = 0;
 
 let tls: Registry; // htpasswd + TLS
 let tok: TokenRegistry; // auth: token, plain http
@@ -28,19 +32,24 @@ let home: string;
 const env = (extra: Record<string, string> = {}) => ({ HOME: home, DOCKER_CONFIG: join(home, ".docker"), ...extra });
 const creds = { REGCTL_USERNAME: USER, REGCTL_PASSWORD: PASSWORD };
 
+/** A token (a JWT) for alice, asked of the token server by the test itself. */
+async function issueToken(t: TokenRegistry, scope: string): Promise<string> {
+  const res = await fetch(`${t.tokenUrl}?service=${t.service}&scope=${scope}`, { headers: { Authorization: `Basic ${BASIC}` } });
+  const body = (await res.json()) as { token?: string; access_token?: string };
+  return (body.token ?? body.access_token)!;
+}
+
 /** Push through a token registry with a token the test asks for itself. */
 async function tokenPush(t: TokenRegistry, repo: string, tags: string[], seed: string) {
-  const res = await fetch(`${t.tokenUrl}?service=${t.service}&scope=repository:${repo}:pull,push`, {
-    headers: { Authorization: `Basic ${BASIC}` },
-  });
-  const body = (await res.json()) as { token?: string; access_token?: string };
-  return pushImage(t.registry.url, repo, tags, { seed, headers: { Authorization: `Bearer ${body.token ?? body.access_token}` } });
+  const token = await issueToken(t, `repository:${repo}:pull,push`);
+  return pushImage(t.registry.url, repo, tags, { seed, headers: { Authorization: `Bearer ${token}` } });
 }
 
 const grants = (user: string | undefined, scope: { name: string; actions: string[] }) =>
   user === USER ? scope.actions : user === READER ? scope.actions.filter((a) => a === "pull") : scope.name.startsWith("public/") ? ["pull"] : [];
 
 beforeAll(async () => {
+  firstRun = runs.length;
   home = mkdtempSync(join(tmpdir(), "regctl-home-"));
   [tls, tok, tokOnly, accessOnly] = await Promise.all([
     startRegistry({ tls: true, htpasswd: { user: USER, password: PASSWORD } }),
@@ -61,6 +70,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([tls?.stop(), tok?.stop(), tokOnly?.stop(), accessOnly?.stop()]);
 });
+
+/** Is the process still running? A zombie (killed, not yet reaped) is not. */
+function running(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]![0] !== "Z";
+  } catch {
+    return false;
+  }
+}
 
 const tagsOf = async (r: Registry, repo: string, headers: Record<string, string>, fetchOptions: object = {}) => {
   const res = await fetch(`${r.url}/v2/${repo}/tags/list`, { headers, ...fetchOptions });
@@ -217,7 +235,7 @@ describe("token auth (the registry verifies the token server's JWTs)", () => {
     });
     const { refresh_token } = (await res.json()) as { refresh_token: string };
     expect(refresh_token.length).toBeGreaterThan(8);
-    secret(refresh_token);
+    refreshToken = secret(refresh_token);
     const h = mkdtempSync(join(tmpdir(), "regctl-home-"));
     mkdirSync(join(h, ".docker"));
     writeFileSync(join(h, ".docker", "config.json"), JSON.stringify({ auths: { [tok.registry.host]: { identitytoken: refresh_token } } }));
@@ -259,12 +277,16 @@ describe("credentials from files and helpers", () => {
     writeFileSync(join(h, ".docker", "config.json"), JSON.stringify(config));
     return h;
   };
-  /** A docker-credential-NAME helper on PATH that knows one registry, logging each call. */
-  const helperDir = (name: string, host: string) => {
+  /**
+   * A docker-credential-NAME helper on PATH that knows one registry, logging each call. With a
+   * delay it sleeps that long before it answers, and logs its pid and its sleep's to DIR/pids.
+   */
+  const helperDir = (name: string, host: string, delaySeconds = 0) => {
     const dir = mkdtempSync(join(tmpdir(), "regctl-helper-"));
     const script = `#!/bin/sh
 read -r server
 echo "$1 $server" >> "${dir}/calls"
+${delaySeconds ? `echo $$ >> "${dir}/pids"; sleep ${delaySeconds} & echo $! >> "${dir}/pids"; wait` : ""}
 case "$1" in
   get) if [ "$server" = "${host}" ]; then printf '%s' '{"ServerURL":"${host}","Username":"${USER}","Secret":${JSON.stringify(PASSWORD).replace(/'/g, `'\\''`)}}'; else echo "credentials not found in native keychain"; exit 1; fi ;;
   store|erase) cat >/dev/null ;;
@@ -299,6 +321,38 @@ esac
     expect(login.stdout).toContain("docker-credential-store");
     expect(readFileSync(join(dir, "calls"), "utf8")).toContain("store ");
     expect(JSON.parse(readFileSync(join(h, ".docker", "config.json"), "utf8"))).toEqual({ credsStore: "store" });
+  });
+
+  test("a helper slower than a TAB's budget (2 s): a command waits for its answer", async () => {
+    const dir = helperDir("patient", tls.host, 2);
+    const t0 = performance.now();
+    const r = await tagsWith(configHome({ credsStore: "patient" }), { PATH: `${dir}:${process.env.PATH}` });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(2000);
+    expect(readFileSync(join(dir, "calls"), "utf8")).toBe(`get ${tls.host}\n`);
+  });
+
+  test("a helper that never answers: stopped at the limit, one line naming it, nothing of it left running", async () => {
+    const dir = helperDir("hang", tls.host, 30);
+    // The limit is 10 s; the transport takes a shorter one so the test does not wait that long.
+    const transport = new Transport({
+      curl: false, dryRun: false, timeoutMs: 5000, insecure: false, cacert: [tls.caCertPath!], helperTimeoutMs: 500,
+      env: { HOME: configHome({ credsStore: "hang" }), PATH: `${dir}:/usr/bin:/bin` },
+    }, makeLog({ curl: false, verbose: false }, () => {}));
+    const t0 = performance.now();
+    const err = await tagList(new RegistryApi(tls.host, transport, "https"), "busybox").then(() => undefined, (e: unknown) => e);
+    const ms = performance.now() - t0;
+    expect(err).toBeInstanceOf(RegctlError);
+    expect({ message: (err as RegctlError).message, hint: (err as RegctlError).hint }).toEqual({
+      message: "credential helper docker-credential-hang get did not answer within 0.5 s: stopped",
+      hint: "run it by hand to see why (is a keychain waiting to be unlocked?)",
+    });
+    expect(ms).toBeGreaterThanOrEqual(500);
+    expect(ms).toBeLessThan(3000);
+    const pids = readFileSync(join(dir, "pids"), "utf8").split("\n").filter(Boolean).map(Number);
+    expect(pids.length).toBe(2); // the shell and its sleep
+    for (let i = 0; i < 20 && pids.some(running); i++) await Bun.sleep(50);
+    expect(pids.filter(running)).toEqual([]);
   });
 
   test("a helper that is missing or fails: the error names it", async () => {
@@ -364,9 +418,22 @@ describe("redirects (a server of the tests' own: the real registry with filesyst
   });
 });
 
-test("every output was scanned for the secrets (test/cli.ts fails a run that shows one), and the cache is private", () => {
-  expect(secretsWatched()).toBeGreaterThanOrEqual(4);
-  expect(transcript.length).toBeGreaterThan(20);
+test("every output was scanned for this file's secrets and for tokens (test/cli.ts fails a run that shows one), and the cache is private", async () => {
+  // The scan is armed with exactly the secrets this file uses, and a JWT fails it too.
+  const mine = [PASSWORD, BASIC, READER_PASSWORD, READER_BASIC, refreshToken];
+  expect(refreshToken).not.toBe("");
+  expect(secretsWatched()).toEqual(expect.arrayContaining(mine));
+  for (const s of mine) expect(() => assertNoSecret(`before ${s} after`, "a probe")).toThrow("a test secret appeared in a probe");
+  const jwt = await issueToken(tok, "repository:busybox:pull");
+  expect(() => assertNoSecret(`Authorization: Bearer ${jwt}`, "a probe")).toThrow("a token (JWT) appeared in a probe");
+  // And it ran over both outputs of every run this file made, those handed a secret among them
+  // (on stdin, in the environment of a transcript run by sh).
+  const ran = runs.slice(firstRun);
+  const handed = ran.filter((r) => r.handedSecret).map((r) => r.what);
+  expect(handed).toContain(`regctl tags ${tls.host}/busybox -u ${USER} --password-stdin --cacert ${tls.caCertPath}`);
+  expect(handed).toContain("a transcript run by sh");
+  expect(ran.filter((r) => r.scanned !== 2).map((r) => r.what)).toEqual([]);
+
   const dir = join(CACHE_HOME, "regctl");
   expect(statSync(dir).mode & 0o777).toBe(0o700);
   for (const f of readdirSync(dir, { recursive: true }) as string[]) {

@@ -23,9 +23,6 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Every output the suite saw. */
-export const transcript: string[] = [];
-
 /**
  * Secrets the tests use: every output of regctl (and of the scripts it prints) is scanned for
  * them as it arrives, so a leak fails the test that caused it. A JWT of any kind counts too.
@@ -40,9 +37,30 @@ export function assertNoSecret(text: string, where: string): void {
   for (const s of secrets) if (text.includes(s)) throw new Error(`a test secret appeared in ${where}`);
   if (JWT.test(text)) throw new Error(`a token (JWT) appeared in ${where}`);
 }
-export const secretsWatched = () => secrets.size;
+export const secretsWatched = () => [...secrets];
+
+/** One run of regctl, or of a transcript by sh: whether a test secret was handed to it (env or stdin), and how many of its two outputs were scanned. */
+export interface RunRecord {
+  what: string;
+  handedSecret: boolean;
+  scanned: number;
+}
+/** Every run the suite made, in order (all test files share it). */
+export const runs: RunRecord[] = [];
+
+function record(what: string, given: (string | undefined)[]): RunRecord {
+  const r = { what, handedSecret: given.some((v) => v !== undefined && [...secrets].some((s) => v.includes(s))), scanned: 0 };
+  runs.push(r);
+  return r;
+}
+
+function scan(r: RunRecord, text: string, where: string): void {
+  assertNoSecret(text, where);
+  r.scanned++;
+}
 
 export async function run(args: string[], opts: { env?: Record<string, string>; stdin?: string; cmd?: string[]; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
+  const r = record(`regctl ${args.join(" ")}`, [...Object.values(opts.env ?? {}), opts.stdin]);
   const p = Bun.spawn([...(opts.cmd ?? regctlCommand()), ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", XDG_CACHE_HOME: CACHE_HOME, NO_COLOR: "1", ...opts.env },
@@ -53,20 +71,20 @@ export async function run(args: string[], opts: { env?: Record<string, string>; 
   const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   clearTimeout(timer);
-  transcript.push(stdout, stderr);
-  assertNoSecret(stdout, `stdout of regctl ${args.join(" ")}`);
-  assertNoSecret(stderr, `stderr of regctl ${args.join(" ")}`);
+  scan(r, stdout, `stdout of ${r.what}`);
+  scan(r, stderr, `stderr of ${r.what}`);
   return { code, stdout, stderr };
 }
 
 /** Run a shell script (a --curl transcript) with sh, as a user would. */
 export async function sh(script: string, env: Record<string, string> = {}): Promise<RunResult> {
+  const r = record("a transcript run by sh", Object.values(env));
   const p = Bun.spawn(["sh", "-c", script], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => p.kill("SIGKILL"), 30_000);
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   clearTimeout(timer);
-  transcript.push(stdout, stderr);
-  assertNoSecret(stdout + stderr, "the output of a transcript run by sh");
+  scan(r, stdout, `stdout of ${r.what}`);
+  scan(r, stderr, `stderr of ${r.what}`);
   return { code, stdout, stderr };
 }
 

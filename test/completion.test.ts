@@ -9,7 +9,7 @@
 // Every shell gets its own temp HOME and XDG dirs; tmux runs on a private socket. Every wait is a
 // bounded poll. Under `make test` REGCTL_BIN is dist/regctl; without it a binary is built here.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TCPSocketListener } from "bun";
@@ -532,6 +532,124 @@ describe("a registry that needs credentials, behind TLS", () => {
     const r = await answer("zsh", `regctl delete ${HT}/busybox:`, anon);
     expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
     expect(r.ms).toBeLessThan(2000);
+  }, 20_000);
+});
+
+// ───────────── credential helpers and config files that block ─────────────
+
+/** Is the process still running? A zombie (killed, not yet reaped by init) is not. */
+function running(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]![0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+const mkfifo = (path: string) => expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
+
+/**
+ * A docker-credential-NAME on PATH that answers carol's credentials after `seconds`; each run
+ * appends its pid and its sleep's pid to DIR/pids, so the test can see what is left running.
+ */
+function credentialHelperDir(name: string, seconds: number): string {
+  const dir = join(tmp, `helper-${name}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `docker-credential-${name}`);
+  writeFileSync(file, `#!/bin/sh
+echo $$ >> ${shq(join(dir, "pids"))}
+sleep ${seconds} &
+echo $! >> ${shq(join(dir, "pids"))}
+wait
+printf '%s' '{"Username":"${USER}","Secret":"${PASSWORD}"}'
+`);
+  chmodSync(file, 0o755);
+  return dir;
+}
+
+const pidsOf = (dir: string) => (existsSync(join(dir, "pids")) ? readFileSync(join(dir, "pids"), "utf8").split("\n").filter(Boolean).map(Number) : []);
+
+describe("a TAB returns within its budget whatever a credential helper or a config file does", () => {
+  /** HOME trusting authReg's CA, with `config` as ~/.docker/config.json and the helpers on PATH. */
+  const helperHome = (name: string, config: object, ...helperDirs: string[]) => {
+    const env = makeHome(name, { PATH: [...helperDirs, binDir, "/usr/bin", "/bin"].join(":") });
+    mkdirSync(join(env.HOME!, ".docker", "certs.d", authReg.host), { recursive: true });
+    writeFileSync(join(env.HOME!, ".docker", "certs.d", authReg.host, "ca.crt"), readFileSync(authReg.caCertPath!));
+    writeFileSync(join(env.HOME!, ".docker", "config.json"), JSON.stringify(config));
+    return env;
+  };
+
+  test("credsStore that takes 5 s: answered from the cache at once; cold, nothing, silently, within 1.5 s, and no helper left running", async () => {
+    const HT = authReg.host;
+    const quick = credentialHelperDir("quick", 0);
+    const slow = credentialHelperDir("slow", 5);
+    const env = helperHome("helper-slow", { credsStore: "quick" }, quick, slow);
+    const line = `regctl tags ${HT}/`;
+
+    // A helper that answers at once: the TAB asks it, and the registry lists the repository.
+    const first = await answer("bash", line, env);
+    expect({ code: first.code, stdout: first.stdout, stderr: first.stderr }).toEqual({ code: 0, stdout: `${HT}/busybox\n`, stderr: "" });
+    expect(pidsOf(quick).length).toBe(2);
+
+    // The slow helper, the list cached: what is known is offered, and the helper is not even run.
+    writeFileSync(join(env.HOME!, ".docker", "config.json"), JSON.stringify({ credsStore: "slow" }));
+    const cached = await answer("bash", line, env);
+    expect({ code: cached.code, stdout: cached.stdout, stderr: cached.stderr }).toEqual({ code: 0, stdout: `${HT}/busybox\n`, stderr: "" });
+    expect(cached.ms).toBeLessThan(1500);
+    expect(pidsOf(slow)).toEqual([]);
+
+    // Cold: the TAB needs the credentials, the helper takes 5 s; the TAB gives up on it in time.
+    rmSync(join(env.XDG_CACHE_HOME!, "regctl", "completion"), { recursive: true, force: true });
+    const cold = await answer("bash", line, env);
+    expect({ code: cold.code, stdout: cold.stdout, stderr: cold.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(cold.ms).toBeLessThan(1500);
+    const pids = pidsOf(slow);
+    expect(pids.length).toBe(2); // the helper did run: the shell and its sleep
+    expect(pids.filter(running)).toEqual([]);
+  }, 20_000);
+
+  test("a helper asked late (the registry's 401 takes 600 ms) is stopped when the TAB gives up at its deadline", async () => {
+    const slow401 = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async () => {
+      await Bun.sleep(600);
+      return new Response("{}", { status: 401, headers: { "WWW-Authenticate": 'Basic realm="regctl-test"' } });
+    } });
+    try {
+      const late = credentialHelperDir("late", 5);
+      const env = helperHome("helper-late", { credsStore: "late" }, late);
+      const r = await answer("bash", `regctl tags --plain-http 127.0.0.1:${slow401.port}/`, env);
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
+      expect(r.ms).toBeLessThan(1500);
+      const pids = pidsOf(late);
+      expect(pids.length).toBe(2);
+      expect(pids.filter(running)).toEqual([]);
+    } finally {
+      slow401.stop(true);
+    }
+  }, 20_000);
+
+  test("config.json or auth.json a FIFO (a read that never ends): skipped; what other files say is offered, within 1.5 s", async () => {
+    const HT = authReg.host;
+    const env = helperHome("fifo-config", {});
+    const dockerConfig = join(env.HOME!, "docker-fifo");
+    mkdirSync(dockerConfig);
+    mkfifo(join(dockerConfig, "config.json"));
+    const authFile = join(env.HOME!, "auth.json");
+    writeFileSync(authFile, JSON.stringify({ auths: { [HT]: { auth: BASIC } } }));
+    const fifoEnv = { ...env, DOCKER_CONFIG: dockerConfig, REGISTRY_AUTH_FILE: authFile };
+
+    // docker's config blocks; podman's auth.json names the registry and holds its credentials.
+    const [registries, repos] = await Promise.all([answer("bash", "regctl tags 127.0.0", fifoEnv), answer("bash", `regctl tags ${HT}/`, fifoEnv)]);
+    expect({ code: registries.code, stdout: registries.stdout, stderr: registries.stderr }).toEqual({ code: 0, stdout: `${HT}/\n`, stderr: "" });
+    expect({ code: repos.code, stdout: repos.stdout, stderr: repos.stderr }).toEqual({ code: 0, stdout: `${HT}/busybox\n`, stderr: "" });
+
+    // Both FIFOs, nothing cached: nothing to offer, at once.
+    mkfifo(join(env.HOME!, "auth-fifo.json"));
+    rmSync(join(env.XDG_CACHE_HOME!, "regctl", "completion"), { recursive: true, force: true });
+    const bothEnv = { ...fifoEnv, REGISTRY_AUTH_FILE: join(env.HOME!, "auth-fifo.json") };
+    const [none, cold] = await Promise.all([answer("bash", "regctl tags 127.0.0", bothEnv), answer("bash", `regctl tags ${HT}/`, bothEnv)]);
+    expect({ code: none.code, stdout: none.stdout, stderr: none.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect({ code: cold.code, stdout: cold.stdout, stderr: cold.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
+    for (const r of [registries, repos, none, cold]) expect(r.ms).toBeLessThan(1500);
   }, 20_000);
 });
 

@@ -123,6 +123,23 @@ function fuzz<T>(name: string, gen: Iterable<T>, fn: (x: T) => void, allowed: (n
   return { bad, slowest, n };
 }
 
+/** `fuzz` for a function that answers a promise: each input awaited before the next. */
+async function fuzzAsync<T>(name: string, gen: Iterable<T>, fn: (x: T) => Promise<void>, allowed: (new (...a: never[]) => Error)[] = []) {
+  const bad: string[] = [];
+  let n = 0;
+  for (const x of gen) {
+    n++;
+    try {
+      await fn(x);
+    } catch (err) {
+      if (!allowed.some((E) => err instanceof E) || err instanceof PropertyError)
+        bad.push(`${show(x)} → ${(err as Error)?.constructor?.name}: ${(err as Error)?.message?.slice(0, 200)}`);
+    }
+  }
+  counts[name] = (counts[name] ?? 0) + n;
+  return { bad, n };
+}
+
 /** A property that does not hold: never an allowed error. */
 class PropertyError extends Error {}
 const must = (ok: boolean, what: string) => {
@@ -348,7 +365,7 @@ describe("docker config files", () => {
     expect(special.bad.slice(0, 4)).toEqual([]);
   });
 
-  test("findCredential on random and mutated config files: only RegctlError, never a crash on a wrong type", () => {
+  test("findCredential on random and mutated config files: only RegctlError, never a crash on a wrong type", async () => {
     const r = prng(SEED + 9);
     const home = join(dir, "home");
     mkdirSync(join(home, ".docker"), { recursive: true });
@@ -367,9 +384,9 @@ describe("docker config files", () => {
       }
     };
     const wrongType: string[] = [];
-    const res = fuzz("findCredential", generated(), (s) => {
+    const res = await fuzzAsync("findCredential", generated(), async (s) => {
       writeFileSync(join(home, ".docker", "config.json"), s);
-      const c = findCredential("localhost:5000", {}, { HOME: home, PATH: emptyPath });
+      const c = await findCredential("localhost:5000", {}, { HOME: home, PATH: emptyPath });
       if (c) {
         if (typeof c.source !== "string") wrongType.push(`${show(s)} → no source`);
         for (const k of ["username", "password", "identityToken"] as const)
