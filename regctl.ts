@@ -142,7 +142,28 @@ export interface RegistryRequest {
   tokenCapture?: string;
   /** A check: the script stops, saying `message`, unless the answer has this status. */
   stopUnless?: { status: number; message: string };
+  /**
+   * A tags/list read right before the first write, for the script: after it, the script HEADs
+   * every tag and stops, as regctl does, if a write of this plan would remove a tag it did not plan.
+   */
+  recheck?: PlannedWrites;
+  /** Done in the script by the loop of an earlier `recheck`: no line of its own. */
+  inRecheck?: boolean;
 }
+
+/** What a plan is about to change in one repository, as the recheck before the first write sees it. */
+export interface PlannedWrites {
+  repository: string;
+  /** each digest to delete, with the tags planned to go with it */
+  deletes: Map<string, string[]>;
+  /** each tag to untag (prune), with the digest it is planned on */
+  untags: Map<string, string>;
+  /** lists and indexes the plan read: their children are known */
+  lists: Set<string>;
+}
+
+/** What regctl and its scripts say when the recheck finds a tag the plan did not foresee. */
+export const CHANGED_SINCE_PLAN = "the repository changed since the plan";
 
 export interface RegistryResponse {
   status: number;
@@ -849,6 +870,7 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
     args.push("--data-urlencode", typeof v === "string" ? q(`${k}=${v}`) : `"${k}=$${SecretVar[v.secret]}"`);
   args.push(q(req.url));
   const line = args.join(" ");
+  if (req.recheck) return recheckScript(line, req, opts);
   if (req.capture) return `${req.capture.variable}=$(${line})`;
   if (req.stopUnless) {
     const check = line.replace(/^curl -sS /, `curl -sS -o /dev/null -w '%{http_code}' `);
@@ -864,6 +886,52 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
     ].join("\n");
   }
   return line;
+}
+
+/**
+ * The recheck before the first write, as sh: the tags/list answer cut down to its tags with
+ * parameter expansion (tags are [A-Za-z0-9_.-]: nothing in them needs quoting), every tag HEADed
+ * with the same Accept list and credentials, a list the plan did not read fetched, and a stop with
+ * regctl's own message if a write of the plan would remove a tag it did not plan.
+ */
+function recheckScript(list: string, req: RegistryRequest, opts: CurlOptions): string {
+  const w = req.recheck!;
+  // "{TAG}" and "{D}" stand for the loop's variables, as captured values stand for theirs.
+  const vars = new Map([...(opts.vars ?? []), ["{TAG}", "TAG"], ["{D}", "D"]]);
+  const manifests = req.url.replace(/\/tags\/list(\?.*)?$/, "/manifests/");
+  const manifest = (method: Method, ref: string) =>
+    toCurl({ method, url: manifests + ref, headers: { Accept: MANIFEST_ACCEPT }, auth: req.auth }, { ...opts, vars });
+  const head = manifest("HEAD", "{TAG}").replace(/^curl -sS /, `curl -sS -o /dev/null -w '%{http_code} %header{docker-content-digest} %header{content-type}' `);
+  const get = manifest("GET", "{D}").replace(/^curl -sS /, "curl -sS -f ");
+  const words = (xs: Iterable<string>) => shQuote(` ${[...xs].join(" ")} `);
+  const stop = (message: string) => `{ echo "${message}" >&2; exit 1; }`;
+  return [
+    `TAGS=$(${list.replace(/^curl -sS /, "curl -sS -f ")})`,
+    `TAGS=\${TAGS#*'"tags"'}; case $TAGS in *'['*) TAGS=\${TAGS#*'['}; TAGS=\${TAGS%%']'*} ;; *) TAGS= ;; esac`,
+    `PLAN_DELETES=${words(w.deletes.keys())}`,
+    `PLAN_TAGS=${words([...w.deletes].flatMap(([d, tags]) => tags.map((t) => `${t}@${d}`)))}`,
+    `PLAN_UNTAGS=${words([...w.untags].map(([t, d]) => `${t}@${d}`))}`,
+    `PLAN_LISTS=${words(w.lists)}`,
+    "CHANGED=",
+    "while :; do",
+    `  case $TAGS in *'"'*) ;; *) break ;; esac`,
+    `  TAGS=\${TAGS#*'"'}; TAG=\${TAGS%%'"'*}; TAGS=\${TAGS#*'"'}`,
+    `  case $TAG in ''|*[!A-Za-z0-9_.-]*) ${stop("the registry listed a tag that is not one: $TAG")} ;; esac`,
+    `  HEAD=$(${head})`,
+    `  case $HEAD in 404' '*) continue ;; 200' 'sha256:*) ;; *) ${stop("the recheck could not read $TAG: $HEAD")} ;; esac`,
+    "  D=${HEAD#* }; TYPE=${D#* }; D=${D%% *}",
+    "  # a tag to untag that moved: untagging it now would remove what was pushed",
+    `  case $PLAN_UNTAGS in *" $TAG@"*) case $PLAN_UNTAGS in *" $TAG@$D "*) ;; *) P=\${PLAN_UNTAGS#*" $TAG@"}; CHANGED="$CHANGED, $TAG → $D (planned on \${P%% *})"; continue ;; esac ;; esac`,
+    "  # a tag the plan did not foresee on a digest to delete",
+    `  case $PLAN_DELETES in *" $D "*) case $PLAN_TAGS in *" $TAG@$D "*) ;; *) CHANGED="$CHANGED, $TAG → $D"; continue ;; esac ;; esac`,
+    "  # a list the plan did not read, holding a digest to delete",
+    `  case $TYPE in *manifest.list*|*image.index*) case $PLAN_LISTS in *" $D "*) ;; *)`,
+    `    LIST=$(${get})`,
+    `    for X in $PLAN_DELETES; do case $LIST in *"$X"*) CHANGED="$CHANGED, $TAG → $D (a list holding $X)"; break ;; esac; done ;;`,
+    "  esac ;; esac",
+    "done",
+    `[ -z "$CHANGED" ] || ${stop(`${CHANGED_SINCE_PLAN}: \${CHANGED#, }; run it again`)}`,
+  ].join("\n");
 }
 
 // ───────────────────────────── 6. transport ─────────────────────────────
@@ -1350,8 +1418,8 @@ export class Transport {
 
   /** Print the request as a curl command (a probe, or an attempt refused for want of credentials, as a comment). */
   private emit(req: RegistryRequest, res?: RegistryResponse, { refused = false } = {}): void {
-    if (!this.opts.curl) return;
-    if (req.headers?.Accept === MANIFEST_ACCEPT && !this.vars.has(MANIFEST_ACCEPT)) {
+    if (!this.opts.curl || req.inRecheck) return;
+    if ((req.headers?.Accept === MANIFEST_ACCEPT || req.recheck) && !this.vars.has(MANIFEST_ACCEPT)) {
       this.log.note("every manifest request sends all the types we understand: without the stored type the registry\n" +
         "converts to schema1 (another digest), answers 404 for OCI types, or picks one platform of a list");
       this.log.script(`ACCEPT=${shQuote(MANIFEST_ACCEPT)}`);
@@ -1513,7 +1581,7 @@ export async function apiVersionCheck(reg: Registry, { authenticate = false } = 
 }
 
 /** HEAD /v2/<name>/manifests/<ref> — the stored digest, media type and size, reading no body. */
-export async function manifestHead(reg: Registry, repo: string, ref: string, capture?: string): Promise<ManifestDescriptor> {
+export async function manifestHead(reg: Registry, repo: string, ref: string, capture?: string, { inRecheck = false } = {}): Promise<ManifestDescriptor> {
   const res = await reg.request({
     method: "HEAD",
     path: `/v2/${encodePath(repo)}/manifests/${ref}`,
@@ -1522,9 +1590,10 @@ export async function manifestHead(reg: Registry, repo: string, ref: string, cap
       ? `capture the digest the registry stores for ${repo}:${ref} (the one DELETE accepts)`
       : undefined,
     capture: capture ? { variable: capture, header: "docker-content-digest" } : undefined,
+    inRecheck,
   });
   const digest = res.headers.get("docker-content-digest");
-  if (!digest) return manifestGet(reg, repo, ref);
+  if (!digest) return manifestGet(reg, repo, ref, { inRecheck });
   if (!isDigest(digest)) throw new RegctlError(`HEAD ${repo}:${ref}: the registry answered a malformed digest "${digest.slice(0, 80)}"`);
   if (isDigest(ref) && digest !== ref)
     throw new RegctlError(`HEAD ${repo}@${ref}: the registry answered digest ${digest}`, "the registry is not answering for the digest asked: refusing to go on");
@@ -1532,12 +1601,13 @@ export async function manifestHead(reg: Registry, repo: string, ref: string, cap
 }
 
 /** GET /v2/<name>/manifests/<ref> — the exact bytes, checked against their digest. */
-export async function manifestGet(reg: Registry, repo: string, ref: string): Promise<Manifest> {
+export async function manifestGet(reg: Registry, repo: string, ref: string, { inRecheck = false } = {}): Promise<Manifest> {
   const res = await reg.request({
     method: "GET",
     path: `/v2/${encodePath(repo)}/manifests/${ref}`,
     headers: { Accept: MANIFEST_ACCEPT },
     maxBody: MAX_MANIFEST_BYTES,
+    inRecheck,
   });
   const bytes = res.body;
   const header = res.headers.get("docker-content-digest") ?? undefined;
@@ -1698,7 +1768,7 @@ const MAX_PAGES = 500;
  * Follow `Link: <…>; rel="next"` pages, bounded: a Link that repeats, a page with nothing new,
  * or more than MAX_PAGES pages stop it. Every entry must be a valid name of its kind.
  */
-async function paginate(reg: Registry, firstPath: string, key: string, why: string, valid: (s: string) => boolean): Promise<string[]> {
+async function paginate(reg: Registry, firstPath: string, key: string, why: string, valid: (s: string) => boolean, recheck?: PlannedWrites): Promise<string[]> {
   const out: string[] = [];
   const known = new Set<string>();
   const seen = new Set<string>();
@@ -1709,7 +1779,7 @@ async function paginate(reg: Registry, firstPath: string, key: string, why: stri
     seen.add(url);
     const base = await reg.base();
     if (!url.startsWith(base + "/")) throw new RegctlError(`GET ${firstPath}: the next page is on another host (${new URL(url).host})`, "refused: credentials stay with the registry");
-    const res = await reg.request({ method: "GET", path: url.slice(base.length), maxBody: MAX_JSON_BYTES, why: page === 0 ? why : undefined });
+    const res = await reg.request({ method: "GET", path: url.slice(base.length), maxBody: MAX_JSON_BYTES, why: page === 0 ? why : undefined, recheck });
     let parsed: Record<string, unknown>;
     try {
       parsed = JSON.parse(new TextDecoder().decode(res.body));
@@ -1740,9 +1810,15 @@ export function catalog(reg: Registry, pageSize?: number): Promise<string[]> {
     (name) => name.length <= 255 && name.split("/").every((p) => NAME_COMPONENT.test(p)));
 }
 
-/** GET /v2/<name>/tags/list — every tag, following Link where the registry paginates. */
-export function tagList(reg: Registry, repo: string, pageSize?: number): Promise<string[]> {
-  return paginate(reg, `/v2/${encodePath(repo)}/tags/list${pageQuery(pageSize)}`, "tags", `the tags of ${repo}`, (t) => TAG.test(t));
+/**
+ * GET /v2/<name>/tags/list — every tag, following Link where the registry paginates. With
+ * `recheck`, each page also carries the script's recheck of its tags before the first write.
+ */
+export function tagList(reg: Registry, repo: string, pageSize?: number, recheck?: PlannedWrites): Promise<string[]> {
+  const why = recheck
+    ? `the tags of ${repo} again, right before the first write: a tag pushed since the plan onto a digest it deletes (or a tag it untags, moved) stops it`
+    : `the tags of ${repo}`;
+  return paginate(reg, `/v2/${encodePath(repo)}/tags/list${pageQuery(pageSize)}`, "tags", why, (t) => TAG.test(t), recheck);
 }
 
 /** GET /v2/<name>/blobs/<digest> — a small blob (a config), checked against its digest. */
@@ -1876,7 +1952,7 @@ export interface DeletePlan {
 }
 
 /** Resolve REF to its stored digest and find every tag that points at it. Reads only. */
-export async function planDelete(reg: Registry, ref: Reference, concurrency: number): Promise<DeletePlan> {
+export async function planDelete(reg: Registry, ref: Reference, concurrency: number): Promise<DeletePlan & { writes: PlannedWrites }> {
   const target = await resolveDigest(reg, ref, "DIGEST");
   // Read the bytes too: a digest the content does not hash to is refused, never deleted.
   await manifestGet(reg, ref.repository, target.digest);
@@ -1891,6 +1967,9 @@ export async function planDelete(reg: Registry, ref: Reference, concurrency: num
     if ((m.json.manifests ?? []).some((c) => c.digest === target.digest))
       for (const t of lists.filter((x) => x.digest === l.digest)) referencedBy.push({ tag: t.tag, digest: l.digest! });
   });
+  // The lists read here (and the target, if it is one): the recheck need not read them again.
+  const read = new Set(uniqueLists.map((l) => l.digest!));
+  if (INDEX_TYPES.includes(target.mediaType)) read.add(target.digest);
   return {
     reference: formatReference(ref),
     registry: reg.host,
@@ -1899,6 +1978,7 @@ export async function planDelete(reg: Registry, ref: Reference, concurrency: num
     mediaType: target.mediaType,
     tags,
     referencedBy: referencedBy.sort((a, b) => byteOrder(a.tag, b.tag)),
+    writes: { repository: ref.repository, deletes: new Map([[target.digest, tags]]), untags: new Map(), lists: read },
   };
 }
 
@@ -1932,8 +2012,8 @@ export interface UntagResult {
 /** Check once per repository that deletes are enabled, so no step is taken that cannot finish. */
 export async function requireDeletes(reg: Registry, repo: string): Promise<void> {
   if ((await deletesEnabled(reg, repo, { required: true })) === false)
-    throw new RegctlError(`deletes are disabled on ${reg.host}: nothing was changed`,
-      "set storage.delete.enabled: true (or REGISTRY_STORAGE_DELETE_ENABLED=true) and restart the registry");
+    throw new RegctlError(`deletes are disabled on ${reg.host} (405 UNSUPPORTED): nothing was changed`,
+      hintFor("DELETE", `${await reg.base()}/v2/`, 405, []));
 }
 
 /**
@@ -2165,7 +2245,7 @@ export interface PrunePlan {
   cutoff?: string;
 }
 
-export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concurrency: number): Promise<PrunePlan & { images: Map<string, ImageFacts> }> {
+export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concurrency: number): Promise<PrunePlan & { images: Map<string, ImageFacts>; writes: PlannedWrites }> {
   // Creation times matter to --keep and --older-than; --match alone needs no config.
   const { tags, images } = await describeTags(reg, repo, concurrency, { created: policy.keep !== undefined || policy.olderThan !== undefined });
   const created = (t: { digest: string }) => images.get(t.digest)?.created;
@@ -2204,15 +2284,22 @@ export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy
   const keptBlobs = new Set([...needed].flatMap((d) => [...(images.get(d)?.blobs.keys() ?? [])]));
   const freed = new Map<string, number>();
   for (const d of deletes) for (const [b, size] of images.get(d)?.blobs ?? []) if (!keptBlobs.has(b)) freed.set(b, size);
+  const untags = rows.filter((r) => r.action === "untag");
   return {
     registry: reg.host,
     repository: repo,
     rows: rows.sort((a, b) => naturalCompare(a.tag, b.tag)),
     deletes,
-    untags: rows.filter((r) => r.action === "untag").map((r) => r.tag),
+    untags: untags.map((r) => r.tag),
     frees: sum(freed.values()),
     cutoff,
     images,
+    writes: {
+      repository: repo,
+      deletes: new Map(deletes.map((d) => [d, rows.filter((r) => r.digest === d).map((r) => r.tag)])),
+      untags: new Map(untags.map((r) => [r.tag, r.digest])),
+      lists: new Set([...images.values()].filter((f) => INDEX_TYPES.includes(f.mediaType) || f.children.length).map((f) => f.digest)),
+    },
   };
 }
 
@@ -2224,12 +2311,15 @@ export interface PruneOutcome {
   skipped: string[];
 }
 
-/** Carry out a plan: deletes and untags concurrently; stops starting new work when `stop()` says so. */
+/**
+ * Carry out a plan: deletes and untags concurrently; stops starting new work when `stop()` says so.
+ * The caller has checked first, with `recheckBeforeWrites`, that deletes are enabled and that the
+ * repository still holds what the plan was made from.
+ */
 export async function executePrune(reg: Registry, plan: PrunePlan & { images: Map<string, ImageFacts> }, concurrency: number,
   progress: (done: number, total: number) => void = () => {}, stop: () => boolean = () => false): Promise<PruneOutcome> {
   const outcome: PruneOutcome = { deleted: [], untagged: [], failed: [], skipped: [] };
   if (!plan.deletes.length && !plan.untags.length) return outcome;
-  await requireDeletes(reg, plan.repository);
   const untagger = new Untagger(reg, plan.repository);
   const jobs: { what: string; run: () => Promise<void> }[] = [
     ...plan.untags.map((tag) => ({
@@ -2260,6 +2350,78 @@ export async function executePrune(reg: Registry, plan: PrunePlan & { images: Ma
     progress(++done, jobs.length);
   });
   return outcome;
+}
+
+// ── the recheck: the repository again, right before the first write ──
+
+/** A tag that a write of the plan would remove, though the plan did not foresee it. */
+export interface PlanConflict {
+  repository: string;
+  tag: string;
+  /** where the tag points now */
+  digest: string;
+  /** a tag to untag that moved: the digest it was planned on */
+  planned?: string;
+  /** a list the plan did not read: the digest to delete that it holds */
+  holds?: string;
+}
+
+/**
+ * Right before the first write of any of these plans (after the confirmation, or at once with
+ * --yes): one probe a repository that deletes are enabled, then every repository read again.
+ * Nothing is written; what a write would lose that the plan did not foresee is returned.
+ */
+export async function recheckBeforeWrites(reg: Registry, writes: PlannedWrites[], concurrency: number): Promise<PlanConflict[]> {
+  const busy = writes.filter((w) => w.deletes.size || w.untags.size);
+  for (const w of busy) await requireDeletes(reg, w.repository);
+  const conflicts: PlanConflict[] = [];
+  for (const w of busy) conflicts.push(...(await recheck(reg, w, concurrency)));
+  return conflicts;
+}
+
+/**
+ * Every tag of the repository resolved again, against the plan: a tag it did not plan that now
+ * points at a digest to delete (a kept tag moved there counts), a tag to untag that moved (untagging
+ * it would remove the new push), and a list the plan did not read that holds a digest to delete.
+ * The registry has no conditional DELETE (no If-Match on manifests): a push after this read is
+ * not seen. In a dry run only the script rechecks: the tags/list carrying its loop is read, and
+ * the tags are left to the script.
+ */
+export async function recheck(reg: Registry, w: PlannedWrites, concurrency: number): Promise<PlanConflict[]> {
+  const tags = (await tagList(reg, w.repository, undefined, w)).sort(byteOrder);
+  if (reg.transport.opts.dryRun) return [];
+  const gone = (err: unknown) => {
+    // A tag or list deleted since the list was read: nothing of it to lose.
+    if (err instanceof RegistryError && err.status === 404) return undefined;
+    throw err;
+  };
+  const found = await mapLimit(tags, concurrency, async (tag): Promise<PlanConflict | undefined> => {
+    const now = await manifestHead(reg, w.repository, tag, undefined, { inRecheck: true }).catch(gone);
+    if (!now) return undefined;
+    const here = { repository: w.repository, tag, digest: now.digest };
+    const planned = w.untags.get(tag);
+    if (planned !== undefined && planned !== now.digest) return { ...here, planned };
+    const going = w.deletes.get(now.digest);
+    if (going && !going.includes(tag)) return here;
+    if (!INDEX_TYPES.includes(now.mediaType) || w.lists.has(now.digest)) return undefined;
+    const list = await manifestGet(reg, w.repository, now.digest, { inRecheck: true }).catch(gone);
+    const holds = list?.json.manifests?.find((m) => w.deletes.has(m.digest))?.digest;
+    return holds ? { ...here, holds } : undefined;
+  });
+  return found.filter((c): c is PlanConflict => c !== undefined);
+}
+
+/** What changed, in a line: `prod → sha256:…`, the repository named when the plan spans several. */
+export function describeConflicts(conflicts: PlanConflict[], { repository = false } = {}): string {
+  const shown = conflicts.slice(0, 3).map((c) => `${repository ? `${c.repository}:` : ""}${c.tag} → ${c.digest}` +
+    (c.planned ? ` (planned on ${c.planned})` : c.holds ? ` (a list holding ${c.holds})` : ""));
+  return shown.join(", ") + (conflicts.length > shown.length ? `, and ${conflicts.length - shown.length} more` : "");
+}
+
+/** The error that stops a delete or prune whose repository changed since the plan: nothing was written. */
+export function changedSincePlan(conflicts: PlanConflict[], { repository = false } = {}): RegctlError {
+  return new RegctlError(`${CHANGED_SINCE_PLAN}: ${describeConflicts(conflicts, { repository })}; run it again`,
+    "a tag was pushed after the plan was made, and carrying the plan out would have removed it: nothing was changed. The same command plans again from what the registry holds now");
 }
 
 // ── du: storage by repository and tag ──
@@ -3239,9 +3401,13 @@ const commands = {
     if (!ctx.opts.dryRun && !(await confirm(ctx, `Delete ${name}@${plan.digest} and ${plan.tags.length} tag(s)?`))) {
       throw new RegctlError("nothing deleted: not confirmed");
     }
+    // The probe first, so a registry that deletes nothing says so before the tags are read again.
+    const changed = await recheckBeforeWrites(reg, [plan.writes], ctx.opts.concurrency);
+    if (changed.length) throw changedSincePlan(changed);
     const { result: { deleted }, interrupted } = await interruptible(ctx, async () => ({ deleted: (await manifestDelete(reg, plan.repository, plan.digest)).sent }));
     if (deleted) forgetCompletions(plan.registry, plan.repository);
-    if (ctx.opts.json) return printJson({ ...plan, deleted, dryRun: ctx.opts.dryRun });
+    const { writes: _w, ...shown } = plan;
+    if (ctx.opts.json) return printJson({ ...shown, deleted, dryRun: ctx.opts.dryRun });
     if (deleted) {
       out(`deleted ${name}@${plan.digest}`);
       for (const t of plan.tags) out(`untagged ${name}:${t}`);
@@ -3391,12 +3557,22 @@ const cleanupCommands = {
       reg = registryFor(ctx, registry);
       repos = [ref.repository];
     }
-    const plans: Awaited<ReturnType<typeof planPrune>>[] = [];
-    for (const repo of repos) plans.push(await planPrune(reg, repo, policy, ctx.opts.concurrency));
-    if (!ctx.opts.json) for (const p of plans) printPrunePlan(p);
-    const work = plans.reduce((n, p) => n + p.deletes.length + p.untags.length, 0);
-    if (work === 0) return ctx.opts.json ? printJson(plans.map(({ images: _i, ...p }) => p)) : out("nothing to prune");
-    if (!ctx.opts.dryRun && !(await confirm(ctx, `Carry out this plan (${work} changes)?`))) throw new RegctlError("nothing changed: not confirmed");
+    let plans: Awaited<ReturnType<typeof planPrune>>[] = [];
+    // Every repository is read again before the first write of any. Asked on a terminal, a
+    // repository that changed meanwhile is planned and asked again (3 rounds); with --yes it stops.
+    for (let round = 1; ; round++) {
+      plans = [];
+      for (const repo of repos) plans.push(await planPrune(reg, repo, policy, ctx.opts.concurrency));
+      if (!ctx.opts.json) for (const p of plans) printPrunePlan(p);
+      const work = plans.reduce((n, p) => n + p.deletes.length + p.untags.length, 0);
+      if (work === 0) return ctx.opts.json ? printJson(plans.map(({ images: _i, writes: _w, ...p }) => p)) : out("nothing to prune");
+      if (!ctx.opts.dryRun && !(await confirm(ctx, `Carry out this plan (${work} changes)?`))) throw new RegctlError("nothing changed: not confirmed");
+      const changed = await recheckBeforeWrites(reg, plans.map((p) => p.writes), ctx.opts.concurrency);
+      if (!changed.length) break;
+      const named = { repository: repos.length > 1 };
+      if (ctx.opts.yes || round === 3) throw changedSincePlan(changed, named);
+      ctx.log.note(`${CHANGED_SINCE_PLAN}: ${describeConflicts(changed, named)}; planning again`);
+    }
     const { result: outcomes, interrupted } = await interruptible(ctx, async (stopped) => {
       const results: PruneOutcome[] = [];
       for (const p of plans) {
@@ -3406,7 +3582,7 @@ const cleanupCommands = {
       return results;
     });
     if (ctx.opts.json)
-      printJson(plans.map(({ images: _i, ...p }, i) => ({ ...p, outcome: outcomes[i], dryRun: ctx.opts.dryRun })));
+      printJson(plans.map(({ images: _i, writes: _w, ...p }, i) => ({ ...p, outcome: outcomes[i], dryRun: ctx.opts.dryRun })));
     else
       for (const [i, p] of plans.entries()) {
         const r = outcomes[i]!;

@@ -64,9 +64,11 @@ describe("the seed question: delete busybox:latest", () => {
     const plan = await run(["delete", `${reg.host}/${repo}:latest`, "--dry-run", "--curl"]);
     expect(plan.code).toBe(0);
     expect(await registryTags(reg.url, repo)).toEqual(["1.36", "keep", "latest"]);
-    // stderr is itself a script: every line a command or a comment.
+    // stderr is itself a script: every line a command or a comment (the deletes-enabled probe and
+    // the recheck's loop before the DELETE included).
     for (const line of plan.stderr.trim().split("\n"))
-      expect(line.startsWith("#") || /^(curl |DIGEST=\$\(curl |\[ "\$DIGEST" = |ACCEPT=|set -eu)/.test(line)).toBe(true);
+      expect(line.startsWith("#") || /^(curl |DIGEST=\$\(curl |\[ "\$DIGEST" = |ACCEPT=|set -eu|\[ "\$\(curl |TAGS=|PLAN_[A-Z]+=|CHANGED=$|while :; do$|  |done$|\[ -z "\$CHANGED" \])/.test(line)).toBe(true);
+    expect(plan.stderr).toContain("PLAN_DELETES=");
     expect(plan.stderr).toContain(`-X DELETE http://${reg.host}/v2/${repo}/manifests/"$DIGEST"`);
     expect(plan.stderr).toContain("Accept: ");
     expect(plan.stderr).toContain("deleting it removes 2 tags");

@@ -19,6 +19,9 @@
 // is not an HTTP request (regctl's https probe of a loopback registry sends a TLS hello) is
 // piped through untouched, so the registry itself answers it.
 //
+// Held: `hold(method, path)` keeps the next matching request from the registry until the test
+// releases it, so a test can put a change of its own (a push) between two of regctl's requests.
+//
 // Reproducible: whether and how a request is hit is a hash of (seed, method, path, how many times
 // that method and path were asked before), not of arrival order, so the same run meets the same
 // faults however its concurrent requests interleave. (Only which Retry-After form a 429 carries
@@ -61,6 +64,8 @@ export type FaultStats = {
 
 export type LoggedRequest = { method: string; path: string; fault: Fault; at: number };
 
+export type Hold = { arrived: Promise<LoggedRequest>; release(): void };
+
 export type FaultProxy = {
   host: string; // "127.0.0.1:PORT"
   url: string; // "http://127.0.0.1:PORT"
@@ -70,6 +75,12 @@ export type FaultProxy = {
   /** connections open right now, client side */
   open(): number;
   setFaults(f: Faults): void;
+  /**
+   * Hold the next request with this method (and a path matching `path`) before it reaches the
+   * registry, until `release()`: the test changes the registry meanwhile, as a concurrent push
+   * would. `arrived` resolves once the request is held.
+   */
+  hold(method: string, path?: RegExp): Hold;
   stop(): Promise<void>;
 };
 
@@ -100,6 +111,7 @@ export async function startFaultProxy(target: string, faults: Faults = {}): Prom
   const sockets = new Set<Socket>();
   let injected = 0;
   const t0 = Date.now();
+  const holds: { method: string; path?: RegExp; arrive(r: LoggedRequest): void; released: Promise<void> }[] = [];
 
   const track = (s: Socket) => {
     sockets.add(s);
@@ -185,7 +197,15 @@ export async function startFaultProxy(target: string, faults: Faults = {}): Prom
     const head = `${[lines[0], ...headers, "Connection: close"].join("\r\n")}\r\n\r\n`;
     stats.requests++;
     const fault = choose(method, path);
-    if (log.length < MAX_LOG) log.push({ method, path, fault, at: Date.now() - t0 });
+    const entry = { method, path, fault, at: Date.now() - t0 };
+    if (log.length < MAX_LOG) log.push(entry);
+    const held = holds.findIndex((h) => h.method === method && (!h.path || h.path.test(path)));
+    if (held >= 0) {
+      const [h] = holds.splice(held, 1);
+      h!.arrive(entry);
+      await h!.released;
+      if (client.destroyed) return;
+    }
     switch (fault) {
       case "drop":
         stats.dropped++;
@@ -252,6 +272,14 @@ export async function startFaultProxy(target: string, faults: Faults = {}): Prom
     setFaults: (next) => {
       f = { ...next };
       injected = 0;
+    },
+    hold: (method, path) => {
+      let arrive!: (r: LoggedRequest) => void;
+      let release!: () => void;
+      const arrived = new Promise<LoggedRequest>((r) => (arrive = r));
+      const released = new Promise<void>((r) => (release = r));
+      holds.push({ method, path, arrive, released });
+      return { arrived, release };
     },
     stop: async () => {
       for (const s of sockets) s.destroy();

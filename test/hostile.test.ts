@@ -538,7 +538,8 @@ describe("a registry that dies mid-command", () => {
   }, 60_000);
 
   test("prune: the registry stops in the middle of the deletes; what it reports is what happened, and it says to run it again", async () => {
-    const m = mortal(40, 40 + 40 + 1 + 1 + 10); // tag list, 40 manifests, 40 configs, the deletes probe, then 10 deletes
+    // tag list, 40 manifests, 40 configs, the deletes probe, the recheck (tag list, 40 HEADs), then 10 deletes
+    const m = mortal(40, 1 + 40 + 40 + 1 + 1 + 40 + 10);
     const r = await regctl(["prune", `${m.srv.host}/app`, "--keep", "5", "--yes", "--json", "--plain-http"]);
     const outcome = (JSON.parse(r.stdout || "[{}]")[0]?.outcome ?? {}) as { deleted?: string[]; failed?: { what: string; error: string }[]; skipped?: string[] };
     const deleted = outcome.deleted ?? [];
