@@ -419,6 +419,13 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
     const kinds = new Map<string, number>();
     let total = 0;
     for (const line of err.split("\n")) {
+      // The recheck before the first write is one loop in the script: its tags/list, then a HEAD per tag.
+      if (line.startsWith("TAGS=$(curl ")) {
+        total += 1 + PRUNE_TAGS;
+        kinds.set("GET tags/list (recheck)", 1);
+        kinds.set("HEAD manifests (recheck)", PRUNE_TAGS);
+        continue;
+      }
       if (!line.startsWith("curl ")) continue;
       total++;
       const method = line.match(/ -X (\w+)/)?.[1] ?? (/ -I\b/.test(line) ? "HEAD" : "GET");
