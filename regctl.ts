@@ -245,6 +245,9 @@ export class RegistryError extends RegctlError {
   }
 }
 
+/** A 404: what was asked for is not there (deleted meanwhile, or never was). */
+export const isGone = (err: unknown): boolean => err instanceof RegistryError && err.status === 404;
+
 /** The request never got an answer: refused, reset, timed out, TLS failed. */
 export class NetworkError extends RegctlError {
   constructor(
@@ -1895,7 +1898,7 @@ export async function tagDigests(reg: Registry, repo: string, concurrency: numbe
       return { tag, digest: d.digest, mediaType: d.mediaType };
     } catch (err) {
       // A tag deleted between the list and its HEAD is simply gone.
-      if (err instanceof RegistryError && err.status === 404) return { tag };
+      if (isGone(err)) return { tag };
       throw err;
     }
   });
@@ -2121,7 +2124,7 @@ export async function describeTags(reg: Registry, repo: string, concurrency: num
       manifests.set(m.digest, m);
       return { tag, digest: m.digest };
     } catch (err) {
-      if (err instanceof RegistryError && err.status === 404) return undefined; // deleted meanwhile
+      if (isGone(err)) return undefined; // deleted meanwhile
       throw err;
     }
   })).filter((r): r is { tag: string; digest: string } => r !== undefined);
@@ -2158,7 +2161,7 @@ export async function describeTags(reg: Registry, repo: string, concurrency: num
       if (depth > 4) throw new RegctlError(`${repo}: lists nested more than 4 deep`, "the registry's answer is broken or hostile");
       f = manifestGet(reg, repo, digest).then((m) => describe(m, depth), (err) => {
         // A child the registry no longer has (garbage-collected) has no blobs to count.
-        if (err instanceof RegistryError && err.status === 404) return undefined;
+        if (isGone(err)) return undefined;
         throw err;
       });
       described.set(digest, f);
@@ -2392,7 +2395,7 @@ export async function recheck(reg: Registry, w: PlannedWrites, concurrency: numb
   if (reg.transport.opts.dryRun) return [];
   const gone = (err: unknown) => {
     // A tag or list deleted since the list was read: nothing of it to lose.
-    if (err instanceof RegistryError && err.status === 404) return undefined;
+    if (isGone(err)) return undefined;
     throw err;
   };
   const found = await mapLimit(tags, concurrency, async (tag): Promise<PlanConflict | undefined> => {
