@@ -90,7 +90,21 @@ export const ErrorCode = {
  */
 export const Exit = { OK: 0, FAILED: 1, USAGE: 2, INTERRUPTED: 130, OUTPUT_CLOSED: 141 } as const;
 
-export const DOCKER_HUB = "registry-1.docker.io";
+/**
+ * Docker Hub, named once: the host its API answers on, the names people give it (normalised to
+ * the host), the name it goes by when offered back, and its key in docker's config.json.
+ */
+export const DockerHub = {
+  host: "registry-1.docker.io",
+  aliases: ["docker.io", "index.docker.io"] as readonly string[],
+  shown: "docker.io",
+  configKey: "https://index.docker.io/v1/",
+  /** one-part names live under library/: busybox is library/busybox */
+  namespace: "library",
+} as const;
+
+/** The tag a reference without one means, as docker decides. */
+export const DEFAULT_TAG = "latest";
 /** Manifests larger than this are refused without reading them (distribution's own limit is 4 MiB). */
 const MAX_MANIFEST_BYTES = 4 << 20;
 /** Error bodies, and any answer that names no limit of its own, are read up to this size. */
@@ -102,17 +116,48 @@ const IMPOSSIBLE_DIGEST = `sha256:${"0".repeat(64)}`;
 
 export type Method = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
 
-/** One HTTP request as a value: the transport sends it, the transcript prints it. */
+/**
+ * One HTTP request as a value: the transport sends it, the transcript prints it. Everything the
+ * transport acts on is a field here; what only the curl script needs is under `script`.
+ */
 export interface RegistryRequest {
   method: Method;
   url: string;
   headers?: Record<string, string>;
   body?: string;
+  /** Form fields (OAuth2 token requests); a secret is named, never held. */
+  form?: [string, string | { secret: "username" | "password" | "identityToken" }][];
+  /**
+   * Credentials, by reference: the transport fills in the secret, the transcript a shell variable.
+   * basic: the registry's (or `host`'s) username and password; bearer: the token in that variable.
+   */
+  auth?: { basic: true; host?: string } | { bearer: string };
+  /** Send without credentials and take a 401 as the answer (ping: which auth scheme is this?). */
+  anonymous?: boolean;
+  /** Error statuses that are an answer here, not a failure (a HEAD's 404: not there). */
+  expect?: number[];
+  /** Read at most this many bytes of the body (default: error-body size). */
+  maxBody?: number;
+  /** A write that may be sent again when its outcome is unknown: the same bytes to the same place. */
+  idempotent?: boolean;
+  /**
+   * How to learn whether a write whose answer was lost happened: `request` answers `done` if it
+   * did (a HEAD after a DELETE: 404). Without this or `idempotent`, such a write is reported unknown.
+   */
+  verify?: { request: RegistryRequest; done: number };
+  /** What the curl transcript needs beyond the request itself. */
+  script?: ScriptHints;
+}
+
+/** How a request appears in the curl transcript: read by section 5 alone. */
+export interface ScriptHints {
   /** Shell comment printed above the curl line: why this step, where it is not obvious. */
   why?: string;
+  /** A probe (which scheme does this host speak?): printed as a comment, not as a command. */
+  comment?: boolean;
   /**
-   * Capture this response header into a shell variable in the transcript (sh and curl only).
-   * `check`: the script stops unless the value is the one regctl saw (a digest it planned with).
+   * Capture this response header into a shell variable. `check`: the script stops unless the value
+   * is the one regctl saw (a digest it planned with).
    */
   capture?: {
     variable: string;
@@ -123,28 +168,13 @@ export interface RegistryRequest {
     /** in a dry run, the value the script will capture stands for this one in later commands */
     planned?: string;
   };
-  /** Read at most this many bytes of the body (default: error-body size). */
-  maxBody?: number;
-  /** Probes (which scheme does this host speak?) appear in the transcript as comments only. */
-  probe?: boolean;
-  /** Send without credentials and take a 401 as the answer (ping: which auth scheme is this?). */
-  anonymous?: boolean;
-  /** Error statuses this step expects as an answer: the curl line then does not fail on them. */
-  tolerate?: number[];
-  /**
-   * Credentials, by reference: the transport fills in the secret, the transcript a shell variable.
-   * basic: the registry's (or `host`'s) username and password; bearer: the token in that variable.
-   */
-  auth?: { basic: true; host?: string } | { bearer: string };
-  /** Form fields (OAuth2 token requests); a secret is named, never held. */
-  form?: [string, string | { secret: "username" | "password" | "identityToken" }][];
   /** A token request: capture "token" or "access_token" of the JSON answer into this shell variable. */
   tokenCapture?: string;
   /** A check: the script stops, saying `message`, unless the answer has this status. */
   stopUnless?: { status: number; message: string };
   /**
-   * A tags/list read right before the first write, for the script: after it, the script HEADs
-   * every tag and stops, as regctl does, if a write of this plan would remove a tag it did not plan.
+   * A tags/list read right before the first write: after it, the script HEADs every tag and stops,
+   * as regctl does, if a write of this plan would remove a tag it did not plan.
    */
   recheck?: PlannedWrites;
   /** Done in the script by the loop of an earlier `recheck`: no line of its own. */
@@ -166,11 +196,15 @@ export interface PlannedWrites {
 export const CHANGED_SINCE_PLAN = "the repository changed since the plan";
 
 export interface RegistryResponse {
+  /** false in a dry run: a write was printed, not sent, and nothing else here is an answer */
+  sent: boolean;
   status: number;
   statusText: string;
   headers: Headers;
   body: Uint8Array;
   url: string;
+  /** the write's answer was lost, and its `verify` request found it done: this is that answer */
+  verified?: boolean;
 }
 
 export interface Reference {
@@ -240,9 +274,38 @@ export class RegistryError extends RegctlError {
     super(`${method} ${url}: ${status} ${statusText(status)}${what ? ` ${what}` : ""}`, hint);
     this.name = "RegistryError";
   }
-  has(code: string): boolean {
-    return this.errors.some((e) => e.code === code);
+}
+
+/** What a request was about, as messages name it: the method and a URL or a reference (repo:tag, repo@digest). */
+export interface Asked {
+  method: Method;
+  what: string;
+}
+
+/**
+ * The registry answered, but the answer cannot be used: not JSON, a digest that does not match
+ * its bytes, a list that is not one, a name that is not a name. Nothing is done with it.
+ */
+export class BadAnswer extends RegctlError {
+  constructor(
+    readonly asked: Asked,
+    readonly problem: string,
+    hint = "the registry's answer is broken or hostile: nothing was done with it",
+  ) {
+    super(`${asked.method} ${asked.what}: ${problem}`, hint);
+    this.name = "BadAnswer";
   }
+}
+
+/** An answer's body as JSON: an object or array, else a BadAnswer naming what was due. */
+export function parseJsonAnswer<T>(body: Uint8Array, asked: Asked, hint?: string): T {
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(body));
+    if (typeof parsed === "object" && parsed !== null) return parsed as T;
+  } catch {
+    // the parser's message may quote the answer: say what, not where
+  }
+  throw new BadAnswer(asked, "the answer is not JSON", hint);
 }
 
 /** A 404: what was asked for is not there (deleted meanwhile, or never was). */
@@ -329,10 +392,10 @@ export function isDigest(s: string): boolean {
   return DIGEST.test(s);
 }
 
-/** Normalise a registry host as docker does: docker.io and index.docker.io are registry-1.docker.io. */
+/** Normalise a registry host as docker does: docker.io and index.docker.io are Docker Hub's API host. */
 export function normalizeRegistry(host: string): string {
   const h = host.toLowerCase();
-  return h === "docker.io" || h === "index.docker.io" ? DOCKER_HUB : host;
+  return DockerHub.aliases.includes(h) ? DockerHub.host : host;
 }
 
 /**
@@ -362,7 +425,7 @@ export function parseReference(input: string, { requireTagOrDigest = false } = {
     if (!TAG.test(tag)) throw bad(`"${tag}" is not a valid tag (letters, digits, '_', '.', '-'; at most 128)`);
   }
   const parts = rest.split("/");
-  let registry = DOCKER_HUB;
+  let registry: string = DockerHub.host;
   const first = parts[0] ?? "";
   if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost" || first.startsWith("["))) {
     if (!DOMAIN.test(first)) throw bad(`"${first}" is not a valid registry host`);
@@ -371,10 +434,10 @@ export function parseReference(input: string, { requireTagOrDigest = false } = {
   }
   if (parts.length === 0 || parts.some((p) => !NAME_COMPONENT.test(p)))
     throw bad(/[A-Z]/.test(rest) ? "repository names must be lowercase" : `"${parts.join("/")}" is not a valid repository name`);
-  if (registry === DOCKER_HUB && parts.length === 1) parts.unshift("library");
+  if (registry === DockerHub.host && parts.length === 1) parts.unshift(DockerHub.namespace);
   const repository = parts.join("/");
   if (repository.length > 255) throw bad("repository name longer than 255 characters");
-  if (requireTagOrDigest && !tag && !digest) tag = "latest";
+  if (requireTagOrDigest && !tag && !digest) tag = DEFAULT_TAG;
   const ref = { registry, repository, tag, digest };
   // The limit applies to the full form, so whatever parses also parses again once formatted.
   if (formatReference(ref).length > 600) throw bad("too long");
@@ -387,6 +450,16 @@ export function parseRegistry(input: string): { registry: string; scheme?: "http
   if (!m || !DOMAIN.test(m[2]!))
     throw new UsageError(`invalid registry "${input}"`, "give a host and optional port, e.g. localhost:5000 or registry.example.com");
   return { registry: normalizeRegistry(m[2]!), scheme: m[1] as "http" | "https" | undefined };
+}
+
+/** What a reference points at in a manifest request: its digest, else its tag, else the default tag. */
+export function tagOrDigest(ref: Reference): string {
+  return ref.digest ?? ref.tag ?? DEFAULT_TAG;
+}
+
+/** What a manifest request names, written as a reference: repo:tag, or repo@digest. */
+export function refName(repo: string, ref: string): string {
+  return isDigest(ref) ? `${repo}@${ref}` : `${repo}:${ref}`;
 }
 
 export function formatReference(ref: Reference): string {
@@ -491,8 +564,6 @@ export interface Credential {
 /** The shell variables a transcript uses in place of secrets. */
 export const SecretVar = { username: "REGCTL_USERNAME", password: "REGCTL_PASSWORD", identityToken: "REGCTL_IDENTITY_TOKEN" } as const;
 
-/** Docker Hub's key in config.json is the v1 index URL, not the registry host. */
-const DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/";
 
 export function dockerConfigPath(env = process.env): string {
   return join(env.DOCKER_CONFIG || join(env.HOME || homedir(), ".docker"), "config.json");
@@ -552,7 +623,8 @@ function hostOfConfigKey(key: string): string {
 }
 
 export function configKey(registry: string): string {
-  return registry === DOCKER_HUB ? DOCKER_HUB_CONFIG_KEY : registry;
+  // Docker Hub's key is the v1 index URL, not the registry host.
+  return registry === DockerHub.host ? DockerHub.configKey : registry;
 }
 
 /** Decode `auths.<host>.auth`: base64 of user:password. */
@@ -856,16 +928,18 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
   if (opts.cert) args.push("--cert", shQuote(opts.cert), "--key", shQuote(opts.key ?? ""));
   if (req.auth && "basic" in req.auth) args.push("-u", `"$${SecretVar.username}:$${SecretVar.password}"`);
   if (req.auth && "bearer" in req.auth) args.push("-H", `"Authorization: Bearer $${req.auth.bearer}"`);
-  if (req.tokenCapture) {
+  const s = req.script ?? {};
+  if (s.tokenCapture) {
     args.push("-f");
     if (req.method !== "GET") args.push("-X", req.method);
-  } else if (req.capture) {
+  } else if (s.capture) {
     // -w '%header{…}' (curl ≥ 7.84) prints one response header: the digest, with no jq or sed.
-    args.push("-f", "-o", "/dev/null", ...(req.method === "HEAD" ? ["-I"] : ["-X", req.method]), "-w", shQuote(`%header{${req.capture.header}}`));
+    args.push("-f", "-o", "/dev/null", ...(req.method === "HEAD" ? ["-I"] : ["-X", req.method]), "-w", shQuote(`%header{${s.capture.header}}`));
   } else if (req.method === "HEAD") {
     args.push("-I");
   } else {
-    if (req.method !== "GET") args.push(...(req.tolerate ? [] : ["--fail-with-body"]), "-X", req.method);
+    // A status the step expects as an answer must not fail the script.
+    if (req.method !== "GET") args.push(...(req.expect ? [] : ["--fail-with-body"]), "-X", req.method);
   }
   for (const [k, v] of Object.entries(req.headers ?? {})) args.push("-H", q(`${k}: ${v}`));
   if (req.body !== undefined) args.push("--data-binary", q(req.body));
@@ -873,15 +947,15 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
     args.push("--data-urlencode", typeof v === "string" ? q(`${k}=${v}`) : `"${k}=$${SecretVar[v.secret]}"`);
   args.push(q(req.url));
   const line = args.join(" ");
-  if (req.recheck) return recheckScript(line, req, opts);
-  if (req.capture) return `${req.capture.variable}=$(${line})`;
-  if (req.stopUnless) {
+  if (s.recheck) return recheckScript(line, req.url, req.auth, s.recheck, opts);
+  if (s.capture) return `${s.capture.variable}=$(${line})`;
+  if (s.stopUnless) {
     const check = line.replace(/^curl -sS /, `curl -sS -o /dev/null -w '%{http_code}' `);
-    return `[ "$(${check})" = ${req.stopUnless.status} ] || { echo ${shQuote(req.stopUnless.message)} >&2; exit 1; }`;
+    return `[ "$(${check})" = ${s.stopUnless.status} ] || { echo ${shQuote(s.stopUnless.message)} >&2; exit 1; }`;
   }
-  if (req.tokenCapture) {
+  if (s.tokenCapture) {
     // sh alone picks the token out of the JSON: "token" when present, else "access_token".
-    const v = req.tokenCapture;
+    const v = s.tokenCapture;
     return [
       `${v}=$(${line})`,
       `case $${v} in *'"token"'*) ${v}=\${${v}#*'"token"'} ;; *) ${v}=\${${v}#*'"access_token"'} ;; esac`,
@@ -897,13 +971,12 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
  * with the same Accept list and credentials, a list the plan did not read fetched, and a stop with
  * regctl's own message if a write of the plan would remove a tag it did not plan.
  */
-function recheckScript(list: string, req: RegistryRequest, opts: CurlOptions): string {
-  const w = req.recheck!;
+function recheckScript(list: string, url: string, auth: RegistryRequest["auth"], w: PlannedWrites, opts: CurlOptions): string {
   // "{TAG}" and "{D}" stand for the loop's variables, as captured values stand for theirs.
   const vars = new Map([...(opts.vars ?? []), ["{TAG}", "TAG"], ["{D}", "D"]]);
-  const manifests = req.url.replace(/\/tags\/list(\?.*)?$/, "/manifests/");
+  const manifests = url.replace(/\/tags\/list(\?.*)?$/, "/manifests/");
   const manifest = (method: Method, ref: string) =>
-    toCurl({ method, url: manifests + ref, headers: { Accept: MANIFEST_ACCEPT }, auth: req.auth }, { ...opts, vars });
+    toCurl({ method, url: manifests + ref, headers: { Accept: MANIFEST_ACCEPT }, auth }, { ...opts, vars });
   const head = manifest("HEAD", "{TAG}").replace(/^curl -sS /, `curl -sS -o /dev/null -w '%{http_code} %header{docker-content-digest} %header{content-type}' `);
   const get = manifest("GET", "{D}").replace(/^curl -sS /, "curl -sS -f ");
   const words = (xs: Iterable<string>) => shQuote(` ${[...xs].join(" ")} `);
@@ -937,7 +1010,7 @@ function recheckScript(list: string, req: RegistryRequest, opts: CurlOptions): s
   ].join("\n");
 }
 
-// ───────────────────────────── 6. transport ─────────────────────────────
+// ── the transcript of a run: what the transport settled, as the script that does it again ──
 
 /** Where stderr lines go; in --curl mode everything that is not a command is a comment. */
 export interface Log {
@@ -947,6 +1020,8 @@ export interface Log {
   note(line: string): void;
   /** shown only with --verbose */
   debug(line: string): void;
+  /** a note in --curl mode (the script's reader should know), else shown only with --verbose */
+  explain(line: string): void;
 }
 
 export function makeLog(opts: { curl: boolean; verbose: boolean }, write = (s: string) => void process.stderr.write(s)): Log {
@@ -957,22 +1032,101 @@ export function makeLog(opts: { curl: boolean; verbose: boolean }, write = (s: s
     write("#!/bin/sh\n# curl transcript of regctl: runnable with sh and curl alone\nset -eu\n");
   };
   const comment = (line: string) => line.split("\n").map((l) => (opts.curl ? `# ${l}` : l)).join("\n");
+  const note = (line: string) => {
+    start();
+    write(`${comment(line)}\n`);
+  };
+  const debug = (line: string) => {
+    if (!opts.verbose) return;
+    start();
+    write(`${line.split("\n").map((l) => `# ${l}`).join("\n")}\n`);
+  };
   return {
     script: (line) => {
       start();
       write(`${line}\n`);
     },
-    note: (line) => {
-      start();
-      write(`${comment(line)}\n`);
-    },
-    debug: (line) => {
-      if (!opts.verbose) return;
-      start();
-      write(`${line.split("\n").map((l) => `# ${l}`).join("\n")}\n`);
-    },
+    note,
+    debug,
+    explain: (line) => (opts.curl ? note(line) : debug(line)),
   };
 }
+
+/**
+ * The curl transcript, driven by the transport alone: each request it settles becomes the
+ * command that repeats it (a refused or failed attempt, or a probe, a comment), followed by the
+ * answer as a comment; captured values become shell variables that later commands use.
+ */
+export class Transcript {
+  /** values captured into shell variables (and the Accept list), shown as "$VAR" in later commands */
+  private readonly vars = new Map<string, string>();
+
+  constructor(
+    private readonly log: Log,
+    readonly enabled: boolean,
+    /** TLS flags for a request's host: --cacert, --cert, -k */
+    private readonly tls: (host: string) => CurlOptions,
+  ) {}
+
+  /** A request and its answer; an attempt refused for want of credentials is a comment. */
+  answered(req: RegistryRequest, res: RegistryResponse, { refused = false } = {}): void {
+    if (!this.enabled || req.script?.inRecheck) return;
+    this.command(req, { comment: refused });
+    const digest = res.headers.get("docker-content-digest");
+    const challenge = res.status === 401 ? res.headers.get("www-authenticate") : null;
+    this.log.note(`← ${res.status} ${res.statusText}${digest ? `, Docker-Content-Digest: ${digest}` : ""}${challenge ? `\n  WWW-Authenticate: ${challenge}` : ""}`);
+    if (req.script?.capture && res.status < 300) this.captured(req, res.headers.get(req.script.capture.header) ?? undefined);
+  }
+
+  /** A write a dry run does not send: the command all the same, and what it will capture. */
+  notSent(req: RegistryRequest): void {
+    if (!this.enabled) return;
+    this.command(req);
+    if (req.script?.capture?.planned) this.captured(req, req.script.capture.planned);
+    this.log.note("dry run: not sent");
+  }
+
+  /** A request that got no answer: a comment, with why. */
+  failed(req: RegistryRequest, reason: string): void {
+    if (this.enabled) this.log.note(`${toCurl(req, this.options(req))}\n→ ${reason}`);
+  }
+
+  private options(req: RegistryRequest): CurlOptions {
+    return { ...this.tls(new URL(req.url).host), vars: this.vars };
+  }
+
+  private command(req: RegistryRequest, { comment = false } = {}): void {
+    const s = req.script ?? {};
+    if ((req.headers?.Accept === MANIFEST_ACCEPT || s.recheck) && !this.vars.has(MANIFEST_ACCEPT)) {
+      this.log.note("every manifest request sends all the types we understand: without the stored type the registry\n" +
+        "converts to schema1 (another digest), answers 404 for OCI types, or picks one platform of a list");
+      this.log.script(`ACCEPT=${shQuote(MANIFEST_ACCEPT)}`);
+      this.vars.set(MANIFEST_ACCEPT, "ACCEPT");
+    }
+    const line = toCurl(req, this.options(req));
+    if (s.why && !comment) this.log.note(s.why);
+    if (s.comment || comment) this.log.note(line);
+    else this.log.script(line);
+  }
+
+  /** The lines after a captured value: a check that it is still what was planned, or its resolution. */
+  private captured(req: RegistryRequest, value: string | undefined): void {
+    const c = req.script!.capture!;
+    if (!value) return;
+    const v = c.variable;
+    if (c.resolve) {
+      const origin = new URL(req.url).origin;
+      this.log.script(`case $${v} in /*) ${v}=${shQuote(origin)}$${v} ;; esac`);
+      if (value.startsWith("/")) value = origin + value;
+    }
+    if (c.check !== false)
+      this.log.script(`[ "$${v}" = ${shQuote(value)} ] || { echo ${shQuote(`${v} is not ${value} as planned: stopping`)} >&2; exit 1; }`);
+    this.vars.set(value, v);
+  }
+}
+
+
+// ───────────────────────────── 6. transport ─────────────────────────────
 
 export interface TransportOptions extends CredentialLimits {
   curl: boolean;
@@ -984,15 +1138,11 @@ export interface TransportOptions extends CredentialLimits {
   /** credentials given on the command line (-u, --password-stdin) */
   username?: string;
   password?: string;
-  /** give up on a read after this many attempts */
-  maxAttempts?: number;
-  /** never wait longer than this for one Retry-After */
-  maxRetryAfterMs?: number;
+  /** the retry policy's limits (a TAB tries once) */
+  retry?: RetryLimits;
   env?: Record<string, string | undefined>;
 }
 
-const RETRY_STATUS = new Set([429, 502, 503, 504]);
-const RETRY_NETWORK = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "TimeoutError", "UND_ERR_SOCKET", "ConnectionClosed"]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Classify a fetch failure into a short reason, a code and a hint. */
@@ -1019,7 +1169,9 @@ function describeNetworkError(err: unknown, url: string): { reason: string; code
 }
 
 /** Read a body up to `limit` bytes; beyond it, stop reading and refuse. */
-async function readCapped(body: ReadableStream<Uint8Array> | null | undefined, limit: number, what: string): Promise<Uint8Array> {
+const TOO_BIG = "the registry sent more than any sane answer holds";
+
+async function readCapped(body: ReadableStream<Uint8Array> | null | undefined, limit: number, asked: Asked): Promise<Uint8Array> {
   if (!body) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -1030,7 +1182,7 @@ async function readCapped(body: ReadableStream<Uint8Array> | null | undefined, l
     size += value.byteLength;
     if (size > limit) {
       await reader.cancel().catch(() => {});
-      throw new RegctlError(`${what}: answer larger than ${limit} bytes, refused`, "the registry sent more than any sane answer holds");
+      throw new BadAnswer(asked, `answer larger than ${limit} bytes, refused`, TOO_BIG);
     }
     chunks.push(value);
   }
@@ -1043,6 +1195,8 @@ async function readCapped(body: ReadableStream<Uint8Array> | null | undefined, l
   return out;
 }
 
+// ── authentication: a 401 names the scheme; basic credentials, or a token per scope ──
+
 /** The scope a request needs on a token server (distribution: GET/HEAD pull, writes pull,push, DELETE delete). */
 export function scopeFor(method: Method, url: string): string | undefined {
   const path = new URL(url).pathname;
@@ -1053,9 +1207,62 @@ export function scopeFor(method: Method, url: string): string | undefined {
   return `repository:${decodeURIComponent(m[1]!)}:${actions}`;
 }
 
+/** What a 401 leaves to decide: what the registry asked for, what the request carried, what is at hand. */
+export interface Refusal {
+  /** the challenge's scheme: bearer preferred, else basic; none when no WWW-Authenticate is usable */
+  scheme?: "basic" | "bearer";
+  /** what the refused request carried */
+  carried: "nothing" | "basic" | "bearer";
+  /** credentials found for the host (a username, or an identity token) */
+  credential: boolean;
+  username: boolean;
+  /** the challenge's error parameter (insufficient_scope, invalid_token) */
+  error?: string;
+  /** the refused token was itself fetched after an earlier refusal */
+  fresh: boolean;
+  /** the scope the challenge names, or the request needs */
+  scope: boolean;
+}
+
+/** The next step after a 401: send again with basic credentials, a token, a renewed token; or give up, saying why. */
+export type AuthStep = { send: "basic" | "token" | "renewed token" } | { fail: "no scheme" | "log in" | "credentials refused" | "scope not granted" | "token invalid" | "token refused" };
+
+/**
+ * What to do about a 401, first matching row wins: once a registry refused what a request
+ * carried, the credentials are wrong (basic) or one fresh token is tried (an expired one); a
+ * second refusal is the registry's word. Each failure names its cause (see on401's messages).
+ */
+const ON_401: [when: (r: Refusal) => boolean, step: AuthStep][] = [
+  [(r) => !r.scheme, { fail: "no scheme" }],
+  [(r) => r.scheme === "basic" && !r.username, { fail: "log in" }],
+  [(r) => r.scheme === "basic" && r.carried !== "nothing", { fail: "credentials refused" }],
+  [(r) => r.scheme === "basic", { send: "basic" }],
+  [(r) => r.carried === "bearer" && r.error === "insufficient_scope", { fail: "scope not granted" }],
+  [(r) => r.carried === "bearer" && !r.fresh, { send: "renewed token" }],
+  [(r) => r.carried === "bearer" && r.error === "invalid_token", { fail: "token invalid" }],
+  [(r) => r.carried === "bearer", { fail: "token refused" }],
+  // No scope (GET /v2/, as login checks): a token for no resource proves the credentials.
+  [(r) => !r.scope && !r.credential, { fail: "log in" }],
+  [() => true, { send: "token" }],
+];
+
+export function on401(r: Refusal): AuthStep {
+  return ON_401.find(([when]) => when(r))![1];
+}
+
 interface Token {
   variable: string;
   value: string;
+}
+
+/** What Auth needs of the world: a way to send (token requests), to tell the person, and to find credentials. */
+export interface AuthDeps {
+  /** send a request with retries, printed in the transcript; no 401 handling */
+  send(req: RegistryRequest): Promise<RegistryResponse>;
+  note(line: string): void;
+  lookup(host: string): Promise<Credential | undefined>;
+  /** --insecure: credentials may go to a plain-http token realm on another host */
+  insecure: boolean;
 }
 
 /**
@@ -1065,19 +1272,25 @@ interface Token {
  * wants, later requests carry it from the start, so each scope costs one token request.
  */
 class Auth {
-  private challenges = new Map<string, Challenge>();
-  private tokens = new Map<string, Promise<Token>>();
+  /** what each host asked for in its last 401 */
+  private readonly challenges = new Map<string, Challenge>();
+  /** one token request per scope key (`host scope`), shared by concurrent requests */
+  private readonly tokens = new Map<string, Promise<Token>>();
+  /** which token variable each scope key holds, once fetched */
+  private readonly settled = new Map<string, string>();
+  /** tokens fetched after the registry refused an older one: refused again, they are not renewed */
+  private readonly fresh = new Set<string>();
   /** one lookup per host and run, shared by concurrent requests (a helper runs once) */
-  private credentials = new Map<string, Promise<Credential | undefined>>();
+  private readonly credentials = new Map<string, Promise<Credential | undefined>>();
+  /** token values by shell variable, for the Authorization header (the transcript shows the variable) */
+  readonly values = new Map<string, string>();
   private tokenCount = 0;
-  constructor(private t: Transport) {}
+
+  constructor(private readonly deps: AuthDeps) {}
 
   credential(host: string): Promise<Credential | undefined> {
     let found = this.credentials.get(host);
-    if (!found) {
-      found = findCredential(host, { username: this.t.opts.username, password: this.t.opts.password }, this.t.opts.env ?? process.env, this.t.opts);
-      this.credentials.set(host, found);
-    }
+    if (!found) this.credentials.set(host, (found = this.deps.lookup(host)));
     return found;
   }
 
@@ -1093,39 +1306,36 @@ class Auth {
     return { ...req, auth: { bearer: token.variable } };
   }
 
-  /** After a 401: the request to retry with credentials, or an error that says what is missing. */
+  /** After a 401: the request to send again with credentials, or an error that says what is missing. */
   async retryFor(req: RegistryRequest, res: RegistryResponse): Promise<RegistryRequest> {
     const host = new URL(req.url).host;
     const all = parseWwwAuthenticate(res.headers.get("www-authenticate"));
     const challenge = all.find((c) => c.scheme === "bearer") ?? all.find((c) => c.scheme === "basic");
-    const unauthorized = (hint: string) => new RegistryError(req.method, req.url, 401, parseErrorBody(res.body), hint);
-    if (!challenge) throw unauthorized("the registry wants credentials but names no scheme it accepts (no usable WWW-Authenticate)");
-    this.challenges.set(host, challenge);
-    const cred = await this.credential(host);
-    if (challenge.scheme === "basic") {
-      if (!cred?.username) throw unauthorized(howToLogIn(host));
-      if (req.auth) throw unauthorized(`${host} refused the credentials from ${cred.source}: check the username and password (regctl login ${host})`);
-      return { ...req, auth: { basic: true } };
+    if (challenge) this.challenges.set(host, challenge);
+    const cred = challenge ? await this.credential(host) : undefined;
+    const scope = challenge?.params.scope ?? scopeFor(req.method, req.url);
+    const carried = req.auth ? ("basic" in req.auth ? "basic" : "bearer") : "nothing";
+    const step = on401({
+      scheme: challenge?.scheme as Refusal["scheme"], carried, credential: !!cred, username: !!cred?.username,
+      error: challenge?.params.error, fresh: !!req.auth && "bearer" in req.auth && this.fresh.has(req.auth.bearer), scope: !!scope,
+    });
+    if ("fail" in step) {
+      const from = cred ? ` from ${cred.source}` : "";
+      const hint = {
+        "no scheme": "the registry wants credentials but names no scheme it accepts (no usable WWW-Authenticate)",
+        "log in": howToLogIn(host),
+        "credentials refused": `${host} refused the credentials${from}: check the username and password (regctl login ${host})`,
+        "scope not granted": `the token does not grant "${scope}"${cred ? ` to the account${from}: that account lacks the permission` : ` without credentials: ${howToLogIn(host)}`}`,
+        "token invalid": `${host} refused the token from ${challenge?.params.realm} (invalid_token): the registry's auth.token settings (issuer, service, rootcertbundle) do not match the token server`,
+        "token refused": cred ? `${host} refused the token issued to the account${from}` : howToLogIn(host),
+      }[step.fail];
+      throw new RegistryError(req.method, req.url, 401, parseErrorBody(res.body), hint);
     }
-    const error = challenge.params.error;
-    const scope = challenge.params.scope ?? scopeFor(req.method, req.url);
-    if (req.auth && "bearer" in req.auth) {
-      if (error === "insufficient_scope")
-        throw unauthorized(`the token does not grant "${scope}"${cred ? ` to the account from ${cred.source}` : " without credentials"}: ${cred ? "that account lacks the permission" : howToLogIn(host)}`);
-      // A token that expired during a long run: one fresh token, then the registry's word stands.
-      if (!this.fresh.has(req.auth.bearer)) {
-        this.forget(req.auth.bearer);
-        const token = await this.token(host, challenge, scope ?? "");
-        this.fresh.add(token.variable);
-        return { ...req, auth: { bearer: token.variable } };
-      }
-      if (error === "invalid_token")
-        throw unauthorized(`${host} refused the token from ${challenge.params.realm} (invalid_token): the registry's auth.token settings (issuer, service, rootcertbundle) do not match the token server`);
-      throw unauthorized(cred ? `${host} refused the token issued to the account from ${cred.source}` : howToLogIn(host));
-    }
-    // No scope (GET /v2/, as login checks): a token for no resource proves the credentials.
-    if (!scope && !cred) throw unauthorized(howToLogIn(host));
-    const token = await this.token(host, challenge, scope ?? "");
+    if (step.send === "basic") return { ...req, auth: { basic: true } };
+    // A token that expired during a long run: one fresh token, then the registry's word stands.
+    if (step.send === "renewed token" && req.auth && "bearer" in req.auth) this.forget(req.auth.bearer);
+    const token = await this.token(host, challenge!, scope ?? "");
+    if (step.send === "renewed token") this.fresh.add(token.variable);
     return { ...req, auth: { bearer: token.variable } };
   }
 
@@ -1143,56 +1353,50 @@ class Auth {
 
   private async fetchToken(host: string, challenge: Challenge, scope: string): Promise<Token> {
     const realm = challenge.params.realm;
+    const misconfigured = (what: string) => new RegctlError(`${host} ${what}`, "the registry's auth.token realm is misconfigured");
     if (!realm) throw new RegctlError(`${host} asks for a bearer token but names no realm`, "the registry's auth.token settings are incomplete");
     let url: URL;
     try {
       url = new URL(realm);
     } catch {
-      throw new RegctlError(`${host} names a token realm that is not a URL: "${realm.slice(0, 100)}"`, "the registry's auth.token realm is misconfigured");
+      throw misconfigured(`names a token realm that is not a URL: "${realm.slice(0, 100)}"`);
     }
-    if (url.protocol !== "https:" && url.protocol !== "http:")
-      throw new RegctlError(`${host} names a token realm that is not http(s): "${realm.slice(0, 100)}"`, "the registry's auth.token realm is misconfigured");
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw misconfigured(`names a token realm that is not http(s): "${realm.slice(0, 100)}"`);
     let cred = await this.credential(host);
     // A password goes over plain http only to the registry's own host, or with --insecure.
-    if (cred && url.protocol === "http:" && url.hostname !== new URL(`http://${host}`).hostname && !this.t.opts.insecure) {
-      this.t.log.note(`warning: the token realm ${url.origin} is plain http on another host: asking for a token without credentials (--insecure sends them)`);
+    if (cred && url.protocol === "http:" && url.hostname !== new URL(`http://${host}`).hostname && !this.deps.insecure) {
+      this.deps.note(`warning: the token realm ${url.origin} is plain http on another host: asking for a token without credentials (--insecure sends them)`);
       cred = undefined;
     }
     const variable = this.tokenCount++ === 0 ? "TOKEN" : `TOKEN_${this.tokenCount}`;
-    const why = `a token for "${scope}" from the registry's token server${cred ? ", with the credentials" : ", anonymously"}; the answer is JSON with "token" or "access_token"`;
+    const script = {
+      why: `a token for "${scope}" from the registry's token server${cred ? ", with the credentials" : ", anonymously"}; the answer is JSON with "token" or "access_token"`,
+      tokenCapture: variable,
+    };
     let req: RegistryRequest;
     if (cred?.identityToken) {
       // docker's identitytoken is an OAuth2 refresh token: POST it to the realm.
       req = {
-        method: "POST", url: url.toString(), why, tokenCapture: variable,
+        method: "POST", url: url.toString(), script,
         form: [["grant_type", "refresh_token"], ["service", challenge.params.service ?? ""], ["scope", scope], ["client_id", "regctl"], ["refresh_token", { secret: "identityToken" }]],
       };
     } else {
       if (challenge.params.service) url.searchParams.append("service", challenge.params.service);
       if (scope) url.searchParams.append("scope", scope);
-      req = { method: "GET", url: url.toString(), why, tokenCapture: variable, auth: cred?.username ? { basic: true, host } : undefined };
+      req = { method: "GET", url: url.toString(), script, auth: cred?.username ? { basic: true, host } : undefined };
     }
-    const res = await this.t.sendWithRetries(req, host);
+    const res = await this.deps.send(req);
     if (res.status === 401 || res.status === 403)
       throw new RegistryError(req.method, req.url, res.status, parseErrorBody(res.body),
         cred ? `the token server refused the credentials from ${cred.source}: check the username and password (regctl login ${host})` : howToLogIn(host));
     if (res.status >= 300) throw new RegistryError(req.method, req.url, res.status, parseErrorBody(res.body), "the token server failed");
-    let body: { token?: unknown; access_token?: unknown };
-    try {
-      body = JSON.parse(new TextDecoder().decode(res.body));
-    } catch {
-      throw new RegctlError(`${req.method} ${url.origin}${url.pathname}: the token server's answer is not JSON`, "check the registry's auth.token realm");
-    }
+    const answer = { method: req.method, what: `${url.origin}${url.pathname}` };
+    const body = parseJsonAnswer<{ token?: unknown; access_token?: unknown }>(res.body, answer, "check the registry's auth.token realm");
     const value = typeof body?.token === "string" && body.token ? body.token : typeof body?.access_token === "string" ? body.access_token : "";
-    if (!value || /[\s"]/.test(value)) throw new RegctlError(`${req.method} ${url.origin}${url.pathname}: the answer holds no usable "token" or "access_token"`, "check the registry's auth.token realm");
+    if (!value || /[\s"]/.test(value)) throw new BadAnswer(answer, `the answer holds no usable "token" or "access_token"`, "check the registry's auth.token realm");
     this.values.set(variable, value);
     return { variable, value };
   }
-
-  /** token values by shell variable, for the Authorization header (the transcript shows the variable) */
-  readonly values = new Map<string, string>();
-  /** tokens fetched after the registry refused an older one: refused again, they are not renewed */
-  private fresh = new Set<string>();
 
   private forget(variable: string): void {
     for (const [key, v] of this.settled)
@@ -1201,106 +1405,209 @@ class Auth {
         this.settled.delete(key);
       }
   }
-  /** which token variable each scope key holds, once fetched */
-  private settled = new Map<string, string>();
 }
 
 function howToLogIn(host: string): string {
   return `${host} wants credentials: regctl login ${host}, or -u USER --password-stdin, or REGCTL_USERNAME and REGCTL_PASSWORD, or docker login ${host}`;
 }
 
+// ── retries: one policy, decided by a pure function, limits named here ──
+
+/** How often and how long the transport tries again. */
+export interface RetryLimits {
+  /** attempts of one request in all, the first included */
+  attempts: number;
+  /** attempts of a write that may have happened (its answer lost), or that never reached the registry */
+  writeAttempts: number;
+  /** a Retry-After longer than this is not waited for: the answer stands */
+  maxRetryAfterMs: number;
+  /** backoff: from this, doubling each attempt, up to `backoffCapMs`, ±25 % jitter */
+  backoffMs: number;
+  backoffCapMs: number;
+}
+
+/** 0.2, 0.4, 0.8, 1.6, 2 s: about 5 s in all before a read gives up. */
+export const RETRY: RetryLimits = { attempts: 6, writeAttempts: 3, maxRetryAfterMs: 30_000, backoffMs: 200, backoffCapMs: 2_000 };
+
+/** Answers that mean "turned away, nothing done": any request may be sent again. */
+const TURNED_AWAY = new Set([429, 503]);
+/** A gateway's answers: the registry behind it may or may not have acted. */
+const GATEWAY = new Set([502, 504]);
+/** Failures after which a request may or may not have arrived (refused, DNS and TLS are not among them). */
+const CUT_OFF = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "TimeoutError", "UND_ERR_SOCKET", "ConnectionClosed"]);
+
+/** What one attempt came to: an answer, or a network failure's code. */
+export type Outcome = { status: number; retryAfterMs?: number } | { network: string };
+
 /**
- * The one place that touches the network. It sends a request value and returns status,
- * headers and a size-capped body; it authenticates (401 → credentials or token → retry once);
- * it retries reads (GET, HEAD) on 429/502/503/504, resets and timeouts with capped backoff that
- * honours Retry-After; it follows redirects by hand (dropping credentials across hosts, never
- * https → http); it never repeats a write, and in --dry-run never sends one. Each request goes
- * to the transcript once its outcome is known: the one that did the work as a command, an
- * attempt that was refused for want of credentials as a comment.
+ * `retry` after waitMs; `verify`: a write that may have happened, to look at (req.verify) before
+ * sending it again; `stop`: the answer or error stands (`unknown`: a write that may have happened).
+ */
+export type RetryDecision = { then: "retry"; waitMs: number } | { then: "verify" } | { then: "stop"; unknown?: boolean };
+
+const isWrite = (req: Pick<RegistryRequest, "method">) => req.method !== "GET" && req.method !== "HEAD";
+
+/**
+ * The retry policy, for attempt number `attempt` (from 1) of `req`, which ended in `outcome`;
+ * `uncertain` earlier attempts of this write may have happened. A read is tried again on any
+ * transient failure; a refused connection fails at once (a registry that is down says so fast).
+ * A write is tried again when it surely did not happen (429, 503, refused), and when it may have
+ * (a cut connection, 502, 504) only if it is idempotent or can be verified first.
+ */
+export function retryDecision(req: Pick<RegistryRequest, "method" | "idempotent" | "verify">, outcome: Outcome, attempt: number,
+  uncertain = 0, limits: RetryLimits = RETRY, jitter = Math.random): RetryDecision {
+  const stop: RetryDecision = { then: "stop" };
+  const wait = { then: "retry" as const, waitMs: Math.min(limits.backoffCapMs, limits.backoffMs * 2 ** (attempt - 1)) * (0.75 + jitter() * 0.5) };
+  if (attempt >= limits.attempts) return { then: "stop", unknown: isWrite(req) && mayHaveHappened(outcome) };
+  if ("status" in outcome && TURNED_AWAY.has(outcome.status)) {
+    if (outcome.retryAfterMs === undefined) return wait;
+    return outcome.retryAfterMs <= limits.maxRetryAfterMs ? { then: "retry", waitMs: outcome.retryAfterMs } : stop;
+  }
+  if ("network" in outcome && outcome.network === "ECONNREFUSED") return isWrite(req) && attempt < limits.writeAttempts ? wait : stop;
+  if (!mayHaveHappened(outcome)) return stop;
+  if (!isWrite(req)) return wait;
+  if (uncertain + 1 >= limits.writeAttempts || !(req.idempotent || req.verify)) return { then: "stop", unknown: true };
+  return req.idempotent ? wait : { then: "verify" };
+}
+
+const mayHaveHappened = (o: Outcome) => ("status" in o ? GATEWAY.has(o.status) : CUT_OFF.has(o.network));
+
+// ── the transport: the one place that touches the network ──
+
+/**
+ * It sends a request value and returns status, headers and a size-capped body. It authenticates
+ * (401 → credentials or a token → send again; see ON_401); retries as `retryDecision` says,
+ * waiting as Retry-After asks, with a pause shared by every request to the same host; follows
+ * redirects by hand (credentials dropped across hosts, never https → http); in --dry-run sends
+ * no write and answers `sent: false`. Each request goes to the transcript once its outcome is
+ * known: the one that did the work as a command, an attempt refused for want of credentials as
+ * a comment.
  *
  * ofetch carries each attempt (request building, FetchError wrapping); its own retry is off
  * because it neither waits for Retry-After nor tells a write from a read.
  */
 export class Transport {
-  /** digests and other values captured into shell variables, shown as "$VAR" in later commands */
-  readonly vars = new Map<string, string>();
-  private readonly auth = new Auth(this);
+  readonly dryRun: boolean;
+  private readonly auth: Auth;
+  private readonly transcript: Transcript;
+  private readonly retry: RetryLimits;
+  /** per host: no request starts before this instant (a 429 or 503 pauses every worker) */
+  private readonly pausedUntil = new Map<string, number>();
   private readonly tlsCache = new Map<string, Record<string, unknown>>();
-  async hasCredential(host: string): Promise<boolean> {
-    return (await this.auth.credential(host)) !== undefined;
-  }
+  private readonly tlsFileCache = new Map<string, TlsFiles>();
+
   constructor(
-    readonly opts: TransportOptions,
-    readonly log: Log,
+    private readonly opts: TransportOptions,
+    private readonly log: Log,
   ) {
+    this.dryRun = opts.dryRun;
+    this.retry = opts.retry ?? RETRY;
+    this.transcript = new Transcript(log, opts.curl, (host) => {
+      // curl takes one --cacert (and it replaces the system's): the first CA file stands for them all.
+      const files = this.tlsFiles(host);
+      return { insecure: opts.insecure, cacert: files.caFiles[0], cert: files.cert, key: files.key };
+    });
+    this.auth = new Auth({
+      send: async (req) => {
+        const res = await this.retrying(req);
+        this.transcript.answered(req, res);
+        return res;
+      },
+      note: (line) => log.note(line),
+      lookup: (host) => findCredential(host, { username: opts.username, password: opts.password }, opts.env ?? process.env, opts),
+      insecure: opts.insecure,
+    });
     if (opts.insecure) log.note("warning: --insecure: TLS certificates are not verified");
     // Deno's fetch cannot skip verification per request: deno's own flag does it for the process.
     if (opts.insecure && (globalThis as { Deno?: unknown }).Deno)
       log.note("under deno, --insecure needs deno's own flag too: deno run -A --unsafely-ignore-certificate-errors=HOST regctl.ts …");
   }
 
+  /** The same transport with other credentials (login checks them before storing them). */
+  withCredentials(username: string, password: string): Transport {
+    return new Transport({ ...this.opts, username, password }, this.log);
+  }
+
+  async hasCredential(host: string): Promise<boolean> {
+    return (await this.auth.credential(host)) !== undefined;
+  }
+
+  /** A note for the person (a comment in --curl mode); with `quiet`, only in --curl or --verbose. */
+  note(line: string, { quiet = false } = {}): void {
+    (quiet ? this.log.explain : this.log.note)(line);
+  }
+
   async send(req: RegistryRequest): Promise<RegistryResponse> {
-    const host = new URL(req.url).host;
-    let authed = req.anonymous || req.probe ? req : await this.auth.attach(req);
-    if (isWrite(req) && this.opts.dryRun) {
-      this.emit(authed);
-      if (this.opts.curl && req.capture?.planned) this.emitCapture(req, req.capture.planned);
-      if (this.opts.curl) this.log.note("dry run: not sent");
-      return { status: 0, statusText: "dry run", headers: new Headers(), body: new Uint8Array(), url: req.url };
+    let authed = req.anonymous ? req : await this.auth.attach(req);
+    if (isWrite(req) && this.dryRun) {
+      this.transcript.notSent(authed);
+      return { sent: false, status: 0, statusText: "not sent (dry run)", headers: new Headers(), body: new Uint8Array(), url: req.url };
     }
-    let res = await this.sendWithRetries(authed, host, { deferEmit: true });
-    // A 401: credentials or a token, then at most one fresh token; retryFor says why it gives up.
-    for (let round = 0; res.status === 401 && !req.probe && !req.anonymous; round++) {
+    let res = await this.retrying(authed);
+    // A 401: credentials or a token, then at most one fresh token (ON_401); the guard is a backstop.
+    for (let round = 1; res.status === 401 && !req.anonymous; round++) {
       // The refused attempt is a comment: the script goes straight to the credentials.
-      this.emit(authed, res, { refused: true });
-      if (round === 3) throw new RegistryError(req.method, req.url, 401, parseErrorBody(res.body), "the registry keeps refusing the credentials");
+      this.transcript.answered(authed, res, { refused: true });
+      if (round > MAX_AUTH_ROUNDS) throw new RegistryError(req.method, req.url, 401, parseErrorBody(res.body), "the registry keeps refusing the credentials");
       authed = await this.auth.retryFor(authed, ownChallenge(req, res));
-      res = await this.sendWithRetries(authed, host, { deferEmit: true });
+      res = await this.retrying(authed);
     }
-    this.emit(authed, res);
+    this.transcript.answered(authed, res);
     return res;
   }
 
-  /**
-   * One request with retries; emitted unless the caller emits it. A read is retried on any
-   * transient failure. A write is retried only when it is known not to have happened: 429 and
-   * 503 (the registry turned it away) or a refused connection; a write whose outcome is unknown
-   * (a reset, a timeout, 502, 504) is the caller's to check before anything else.
-   */
-  async sendWithRetries(req: RegistryRequest, host: string, { deferEmit = false } = {}): Promise<RegistryResponse> {
-    const write = isWrite(req);
-    const maxAttempts = this.opts.maxAttempts ?? 6;
+  /** One request, tried as often as `retryDecision` allows; not printed (the caller knows when it is settled). */
+  private async retrying(req: RegistryRequest): Promise<RegistryResponse> {
+    const host = new URL(req.url).host;
     const sent = await this.prepare(req, host);
+    let uncertain = 0;
     for (let attempt = 1; ; attempt++) {
-      let res: RegistryResponse;
+      await this.pace(host);
+      let res: RegistryResponse | undefined;
+      let failure: ReturnType<typeof describeNetworkError> | undefined;
       try {
         res = await this.follow(req, sent);
       } catch (err) {
         if (err instanceof RegctlError) throw err;
-        const d = describeNetworkError(err, req.url);
-        if (attempt < maxAttempts && (write ? d.code === "ECONNREFUSED" && attempt < 3 : RETRY_NETWORK.has(d.code))) {
-          const wait = backoff(attempt);
-          this.log.note(`${req.method} ${req.url}: ${d.reason}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${maxAttempts})`);
-          await sleep(wait);
-          continue;
-        }
-        if (this.opts.curl) this.log.note(`${toCurl(req, this.curlOptions(req))}\n→ ${d.reason}`);
-        if (isWrite(req) && d.code !== "ECONNREFUSED") d.reason += "; the outcome is unknown";
-        throw new NetworkError(req.method, req.url, d.reason, d.code, d.hint);
+        failure = describeNetworkError(err, req.url);
       }
-      if (attempt < maxAttempts && (write ? res.status === 429 || res.status === 503 : RETRY_STATUS.has(res.status))) {
-        const asked = parseRetryAfter(res.headers.get("retry-after"));
-        const limit = this.opts.maxRetryAfterMs ?? 30_000;
-        if (asked === undefined || asked <= limit) {
-          const wait = asked ?? backoff(attempt);
-          this.log.note(`${req.method} ${req.url} ← ${res.status} ${res.statusText}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${maxAttempts})`);
-          await sleep(wait);
-          continue;
-        }
+      const outcome: Outcome = res ? { status: res.status, retryAfterMs: parseRetryAfter(res.headers.get("retry-after")) } : { network: failure!.code };
+      const decision = retryDecision(req, outcome, attempt, uncertain, this.retry);
+      const what = res ? `← ${res.status} ${res.statusText}` : `: ${failure!.reason}`;
+      if (decision.then === "retry") {
+        this.log.note(`${req.method} ${req.url}${res ? " " : ""}${what}; retrying in ${(decision.waitMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${this.retry.attempts})`);
+        if (res) this.pausedUntil.set(host, Math.max(this.pausedUntil.get(host) ?? 0, Date.now() + decision.waitMs));
+        await sleep(decision.waitMs);
+        if (mayHaveHappened(outcome)) uncertain++;
+        continue;
       }
-      if (!deferEmit) this.emit(req, res);
-      return res;
+      if (decision.then === "verify") {
+        uncertain++;
+        const check = await this.verify(req);
+        if (check) return { ...check, verified: true };
+        this.log.note(`${req.method} ${req.url}: no answer, and it has not happened; sending it again`);
+        continue;
+      }
+      if (res) return res;
+      this.transcript.failed(req, failure!.reason);
+      throw new NetworkError(req.method, req.url, failure!.reason + (decision.unknown ? "; the outcome is unknown" : ""), failure!.code, failure!.hint);
     }
+  }
+
+  /** After a write whose answer was lost: its `verify` answer when it happened, undefined when it did not. */
+  private async verify(req: RegistryRequest): Promise<RegistryResponse | undefined> {
+    const { request, done } = req.verify!;
+    const res = await this.retrying(await this.auth.attach(request)).catch(() => undefined);
+    if (res?.status === done) return res;
+    if (res && (res.status < 300 || res.status === 404)) return undefined;
+    throw new RegctlError(`${req.method} ${req.url}: no answer, and the check after it (${request.method} ${request.url}) failed too: the outcome is unknown`,
+      "run the same command again: it reads the registry before it writes");
+  }
+
+  /** Wait while the host asked every request to hold off (a 429 or 503 seen by any of them). */
+  private async pace(host: string): Promise<void> {
+    const wait = (this.pausedUntil.get(host) ?? 0) - Date.now();
+    if (wait > 0) await sleep(wait);
   }
 
   /** The headers and body actually sent: the request's own, plus the credentials it names. */
@@ -1330,16 +1637,17 @@ export class Transport {
       const res = await this.once(req, url, headers, body);
       const location = res.headers.get("location");
       if (![301, 302, 303, 307, 308].includes(res.status) || !location || isWrite(req)) return res;
-      if (hop >= 5) throw new RegctlError(`${req.method} ${req.url}: more than 5 redirects`, "the registry redirects in a loop");
+      const asked = { method: req.method, what: req.url };
+      if (hop >= MAX_REDIRECTS) throw new BadAnswer(asked, `more than ${MAX_REDIRECTS} redirects`, "the registry redirects in a loop");
       let next: URL;
       try {
         next = new URL(location, url);
       } catch {
-        throw new RegctlError(`${req.method} ${req.url}: redirect to an invalid URL`, "the registry is misconfigured");
+        throw new BadAnswer(asked, "redirect to an invalid URL", "the registry is misconfigured");
       }
       const from = new URL(url);
       if (from.protocol === "https:" && next.protocol !== "https:")
-        throw new RegctlError(`${req.method} ${req.url}: redirect from https to ${next.protocol}// refused`, "a registry must not downgrade to plain http");
+        throw new BadAnswer(asked, `redirect from https to ${next.protocol}// refused`, "a registry must not downgrade to plain http");
       // Credentials stay with the host they were meant for (blob storage signs its own URLs).
       if (next.host !== from.host) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== "authorization"));
       this.log.debug(`→ redirected to ${next.origin}${next.pathname}`);
@@ -1366,15 +1674,15 @@ export class Transport {
     const res = raw as unknown as Response & { _data?: ReadableStream<Uint8Array> };
     const limit = res.status >= 400 ? MAX_ERROR_BYTES : (req.maxBody ?? MAX_ERROR_BYTES);
     const declared = Number(res.headers.get("content-length") ?? "NaN");
+    const asked = { method: req.method, what: shown(url, req) };
     const stream = res._data ?? res.body;
     if (req.method !== "HEAD" && declared > limit) {
       await stream?.cancel().catch(() => {});
-      throw new RegctlError(`${req.method} ${shown(url, req)}: answer of ${declared} bytes is larger than the ${limit} allowed, refused`,
-        "the registry sent more than any sane answer holds");
+      throw new BadAnswer(asked, `answer of ${declared} bytes is larger than the ${limit} allowed, refused`, TOO_BIG);
     }
-    const data = req.method === "HEAD" ? new Uint8Array() : await readCapped(stream, limit, `${req.method} ${shown(url, req)}`);
+    const data = req.method === "HEAD" ? new Uint8Array() : await readCapped(stream, limit, asked);
     this.log.debug(`← ${res.status} ${res.statusText}\n${[...res.headers].map(([k, v]) => `${k}: ${v}`).join("\n")}`);
-    return { status: res.status, statusText: res.statusText || statusText(res.status), headers: res.headers, body: data, url };
+    return { sent: true, status: res.status, statusText: res.statusText || statusText(res.status), headers: res.headers, body: data, url };
   }
 
   /** TLS settings for a host, in the shape the runtime's fetch takes: bun `tls`, deno `client`. */
@@ -1411,49 +1719,13 @@ export class Transport {
     if (!f) this.tlsFileCache.set(host, (f = tlsFilesFor(host, this.opts.cacert, this.opts.env ?? process.env)));
     return f;
   }
-  private readonly tlsFileCache = new Map<string, TlsFiles>();
-
-  /** curl takes one --cacert (and it replaces the system's): the first CA file stands for them all. */
-  private curlOptions(req: RegistryRequest): CurlOptions {
-    const files = this.tlsFiles(new URL(req.url).host);
-    return { insecure: this.opts.insecure, cacert: files.caFiles[0], cert: files.cert, key: files.key, vars: this.vars };
-  }
-
-  /** Print the request as a curl command (a probe, or an attempt refused for want of credentials, as a comment). */
-  private emit(req: RegistryRequest, res?: RegistryResponse, { refused = false } = {}): void {
-    if (!this.opts.curl || req.inRecheck) return;
-    if ((req.headers?.Accept === MANIFEST_ACCEPT || req.recheck) && !this.vars.has(MANIFEST_ACCEPT)) {
-      this.log.note("every manifest request sends all the types we understand: without the stored type the registry\n" +
-        "converts to schema1 (another digest), answers 404 for OCI types, or picks one platform of a list");
-      this.log.script(`ACCEPT=${shQuote(MANIFEST_ACCEPT)}`);
-      this.vars.set(MANIFEST_ACCEPT, "ACCEPT");
-    }
-    const line = toCurl(req, this.curlOptions(req));
-    if (req.why && !refused) this.log.note(req.why);
-    if (req.probe || refused) this.log.note(line);
-    else this.log.script(line);
-    if (!res) return;
-    const digest = res.headers.get("docker-content-digest");
-    const challenge = res.status === 401 ? res.headers.get("www-authenticate") : null;
-    this.log.note(`← ${res.status} ${res.statusText}${digest ? `, Docker-Content-Digest: ${digest}` : ""}${challenge ? `\n  WWW-Authenticate: ${challenge}` : ""}`);
-    if (req.capture && res.status < 300) this.emitCapture(req, res.headers.get(req.capture.header) ?? undefined);
-  }
-
-  /** The lines after a captured value: a check that it is still what was planned, or its resolution. */
-  private emitCapture(req: RegistryRequest, value: string | undefined): void {
-    const c = req.capture!;
-    if (!value) return;
-    const v = c.variable;
-    if (c.resolve) {
-      const origin = new URL(req.url).origin;
-      this.log.script(`case $${v} in /*) ${v}=${shQuote(origin)}$${v} ;; esac`);
-      if (value.startsWith("/")) value = origin + value;
-    }
-    if (c.check !== false)
-      this.log.script(`[ "$${v}" = ${shQuote(value)} ] || { echo ${shQuote(`${v} is not ${value} as planned: stopping`)} >&2; exit 1; }`);
-    this.vars.set(value, v);
-  }
 }
+
+/** Blob downloads are redirected once or twice (to storage); more is a loop. */
+const MAX_REDIRECTS = 5;
+
+/** A backstop: ON_401 gives up by itself after basic once, or a token and one renewal. */
+const MAX_AUTH_ROUNDS = 3;
 
 /** A URL as it may be printed: a redirect's target loses its query, which may hold a signature. */
 function shown(url: string, req: RegistryRequest): string {
@@ -1471,31 +1743,37 @@ function ownChallenge(req: RegistryRequest, res: RegistryResponse): RegistryResp
   return res;
 }
 
-const isWrite = (req: RegistryRequest) => req.method !== "GET" && req.method !== "HEAD";
-
-/** 0.2, 0.4, 0.8, 1.6, 2 s, with jitter: about 5 s in all before a read gives up. */
-function backoff(attempt: number): number {
-  return Math.min(2000, 200 * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
-}
-
 // ───────────────────────────── 7. registry API ─────────────────────────────
 
 /**
- * One registry host, as the API layer sees it: its base URL (the scheme chosen as docker does)
- * and the transport that reaches it.
+ * One registry host, as the API layer sees it: its base URL (the scheme chosen as docker does),
+ * the transport that reaches it, and whether this is a dry run.
  */
 export class Registry {
   private scheme?: Promise<Scheme>;
+  /** writes are printed, not sent: their answers say `sent: false` */
+  readonly dryRun: boolean;
   constructor(
     readonly host: string,
-    readonly transport: Transport,
+    private readonly transport: Transport,
     private readonly forced?: Scheme,
-  ) {}
+  ) {
+    this.dryRun = transport.dryRun;
+  }
 
   /** https first; plain http only for a loopback host whose port does not speak TLS. */
   base(): Promise<string> {
     this.scheme ??= this.chooseScheme();
     return this.scheme.then((s) => `${s}://${this.host}`);
+  }
+
+  hasCredential(): Promise<boolean> {
+    return this.transport.hasCredential(this.host);
+  }
+
+  /** A note for the person (a comment in --curl mode). */
+  note(line: string): void {
+    this.transport.note(line);
   }
 
   private async chooseScheme(): Promise<Scheme> {
@@ -1504,30 +1782,32 @@ export class Registry {
     const cached = readSchemeCache()[this.host];
     if (cached) return cached;
     try {
-      await this.transport.send({ method: "GET", url: `https://${this.host}/v2/`, probe: true, why: "does this loopback registry speak https?" });
+      await this.transport.send({ method: "GET", url: `https://${this.host}/v2/`, anonymous: true, script: { comment: true, why: "does this loopback registry speak https?" } });
       writeSchemeCache(this.host, "https");
       return "https";
     } catch (err) {
       // Plain http only when TLS itself failed, never to get around an untrusted certificate.
       if (!(err instanceof NetworkError) || err.code !== "EPROTO") throw err;
-      const say = this.transport.opts.curl ? this.transport.log.note : this.transport.log.debug;
-      say(`https://${this.host} does not speak TLS: using plain http for this loopback registry`);
+      this.transport.note(`https://${this.host} does not speak TLS: using plain http for this loopback registry`, { quiet: true });
       writeSchemeCache(this.host, "http");
       return "http";
     }
   }
 
-  /** Send a request to a path under the base URL; error statuses become RegistryError. */
-  async request(req: Omit<RegistryRequest, "url"> & { path: string; url?: string }, ok: (status: number) => boolean = (s) => s < 300): Promise<RegistryResponse> {
-    const url = req.url ?? (await this.base()) + req.path;
-    const { path: _path, ...rest } = req;
+  /**
+   * Send a request to a path under the base URL. An answer is returned when it is a success, one
+   * of `expect`, not sent (dry run) or verified; any other status becomes a RegistryError.
+   */
+  async request(req: Omit<RegistryRequest, "url"> & { path: string; url?: string }): Promise<RegistryResponse> {
+    const { path, ...rest } = req;
+    const url = req.url ?? (await this.base()) + path;
     const res = await this.transport.send({ ...rest, url });
-    if (res.status === 0 || ok(res.status)) return res;
+    if (!res.sent || res.verified || res.status < 300 || req.expect?.includes(res.status)) return res;
     if (res.status === 400 && /HTTP request to an HTTPS server/i.test(new TextDecoder().decode(res.body)) && !this.forced)
       writeSchemeCache(this.host, undefined);
     const errors = parseErrorBody(res.body);
     // HEAD answers carry no body: a 404 on a manifest is what a GET would call MANIFEST_UNKNOWN.
-    if (req.method === "HEAD" && res.status === 404 && req.path.includes("/manifests/"))
+    if (req.method === "HEAD" && res.status === 404 && path.includes("/manifests/"))
       errors.push({ code: ErrorCode.MANIFEST_UNKNOWN, message: "manifest unknown (read from the 404: a HEAD answer has no body)" });
     if (!errors.length && res.status === 400) {
       const text = new TextDecoder().decode(res.body).trim().slice(0, 200);
@@ -1574,8 +1854,9 @@ export async function apiVersionCheck(reg: Registry, { authenticate = false } = 
     method: "GET",
     path: "/v2/",
     anonymous: !authenticate,
-    why: authenticate ? "do the credentials open the registry? 200 means yes" : "is this a v2 registry? 200, or 401 with the auth scheme in WWW-Authenticate",
-  }, (s) => s === 200 || (s === 401 && !authenticate));
+    expect: authenticate ? undefined : [401],
+    script: { why: authenticate ? "do the credentials open the registry? 200 means yes" : "is this a v2 registry? 200, or 401 with the auth scheme in WWW-Authenticate" },
+  });
   return {
     status: res.status,
     apiVersion: res.headers.get("docker-distribution-api-version") ?? undefined,
@@ -1583,23 +1864,31 @@ export async function apiVersionCheck(reg: Registry, { authenticate = false } = 
   };
 }
 
+const manifestPath = (repo: string, ref: string) => `/v2/${encodePath(repo)}/manifests/${ref}`;
+const blobPath = (repo: string, digest: string) => `/v2/${encodePath(repo)}/blobs/${digest}`;
+
+/** A digest header must be a digest, and the one asked for when a digest was asked for. */
+function checkDigestHeader(asked: Asked, ref: string, header: string | undefined): void {
+  if (header === undefined) return;
+  if (!isDigest(header)) throw new BadAnswer(asked, `the registry answered a malformed digest "${header.slice(0, 80)}"`);
+  if (isDigest(ref) && header !== ref) throw new BadAnswer(asked, `the registry answered digest ${header}`, "the registry is not answering for the digest asked: refusing to go on");
+}
+
 /** HEAD /v2/<name>/manifests/<ref> — the stored digest, media type and size, reading no body. */
-export async function manifestHead(reg: Registry, repo: string, ref: string, capture?: string, { inRecheck = false } = {}): Promise<ManifestDescriptor> {
+export async function manifestHead(reg: Registry, repo: string, ref: string, { capture, inRecheck = false }: { capture?: string; inRecheck?: boolean } = {}): Promise<ManifestDescriptor> {
   const res = await reg.request({
     method: "HEAD",
-    path: `/v2/${encodePath(repo)}/manifests/${ref}`,
+    path: manifestPath(repo, ref),
     headers: { Accept: MANIFEST_ACCEPT },
-    why: capture
-      ? `capture the digest the registry stores for ${repo}:${ref} (the one DELETE accepts)`
-      : undefined,
-    capture: capture ? { variable: capture, header: "docker-content-digest" } : undefined,
-    inRecheck,
+    script: {
+      why: capture ? `capture the digest the registry stores for ${refName(repo, ref)} (the one DELETE accepts)` : undefined,
+      capture: capture ? { variable: capture, header: "docker-content-digest" } : undefined,
+      inRecheck,
+    },
   });
-  const digest = res.headers.get("docker-content-digest");
+  const digest = res.headers.get("docker-content-digest") ?? undefined;
   if (!digest) return manifestGet(reg, repo, ref, { inRecheck });
-  if (!isDigest(digest)) throw new RegctlError(`HEAD ${repo}:${ref}: the registry answered a malformed digest "${digest.slice(0, 80)}"`);
-  if (isDigest(ref) && digest !== ref)
-    throw new RegctlError(`HEAD ${repo}@${ref}: the registry answered digest ${digest}`, "the registry is not answering for the digest asked: refusing to go on");
+  checkDigestHeader({ method: "HEAD", what: refName(repo, ref) }, ref, digest);
   return { digest, mediaType: baseType(res.headers.get("content-type")), size: Number(res.headers.get("content-length") ?? 0) };
 }
 
@@ -1607,37 +1896,28 @@ export async function manifestHead(reg: Registry, repo: string, ref: string, cap
 export async function manifestGet(reg: Registry, repo: string, ref: string, { inRecheck = false } = {}): Promise<Manifest> {
   const res = await reg.request({
     method: "GET",
-    path: `/v2/${encodePath(repo)}/manifests/${ref}`,
+    path: manifestPath(repo, ref),
     headers: { Accept: MANIFEST_ACCEPT },
     maxBody: MAX_MANIFEST_BYTES,
-    inRecheck,
+    script: { inRecheck },
   });
+  const asked = { method: "GET" as const, what: refName(repo, ref) };
   const bytes = res.body;
   const header = res.headers.get("docker-content-digest") ?? undefined;
-  if (header !== undefined && !isDigest(header))
-    throw new RegctlError(`GET ${repo}:${ref}: the registry answered a malformed digest "${header.slice(0, 80)}"`, "the registry's answer is broken or hostile: nothing was changed");
+  checkDigestHeader(asked, ref, header);
   const expected = isDigest(ref) ? ref : header;
-  const algorithm = expected?.split(":")[0] ?? "sha256";
-  const actual = digestOf(algorithm, bytes);
+  const actual = digestOf(expected?.split(":")[0] ?? "sha256", bytes);
   if (expected && actual !== expected)
-    throw new RegctlError(`GET ${repo}:${ref}: the manifest's digest is ${actual}, but the registry says ${expected}`,
-      "the answer was altered or the registry is broken: nothing was changed");
-  if (header && isDigest(ref) && header !== ref)
-    throw new RegctlError(`GET ${repo}@${ref}: the registry answered digest ${header}`, "refusing to go on");
-  let json: ManifestJson;
-  try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    throw new RegctlError(`GET ${repo}:${ref}: the manifest is not JSON`, "the registry sent something else where a manifest was due");
-  }
-  checkManifest(json, `GET ${repo}:${ref}`);
+    throw new BadAnswer(asked, `the manifest's digest is ${actual}, but the registry says ${expected}`, "the answer was altered or the registry is broken: nothing was changed");
+  const json = parseJsonAnswer<unknown>(bytes, asked, "the registry sent something else where a manifest was due");
+  checkManifest(json, asked);
   const mediaType = json.mediaType ?? baseType(res.headers.get("content-type"));
   return { digest: actual, mediaType, size: bytes.byteLength, bytes, json };
 }
 
 /** The parts of a manifest regctl follows must be what the spec says: descriptors with digests. */
-function checkManifest(json: unknown, where: string): asserts json is ManifestJson {
-  const bad = (why: string) => new RegctlError(`${where}: the manifest ${why}`, "the registry's answer is broken or hostile: nothing was done with it");
+function checkManifest(json: unknown, asked: Asked): asserts json is ManifestJson {
+  const bad = (why: string) => new BadAnswer(asked, `the manifest ${why}`);
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw bad("is not a JSON object");
   const m = json as Record<string, unknown>;
   if (m.mediaType !== undefined && typeof m.mediaType !== "string") throw bad("has a mediaType that is not a string");
@@ -1654,114 +1934,102 @@ function checkManifest(json: unknown, where: string): asserts json is ManifestJs
   }
 }
 
-/** DELETE /v2/<name>/manifests/<digest> — 202 Accepted means the manifest and every tag on it are gone. */
+/**
+ * DELETE /v2/<name>/manifests/<digest> — 202 Accepted means the manifest and every tag on it are
+ * gone. An answer lost on the way is checked with a HEAD (404: it happened) before it is sent again.
+ */
 export async function manifestDelete(reg: Registry, repo: string, digest: string, why?: string): Promise<{ sent: boolean }> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const res = await reg.request({
-        method: "DELETE",
-        path: `/v2/${encodePath(repo)}/manifests/${digest}`,
-        why: why ?? "DELETE by digest removes the manifest and every tag that points at it; 202 Accepted means done, the disk is freed only by garbage-collect",
-      });
-      return { sent: res.status !== 0 };
-    } catch (err) {
-      if (!outcomeUnknown(err) || attempt >= 3) throw err;
-      // The DELETE may have happened: look before sending it again.
-      const still = await manifestExists(reg, repo, digest).catch(() => {
-        throw new RegctlError(`DELETE ${repo}@${digest}: no answer, and the check after it failed too: the outcome is unknown`,
-          "run the same command again: it looks before it deletes");
-      });
-      if (!still) return { sent: true };
-      reg.transport.log.note(`DELETE ${repo}@${digest}: no answer, and the manifest is still there; sending it again`);
-    }
-  }
-}
-
-/** A write that got no answer, or a gateway's 502/504: it may or may not have happened. */
-function outcomeUnknown(err: unknown): boolean {
-  return (err instanceof NetworkError && err.code !== "ECONNREFUSED") || (err instanceof RegistryError && (err.status === 502 || err.status === 504));
+  const path = manifestPath(repo, digest);
+  const res = await reg.request({
+    method: "DELETE",
+    path,
+    verify: { request: { method: "HEAD", url: (await reg.base()) + path, headers: { Accept: MANIFEST_ACCEPT } }, done: 404 },
+    script: { why: why ?? "DELETE by digest removes the manifest and every tag that points at it; 202 Accepted means done, the disk is freed only by garbage-collect" },
+  });
+  return { sent: res.sent };
 }
 
 /** HEAD by digest: is the manifest still there? */
 export async function manifestExists(reg: Registry, repo: string, digest: string): Promise<boolean> {
-  const res = await reg.request({ method: "HEAD", path: `/v2/${encodePath(repo)}/manifests/${digest}`, headers: { Accept: MANIFEST_ACCEPT } }, (s) => s === 200 || s === 404);
+  const res = await reg.request({ method: "HEAD", path: manifestPath(repo, digest), headers: { Accept: MANIFEST_ACCEPT }, expect: [404] });
   return res.status === 200;
-}
-
-/** Repeat an idempotent write (a PUT of the same bytes) whose outcome is unknown, a few times. */
-async function repeatable<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await write();
-    } catch (err) {
-      if (!outcomeUnknown(err) || attempt >= 3) throw err;
-    }
-  }
 }
 
 /**
  * DELETE /v2/<name>/manifests/<tag> — OCI 1.1 deletes just the tag; distribution 2.8 answers
  * 400 DIGEST_INVALID. The status tells which: 202 done, anything else refused (nothing changed).
+ * Sent again when its answer is lost: a tag already deleted answers 404.
  */
-export async function tagDelete(reg: Registry, repo: string, tag: string): Promise<number> {
-  const res = await repeatable(() => reg.request({
+export async function tagDelete(reg: Registry, repo: string, tag: string): Promise<{ sent: boolean; status: number }> {
+  const res = await reg.request({
     method: "DELETE",
-    path: `/v2/${encodePath(repo)}/manifests/${tag}`,
-    why: "OCI 1.1 registries delete a tag alone by name; older ones refuse (distribution 2.8: 400 DIGEST_INVALID)",
-    tolerate: [400, 404, 405],
-  }, (s) => s < 300 || [400, 404, 405].includes(s)));
-  return res.status;
+    path: manifestPath(repo, tag),
+    expect: [400, 404, 405],
+    idempotent: true,
+    script: { why: "OCI 1.1 registries delete a tag alone by name; older ones refuse (distribution 2.8: 400 DIGEST_INVALID)" },
+  });
+  return { sent: res.sent, status: res.status };
 }
 
 /** HEAD /v2/<name>/blobs/<digest> — is the blob in this repository? */
 export async function blobExists(reg: Registry, repo: string, digest: string): Promise<boolean> {
-  const res = await reg.request({ method: "HEAD", path: `/v2/${encodePath(repo)}/blobs/${digest}` }, (s) => s === 200 || s === 404);
+  const res = await reg.request({ method: "HEAD", path: blobPath(repo, digest), expect: [404] });
   return res.status === 200;
 }
 
-/** POST then PUT /v2/<name>/blobs/uploads/ — a small blob in one piece (2.8 has no single-POST upload). */
+/**
+ * POST then PUT /v2/<name>/blobs/uploads/ — a small blob in one piece (2.8 has no single-POST
+ * upload). A POST sent twice only opens a session the registry purges; a PUT whose answer is
+ * lost is checked with a HEAD of the blob.
+ */
 export async function blobUpload(reg: Registry, repo: string, bytes: string, digest: string): Promise<void> {
-  // An upload session left by a failed try is harmless: the registry purges stale uploads.
-  await repeatable(() => blobUploadOnce(reg, repo, bytes, digest));
-}
-
-async function blobUploadOnce(reg: Registry, repo: string, bytes: string, digest: string): Promise<void> {
   const base = await reg.base();
   // In a dry run the script's own POST captures the real Location; this stands for it until then.
   const planned = `${base}/v2/${repo}/blobs/uploads/UPLOAD?_state=STATE`;
   const start = await reg.request({
     method: "POST",
     path: `/v2/${encodePath(repo)}/blobs/uploads/`,
-    why: "start a blob upload; the Location header names where its bytes go",
-    capture: { variable: "LOCATION", header: "location", check: false, resolve: true, planned },
+    idempotent: true,
+    script: { why: "start a blob upload; the Location header names where its bytes go", capture: { variable: "LOCATION", header: "location", check: false, resolve: true, planned } },
   });
   // Location may be relative, and already carries a query (_state): add the digest to it as it is.
-  const location = start.status === 0 ? planned : start.headers.get("location");
-  if (!location) throw new RegctlError(`POST ${repo} blob upload: the registry named no Location`, "the registry does not follow the distribution API");
+  const location = start.sent ? start.headers.get("location") : planned;
+  if (!location) throw new BadAnswer({ method: "POST", what: `${repo} blob upload` }, "the registry named no Location", "the registry does not follow the distribution API");
   const absolute = location.startsWith("/") ? base + location : location;
-  const url = `${absolute}${absolute.includes("?") ? "&" : "?"}digest=${encodeURIComponent(digest)}`;
-  await reg.request({ method: "PUT", path: "", url, headers: { "Content-Type": "application/octet-stream" }, body: bytes, why: "the bytes, and their digest: 201 Created" });
+  await reg.request({
+    method: "PUT",
+    path: "",
+    url: `${absolute}${absolute.includes("?") ? "&" : "?"}digest=${encodeURIComponent(digest)}`,
+    headers: { "Content-Type": "application/octet-stream" },
+    body: bytes,
+    verify: { request: { method: "HEAD", url: base + blobPath(repo, digest) }, done: 200 },
+    script: { why: "the bytes, and their digest: 201 Created" },
+  });
 }
 
 /** PUT /v2/<name>/manifests/<ref> — store a manifest under a tag; answers its digest. */
 export async function manifestPut(reg: Registry, repo: string, ref: string, bytes: string, mediaType: string, why?: string): Promise<string | undefined> {
-  // The same bytes to the same tag: repeating it is harmless.
-  const res = await repeatable(() => reg.request({ method: "PUT", path: `/v2/${encodePath(repo)}/manifests/${ref}`, headers: { "Content-Type": mediaType }, body: bytes, why }));
+  // The same bytes to the same tag: sending it again is harmless.
+  const res = await reg.request({ method: "PUT", path: manifestPath(repo, ref), headers: { "Content-Type": mediaType }, body: bytes, idempotent: true, script: { why } });
   return res.headers.get("docker-content-digest") ?? undefined;
 }
 
-/** Does this registry delete? DELETE of a digest that cannot exist: 404 when yes, 405 UNSUPPORTED when no. */
+/**
+ * Does this registry delete? DELETE of a digest that cannot exist: 404 when yes, 405 UNSUPPORTED
+ * when no. Never sent in a dry run; with `required`, printed all the same, as the script's check.
+ */
 export async function deletesEnabled(reg: Registry, repo: string, { required = false } = {}): Promise<boolean | undefined> {
-  // Never sent in a dry run; printed all the same when the script's later steps depend on it.
-  if (reg.transport.opts.dryRun && !required) return undefined;
+  if (reg.dryRun && !required) return undefined;
   const res = await reg.request({
     method: "DELETE",
-    path: `/v2/${encodePath(repo)}/manifests/${IMPOSSIBLE_DIGEST}`,
-    why: "are deletes enabled? this digest cannot exist, so nothing is deleted: 404 means enabled, 405 UNSUPPORTED disabled",
-    tolerate: [404, 405],
-    ...(required ? { stopUnless: { status: 404, message: "deletes are disabled on this registry (or the check failed): nothing was changed" } } : {}),
-  }, (s) => s === 404 || s === 405 || s === 202);
-  return res.status === 0 ? undefined : res.status !== 405;
+    path: manifestPath(repo, IMPOSSIBLE_DIGEST),
+    expect: [404, 405],
+    script: {
+      why: "are deletes enabled? this digest cannot exist, so nothing is deleted: 404 means enabled, 405 UNSUPPORTED disabled",
+      ...(required ? { stopUnless: { status: 404, message: "deletes are disabled on this registry (or the check failed): nothing was changed" } } : {}),
+    },
+  });
+  return res.sent ? res.status !== 405 : undefined;
 }
 
 /** 500 pages: 50,000 names at distribution's default page of 100; --page-size raises it. */
@@ -1771,36 +2039,30 @@ const MAX_PAGES = 500;
  * Follow `Link: <…>; rel="next"` pages, bounded: a Link that repeats, a page with nothing new,
  * or more than MAX_PAGES pages stop it. Every entry must be a valid name of its kind.
  */
-async function paginate(reg: Registry, firstPath: string, key: string, why: string, valid: (s: string) => boolean, recheck?: PlannedWrites): Promise<string[]> {
+async function paginate(reg: Registry, firstPath: string, key: "tags" | "repositories", why: string, valid: (s: string) => boolean, recheck?: PlannedWrites): Promise<string[]> {
   const out: string[] = [];
   const known = new Set<string>();
   const seen = new Set<string>();
-  let url: string | undefined = (await reg.base()) + firstPath;
+  const base = await reg.base();
+  const asked = (url: string) => ({ method: "GET" as const, what: url });
+  let url: string | undefined = base + firstPath;
   for (let page = 0; url; page++) {
-    if (seen.has(url)) throw new RegctlError(`GET ${url}: the registry's Link repeats a page`, "the registry paginates in a loop");
-    if (page >= MAX_PAGES) throw new RegctlError(`GET ${firstPath}: more than ${MAX_PAGES} pages`, "the registry's pagination does not end (or ask for bigger pages with --page-size)");
+    if (seen.has(url)) throw new BadAnswer(asked(url), "the registry's Link repeats a page", "the registry paginates in a loop");
+    if (page >= MAX_PAGES) throw new BadAnswer(asked(firstPath), `more than ${MAX_PAGES} pages`, "the registry's pagination does not end (or ask for bigger pages with --page-size)");
     seen.add(url);
-    const base = await reg.base();
-    if (!url.startsWith(base + "/")) throw new RegctlError(`GET ${firstPath}: the next page is on another host (${new URL(url).host})`, "refused: credentials stay with the registry");
-    const res = await reg.request({ method: "GET", path: url.slice(base.length), maxBody: MAX_JSON_BYTES, why: page === 0 ? why : undefined, recheck });
-    let parsed: Record<string, unknown>;
-    try {
-      parsed = JSON.parse(new TextDecoder().decode(res.body));
-    } catch {
-      throw new RegctlError(`GET ${url}: the answer is not JSON`, "the registry sent something else where a list was due");
-    }
-    const items = parsed?.[key];
-    if (items !== null && items !== undefined && !Array.isArray(items)) throw new RegctlError(`GET ${url}: "${key}" is not a list`);
+    if (!url.startsWith(`${base}/`)) throw new BadAnswer(asked(firstPath), `the next page is on another host (${new URL(url).host})`, "refused: credentials stay with the registry");
+    const res = await reg.request({ method: "GET", path: url.slice(base.length), maxBody: MAX_JSON_BYTES, script: { why: page === 0 ? why : undefined, recheck } });
+    const items = parseJsonAnswer<Record<string, unknown>>(res.body, asked(url), "the registry sent something else where a list was due")[key];
+    if (items !== null && items !== undefined && !Array.isArray(items)) throw new BadAnswer(asked(url), `"${key}" is not a list`);
     const list = (items as unknown[] | null) ?? [];
     const bad = list.find((x) => typeof x !== "string" || !valid(x));
-    if (bad !== undefined)
-      throw new RegctlError(`GET ${url}: the registry listed an invalid ${key === "tags" ? "tag" : "repository name"}: ${JSON.stringify(bad)?.slice(0, 80)}`, "the registry's answer is broken or hostile: nothing was done with it");
+    if (bad !== undefined) throw new BadAnswer(asked(url), `the registry listed an invalid ${key === "tags" ? "tag" : "repository name"}: ${JSON.stringify(bad)?.slice(0, 80)}`);
     const fresh = (list as string[]).filter((x) => !known.has(x));
     for (const x of fresh) known.add(x);
     out.push(...fresh);
     url = parseLinkNext(res.headers.get("link"), url);
     // A page with nothing new and yet another page to come: the list goes round in circles.
-    if (url && fresh.length === 0) throw new RegctlError(`GET ${firstPath}: page ${page + 1} brought nothing new but names a next page`, "the registry's pagination does not end");
+    if (url && fresh.length === 0) throw new BadAnswer(asked(firstPath), `page ${page + 1} brought nothing new but names a next page`, "the registry's pagination does not end");
   }
   return out;
 }
@@ -1826,11 +2088,34 @@ export function tagList(reg: Registry, repo: string, pageSize?: number, recheck?
 
 /** GET /v2/<name>/blobs/<digest> — a small blob (a config), checked against its digest. */
 export async function blobGet(reg: Registry, repo: string, digest: string, maxBytes = MAX_JSON_BYTES): Promise<Uint8Array> {
-  if (!isDigest(digest)) throw new RegctlError(`${repo}: a manifest names an invalid blob digest "${digest.slice(0, 80)}"`, "the registry's answer is broken or hostile");
-  const res = await reg.request({ method: "GET", path: `/v2/${encodePath(repo)}/blobs/${digest}`, maxBody: maxBytes });
+  const asked = { method: "GET" as const, what: `${repo} blob ${digest.slice(0, 80)}` };
+  if (!isDigest(digest)) throw new BadAnswer(asked, "a manifest names an invalid blob digest");
+  const res = await reg.request({ method: "GET", path: blobPath(repo, digest), maxBody: maxBytes });
   const actual = digestOf(digest.split(":")[0]!, res.body);
-  if (actual !== digest) throw new RegctlError(`GET blob ${digest}: content has digest ${actual}`, "the answer was altered or the registry is broken");
+  if (actual !== digest) throw new BadAnswer(asked, `content has digest ${actual}`, "the answer was altered or the registry is broken");
   return res.body;
+}
+
+/** What an image's config says of it; a config that is not JSON (an artifact's) says nothing. */
+export interface ConfigFacts {
+  created?: string;
+  architecture?: string;
+  os?: string;
+  variant?: string;
+}
+
+/** GET the config blob of an image: its creation time (when valid) and platform. */
+export async function configFacts(reg: Registry, repo: string, digest: string): Promise<ConfigFacts> {
+  const bytes = await blobGet(reg, repo, digest);
+  let c: Record<string, unknown>;
+  try {
+    c = parseJsonAnswer(bytes, { method: "GET", what: digest });
+  } catch {
+    return {};
+  }
+  const text = (v: unknown) => (typeof v === "string" ? v : undefined);
+  const created = text(c.created);
+  return { created: created && !Number.isNaN(Date.parse(created)) ? created : undefined, architecture: text(c.architecture), os: text(c.os), variant: text(c.variant) };
 }
 
 function baseType(contentType: string | null): string {
@@ -1870,7 +2155,7 @@ export async function ping(reg: Registry): Promise<PingResult> {
   const challenge = v.challenges[0];
   let deletes: boolean | undefined;
   if (v.status === 200) deletes = await deletesEnabled(reg, "regctl/ping");
-  else if (await reg.transport.hasCredential(reg.host)) {
+  else if (await reg.hasCredential()) {
     // With credentials the same probe works through the auth dance; a token without delete rights says nothing.
     deletes = await deletesEnabled(reg, "regctl/ping").catch(() => undefined);
   }
@@ -1886,7 +2171,7 @@ export async function ping(reg: Registry): Promise<PingResult> {
 
 /** The digest the registry stores for a reference (the one DELETE accepts). */
 export async function resolveDigest(reg: Registry, ref: Reference, capture?: string): Promise<ManifestDescriptor> {
-  return manifestHead(reg, ref.repository, ref.digest ?? ref.tag ?? "latest", capture);
+  return manifestHead(reg, ref.repository, tagOrDigest(ref), { capture });
 }
 
 /** Every tag with the digest it points at, resolved concurrently, in tag order. */
@@ -1920,20 +2205,14 @@ const platformString = (p?: { os?: string; architecture?: string; variant?: stri
 
 /** What a reference is: a list/index with its platforms, or an image with config and layers. */
 export async function inspect(reg: Registry, ref: Reference): Promise<ImageSummary> {
-  const m = await manifestGet(reg, ref.repository, ref.digest ?? ref.tag ?? "latest");
+  const m = await manifestGet(reg, ref.repository, tagOrDigest(ref));
   const summary: ImageSummary = { digest: m.digest, mediaType: m.mediaType, size: m.size };
   if (INDEX_TYPES.includes(m.mediaType) || Array.isArray(m.json.manifests)) {
     summary.manifests = (m.json.manifests ?? []).map((d) => ({ digest: d.digest, mediaType: d.mediaType, size: d.size, platform: platformString(d.platform) }));
     return summary;
   }
   if (m.json.config) {
-    let cfg: { created?: string; architecture?: string; os?: string; variant?: string };
-    try {
-      cfg = JSON.parse(new TextDecoder().decode(await blobGet(reg, ref.repository, m.json.config.digest))) ?? {};
-    } catch (err) {
-      if (err instanceof RegctlError) throw err;
-      cfg = {}; // a config that is not JSON (an artifact's) has no platform or date to show
-    }
+    const cfg = await configFacts(reg, ref.repository, m.json.config.digest);
     summary.config = { digest: m.json.config.digest, created: cfg.created, architecture: cfg.architecture, os: cfg.os };
     summary.platform = platformString(cfg);
   }
@@ -2048,10 +2327,9 @@ export class Untagger {
    */
   async untag(tag: string, original: Manifest, siblings: string[]): Promise<UntagResult["method"]> {
     const { reg, repo } = this;
-    const dryRun = reg.transport.opts.dryRun;
     if (this.tagDeleteWorks !== false) {
-      const status = await tagDelete(reg, repo, tag);
-      if (!dryRun) {
+      const { sent, status } = await tagDelete(reg, repo, tag);
+      if (sent) {
         this.tagDeleteWorks = status >= 200 && status < 300;
         if (this.tagDeleteWorks) {
           await this.restore(siblings, original);
@@ -2072,7 +2350,7 @@ export class Untagger {
       throw new RegctlError(`${repo}:${tag} is left on the throwaway manifest ${t.digest} (it was ${original.digest}): ${err instanceof Error ? err.message : err}`,
         `run the same untag again, then remove the throwaway: regctl delete ${reg.host}/${repo}@${t.digest}`);
     }
-    return dryRun ? "planned" : "throwaway";
+    return reg.dryRun ? "planned" : "throwaway";
   }
 
   /** Put back any of `tags` that no longer points at the original manifest. */
@@ -2133,17 +2411,7 @@ export async function describeTags(reg: Registry, repo: string, concurrency: num
   const configs = new Map<string, Promise<string | undefined>>();
   const createdOf = (digest: string) => {
     let c = configs.get(digest);
-    if (!c) {
-      c = blobGet(reg, repo, digest).then((b) => {
-        try {
-          const parsed = JSON.parse(new TextDecoder().decode(b)) as { created?: unknown };
-          return typeof parsed?.created === "string" && !Number.isNaN(Date.parse(parsed.created)) ? parsed.created : undefined;
-        } catch {
-          return undefined;
-        }
-      });
-      configs.set(digest, c);
-    }
+    if (!c) configs.set(digest, (c = configFacts(reg, repo, digest).then((f) => f.created)));
     return c;
   };
   // Each digest is described once, however many tags and lists name it; nesting is bounded.
@@ -2392,14 +2660,14 @@ export async function recheckBeforeWrites(reg: Registry, writes: PlannedWrites[]
  */
 export async function recheck(reg: Registry, w: PlannedWrites, concurrency: number): Promise<PlanConflict[]> {
   const tags = (await tagList(reg, w.repository, undefined, w)).sort(byteOrder);
-  if (reg.transport.opts.dryRun) return [];
+  if (reg.dryRun) return [];
   const gone = (err: unknown) => {
     // A tag or list deleted since the list was read: nothing of it to lose.
     if (isGone(err)) return undefined;
     throw err;
   };
   const found = await mapLimit(tags, concurrency, async (tag): Promise<PlanConflict | undefined> => {
-    const now = await manifestHead(reg, w.repository, tag, undefined, { inRecheck: true }).catch(gone);
+    const now = await manifestHead(reg, w.repository, tag, { inRecheck: true }).catch(gone);
     if (!now) return undefined;
     const here = { repository: w.repository, tag, digest: now.digest };
     const planned = w.untags.get(tag);
@@ -2682,7 +2950,7 @@ function knownRegistries(env = process.env): string[] {
   const found = new Set<string>();
   const add = (key: string) => {
     const host = hostOfConfigKey(key);
-    if (DOMAIN.test(host)) found.add(host === "index.docker.io" ? "docker.io" : host);
+    if (DOMAIN.test(host)) found.add(normalizeRegistry(host) === DockerHub.host ? DockerHub.shown : host);
   };
   for (const path of [dockerConfigPath(env), ...podmanAuthPaths(env)]) {
     try {
@@ -2805,7 +3073,7 @@ async function completeTarget(cur: string, kind: "registry" | "repo" | "ref", fl
   const registry = normalizeRegistry(host);
   const rest = cur.slice(slash + 1);
   const transport = new Transport({
-    curl: false, dryRun: true, timeoutMs: COMPLETION_BUDGET_MS, insecure: flags.insecure, cacert: flags.cacert, maxAttempts: 1, env,
+    curl: false, dryRun: true, timeoutMs: COMPLETION_BUDGET_MS, insecure: flags.insecure, cacert: flags.cacert, retry: { ...RETRY, attempts: 1 }, env,
     helperTimeoutMs: COMPLETION_BUDGET_MS, regularFileOnly: true,
   }, makeLog({ curl: false, verbose: false }, () => {}));
   const reg = new Registry(registry, transport, flags.plainHttp ? "http" : undefined);
@@ -3375,7 +3643,7 @@ const commands = {
 
   async manifest(ctx: Context, target: string, o: RawOptions) {
     const ref = parseReference(target, { requireTagOrDigest: true });
-    const m = await manifestGet(registryFor(ctx, ref.registry), ref.repository, ref.digest ?? ref.tag!);
+    const m = await manifestGet(registryFor(ctx, ref.registry), ref.repository, tagOrDigest(ref));
     if (o.raw) return void process.stdout.write(m.bytes);
     out(JSON.stringify(m.json, null, 2));
   },
@@ -3442,8 +3710,7 @@ const accountCommands = {
     }
     if (!username) throw new UsageError("login needs a username", `regctl login ${registry} -u USER --password-stdin`);
     // Check the credentials against the registry before storing them anywhere.
-    const transport = new Transport({ ...ctx.transport.opts, username, password }, ctx.log);
-    const reg = new Registry(registry, transport, scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
+    const reg = new Registry(registry, ctx.transport.withCredentials(username, password), scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
     await apiVersionCheck(reg, { authenticate: true });
     if (ctx.opts.dryRun) return ctx.log.note(`dry run: credentials for ${registry} work; not stored`);
     const where = await storeCredential(registry, username, password);

@@ -86,13 +86,13 @@ describe("shQuote", () => {
 
 describe("toCurl", () => {
   test("HEAD with capture uses -w %header and no jq", () => {
-    const line = toCurl({ method: "HEAD", url: "http://h/v2/a/manifests/latest", headers: { Accept: MANIFEST_ACCEPT }, capture: { variable: "DIGEST", header: "docker-content-digest" } });
+    const line = toCurl({ method: "HEAD", url: "http://h/v2/a/manifests/latest", headers: { Accept: MANIFEST_ACCEPT }, script: { capture: { variable: "DIGEST", header: "docker-content-digest" } } });
     expect(line.startsWith("DIGEST=$(curl -sS -f -o /dev/null -I -w '%header{docker-content-digest}'")).toBe(true);
     expect(line).not.toContain("jq");
   });
   test("DELETE fails on error statuses unless they are expected", () => {
     expect(toCurl({ method: "DELETE", url: "http://h/x" })).toBe("curl -sS --fail-with-body -X DELETE http://h/x");
-    expect(toCurl({ method: "DELETE", url: "http://h/x", tolerate: [404] })).toBe("curl -sS -X DELETE http://h/x");
+    expect(toCurl({ method: "DELETE", url: "http://h/x", expect: [404] })).toBe("curl -sS -X DELETE http://h/x");
   });
   test("-k under --insecure, quoting of hostile URLs", () => {
     expect(toCurl({ method: "GET", url: "https://h/v2/'x'" }, { insecure: true })).toBe(`curl -sS -k 'https://h/v2/'\\''x'\\'''`);
