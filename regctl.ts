@@ -125,8 +125,8 @@ export interface RegistryRequest {
   url: string;
   headers?: Record<string, string>;
   body?: string;
-  /** Form fields (OAuth2 token requests); a secret is named, never held. */
-  form?: [string, string | { secret: "username" | "password" | "identityToken" }][];
+  /** Form fields (OAuth2 token requests); a secret is named, with the registry whose it is, never held. */
+  form?: [string, string | { secret: "username" | "password" | "identityToken"; host: string }][];
   /**
    * Credentials, by reference: the transport fills in the secret, the transcript a shell variable.
    * basic: the registry's (or `host`'s) username and password; bearer: the token in that variable.
@@ -1378,7 +1378,7 @@ class Auth {
       // docker's identitytoken is an OAuth2 refresh token: POST it to the realm.
       req = {
         method: "POST", url: url.toString(), script,
-        form: [["grant_type", "refresh_token"], ["service", challenge.params.service ?? ""], ["scope", scope], ["client_id", "regctl"], ["refresh_token", { secret: "identityToken" }]],
+        form: [["grant_type", "refresh_token"], ["service", challenge.params.service ?? ""], ["scope", scope], ["client_id", "regctl"], ["refresh_token", { secret: "identityToken", host }]],
       };
     } else {
       if (challenge.params.service) url.searchParams.append("service", challenge.params.service);
@@ -1622,9 +1622,8 @@ export class Transport {
     }
     if (!req.form) return { headers, body: req.body };
     headers["Content-Type"] = "application/x-www-form-urlencoded";
-    const cred = await this.auth.credential(host);
     const params = new URLSearchParams();
-    for (const [k, v] of req.form) params.append(k, typeof v === "string" ? v : (cred?.[v.secret] ?? ""));
+    for (const [k, v] of req.form) params.append(k, typeof v === "string" ? v : ((await this.auth.credential(v.host))?.[v.secret] ?? ""));
     return { headers, body: params.toString() };
   }
 
