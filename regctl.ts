@@ -2501,9 +2501,8 @@ export interface PruneRow {
   reason: string;
 }
 
-export interface PrunePlan {
-  registry: string;
-  repository: string;
+/** What prune decides: each tag's action and why, what goes by digest, what goes alone, what is freed. */
+export interface PruneDecision {
   rows: PruneRow[];
   /** digests to delete by digest: none of their tags is kept */
   deletes: string[];
@@ -2515,18 +2514,28 @@ export interface PrunePlan {
   cutoff?: string;
 }
 
-export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concurrency: number): Promise<PrunePlan & { images: Map<string, ImageFacts>; writes: PlannedWrites }> {
-  // Creation times matter to --keep and --older-than; --match alone needs no config.
-  const { tags, images } = await describeTags(reg, repo, concurrency, { created: policy.keep !== undefined || policy.olderThan !== undefined });
+export interface PrunePlan extends PruneDecision {
+  registry: string;
+  repository: string;
+}
+
+/** What the decision reads of an image: when it was made, its children (a list's), its blobs and sizes. */
+export type PruneFacts = Pick<ImageFacts, "created" | "children" | "blobs">;
+
+/**
+ * Prune's decision, a pure function of the tags, the facts of their images and the policy.
+ * Matched tags are ranked newest first by creation time (ties: natural version order, highest
+ * first); an image whose age is unknown is never removed by a policy about age. A digest stays
+ * while a kept tag points at it or a kept list holds it: its other tags are then untagged alone.
+ */
+export function decidePrune(tags: readonly { tag: string; digest: string }[], images: ReadonlyMap<string, PruneFacts>, policy: PrunePolicy): PruneDecision {
   const created = (t: { digest: string }) => images.get(t.digest)?.created;
   const time = (t: { digest: string }) => Date.parse(created(t) ?? "");
   const matched = tags.filter((t) => (!policy.match || policy.match.some((r) => r.test(t.tag))) && !policy.exclude?.some((r) => r.test(t.tag)));
   const reasons = new Map<string, { remove: boolean; reason: string }>();
   const byTime = policy.keep !== undefined || policy.olderThan !== undefined;
   const cutoff = policy.olderThan === undefined ? undefined : new Date(policy.olderThan).toISOString().replace(/\.\d+Z$/, "Z");
-  // An image whose age is unknown is never removed by a policy about age.
   for (const t of matched) if (byTime && Number.isNaN(time(t))) reasons.set(t.tag, { remove: false, reason: "no creation time" });
-  // Newest first by creation time; ties by tag in natural version order, highest first.
   const newest = matched.filter((t) => !reasons.has(t.tag)).sort((a, b) => time(b) - time(a) || naturalCompare(b.tag, a.tag));
   newest.forEach((t, i) => {
     if (policy.keep !== undefined && i < policy.keep) return reasons.set(t.tag, { remove: false, reason: `among the ${policy.keep} newest` });
@@ -2534,40 +2543,48 @@ export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy
     const why = [policy.keep !== undefined ? `beyond the ${policy.keep} newest` : "", policy.olderThan !== undefined ? `created before ${cutoff}` : "", policy.match ? "matches --match" : ""].filter(Boolean);
     reasons.set(t.tag, { remove: true, reason: why.join(", ") || "matched" });
   });
-  const kept = tags.filter((t) => !reasons.get(t.tag)?.remove);
-  // A digest stays while a kept tag points at it, or a kept list or index holds it as a child.
   const needed = new Set<string>();
-  for (const t of kept) {
+  for (const t of tags.filter((t) => !reasons.get(t.tag)?.remove)) {
     needed.add(t.digest);
     for (const c of images.get(t.digest)?.children ?? []) needed.add(c);
   }
   const rows: PruneRow[] = tags.map((t) => {
     const r = reasons.get(t.tag);
-    const size = sum(images.get(t.digest)?.blobs.values() ?? []);
-    const base = { tag: t.tag, digest: t.digest, created: created(t), size };
+    const base = { tag: t.tag, digest: t.digest, created: created(t), size: sum(images.get(t.digest)?.blobs.values() ?? []) };
     if (!r) return { ...base, action: "keep", reason: policy.match || policy.exclude ? "not matched" : "kept" };
     if (!r.remove) return { ...base, action: "keep", reason: r.reason };
     if (needed.has(t.digest)) return { ...base, action: "untag", reason: `${r.reason}; its digest stays for a kept tag` };
     return { ...base, action: "delete", reason: r.reason };
   });
   const deletes = [...new Set(rows.filter((r) => r.action === "delete").map((r) => r.digest))];
+  const untags = rows.filter((r) => r.action === "untag").map((r) => r.tag);
   const keptBlobs = new Set([...needed].flatMap((d) => [...(images.get(d)?.blobs.keys() ?? [])]));
   const freed = new Map<string, number>();
   for (const d of deletes) for (const [b, size] of images.get(d)?.blobs ?? []) if (!keptBlobs.has(b)) freed.set(b, size);
-  const untags = rows.filter((r) => r.action === "untag");
+  return {
+    rows: rows.sort((a, b) => naturalCompare(a.tag, b.tag)),
+    deletes,
+    untags,
+    frees: sum(freed.values()),
+    cutoff,
+  };
+}
+
+/** Read the repository and decide: the plan, the facts it was made from, and the writes it implies. */
+export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concurrency: number): Promise<PrunePlan & { images: Map<string, ImageFacts>; writes: PlannedWrites }> {
+  // Creation times matter to --keep and --older-than; --match alone needs no config.
+  const { tags, images } = await describeTags(reg, repo, concurrency, { created: policy.keep !== undefined || policy.olderThan !== undefined });
+  const decision = decidePrune(tags, images, policy);
+  const digestOfTag = new Map(decision.rows.map((r) => [r.tag, r.digest]));
   return {
     registry: reg.host,
     repository: repo,
-    rows: rows.sort((a, b) => naturalCompare(a.tag, b.tag)),
-    deletes,
-    untags: untags.map((r) => r.tag),
-    frees: sum(freed.values()),
-    cutoff,
+    ...decision,
     images,
     writes: {
       repository: repo,
-      deletes: new Map(deletes.map((d) => [d, rows.filter((r) => r.digest === d).map((r) => r.tag)])),
-      untags: new Map(untags.map((r) => [r.tag, r.digest])),
+      deletes: new Map(decision.deletes.map((d) => [d, decision.rows.filter((r) => r.digest === d).map((r) => r.tag)])),
+      untags: new Map(decision.untags.map((t) => [t, digestOfTag.get(t)!])),
       lists: new Set([...images.values()].filter((f) => INDEX_TYPES.includes(f.mediaType) || f.children.length).map((f) => f.digest)),
     },
   };
@@ -3986,7 +4003,7 @@ export const COMMANDS: CommandSpec[] = [
 ];
 
 /** What completion needs of the table: names, descriptions, which options take a value, argument kinds. */
-function completionSpec(): CompletionSpec {
+export function completionSpec(): CompletionSpec {
   const options = (list: OptionSpec[]) => list.map((o) => ({
     names: [o.name, ...(o.short ? [o.short] : [])], description: o.description, takesValue: o.kind !== "flag", kind: o.kind, choices: o.choices,
   }));

@@ -1,0 +1,183 @@
+// Tables for the pure decisions of regctl.ts, one line a case: input → expected. No registry, no
+// shell, no network: the retry policy, what a 401 leads to, prune's decision, natural order,
+// token scopes, and the candidates of a TAB.
+import { describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  completeLine, completionSpec, decidePrune, naturalCompare, on401, type Outcome, type PruneFacts, type Refusal, RETRY,
+  type RegistryRequest, retryDecision, scopeFor,
+} from "../regctl.ts";
+
+describe("retryDecision: request, outcome, attempt → what the transport does", () => {
+  const GET = { method: "GET" } as const;
+  const DELETE = { method: "DELETE" } as const;
+  const verified = { method: "DELETE", verify: { request: { method: "HEAD", url: "http://h/x" }, done: 404 } } as Pick<RegistryRequest, "method" | "verify">;
+  const PUT = { method: "PUT", idempotent: true } as const;
+  const POST = { method: "POST" } as const;
+  // jitter 0.5: the backoff exactly, 200 ms doubling to 2 s
+  const cases: [string, Pick<RegistryRequest, "method" | "idempotent" | "verify">, Outcome, number, number, string][] = [
+    // name, request, outcome, attempt, uncertain earlier attempts → decision
+    ["a read turned away (429)", GET, { status: 429 }, 1, 0, "retry 200"],
+    ["a read turned away, Retry-After 3 s", GET, { status: 429, retryAfterMs: 3000 }, 1, 0, "retry 3000"],
+    ["a read, Retry-After beyond the limit", GET, { status: 503, retryAfterMs: RETRY.maxRetryAfterMs + 1 }, 1, 0, "stop"],
+    ["a read, gateway 502", GET, { status: 502 }, 2, 0, "retry 400"],
+    ["a read, connection reset, backoff capped", GET, { network: "ECONNRESET" }, 5, 0, "retry 2000"],
+    ["a read, the last attempt", GET, { status: 503 }, RETRY.attempts, 0, "stop"],
+    ["a read, refused: the registry is down", GET, { network: "ECONNREFUSED" }, 1, 0, "stop"],
+    ["a read, untrusted certificate", GET, { network: "CERT" }, 1, 0, "stop"],
+    ["a read, 404", GET, { status: 404 }, 1, 0, "stop"],
+    ["a read, 500", GET, { status: 500 }, 1, 0, "stop"],
+    ["a write turned away (429): it did not happen", DELETE, { status: 429 }, 1, 0, "retry 200"],
+    ["a write, refused: it did not arrive", DELETE, { network: "ECONNREFUSED" }, 1, 0, "retry 200"],
+    ["a write, refused, out of write attempts", DELETE, { network: "ECONNREFUSED" }, RETRY.writeAttempts, 0, "stop"],
+    ["a write, reset: may have happened, no way to look", DELETE, { network: "ECONNRESET" }, 1, 0, "stop unknown"],
+    ["a write, gateway 504: may have happened", POST, { status: 504 }, 1, 0, "stop unknown"],
+    ["a verifiable write, reset: look first", verified, { network: "ECONNRESET" }, 1, 0, "verify"],
+    ["a verifiable write, timed out: look first", verified, { network: "TimeoutError" }, 2, 1, "verify"],
+    ["a verifiable write, the third unknown outcome", verified, { network: "ECONNRESET" }, 3, 2, "stop unknown"],
+    ["an idempotent write, reset: send again", PUT, { network: "ECONNRESET" }, 1, 0, "retry 200"],
+    ["an idempotent write, out of unknown outcomes", PUT, { status: 502 }, 3, 2, "stop unknown"],
+    ["a write answered 201", PUT, { status: 201 }, 1, 0, "stop"],
+    ["any request at the attempt limit, reset", PUT, { network: "ECONNRESET" }, RETRY.attempts, 0, "stop unknown"],
+  ];
+  for (const [name, req, outcome, attempt, uncertain, expected] of cases)
+    test(`${name} → ${expected}`, () => {
+      const d = retryDecision(req, outcome, attempt, uncertain, RETRY, () => 0.5);
+      const shown = d.then === "retry" ? `retry ${Math.round(d.waitMs)}` : d.then === "stop" ? `stop${d.unknown ? " unknown" : ""}` : d.then;
+      expect(shown).toBe(expected);
+    });
+
+  test("the jitter stays within ±25 % of the backoff", () => {
+    for (const j of [0, 0.999]) {
+      const d = retryDecision(GET, { status: 503 }, 3, 0, RETRY, () => j);
+      expect(d.then === "retry" && d.waitMs >= 600 && d.waitMs <= 1000).toBe(true);
+    }
+  });
+});
+
+describe("on401: what the refused request carried, what the registry said → the next step", () => {
+  const r = (over: Partial<Refusal>): Refusal => ({ scheme: "bearer", carried: "nothing", credential: true, username: true, fresh: false, scope: true, ...over });
+  const cases: [string, Refusal, string][] = [
+    ["no usable WWW-Authenticate", r({ scheme: undefined }), "fail no scheme"],
+    ["basic, no username at hand", r({ scheme: "basic", username: false, credential: false }), "fail log in"],
+    ["basic, credentials at hand", r({ scheme: "basic" }), "send basic"],
+    ["basic, the credentials were sent and refused", r({ scheme: "basic", carried: "basic" }), "fail credentials refused"],
+    ["bearer, nothing carried", r({}), "send token"],
+    ["bearer, anonymous (no credentials), a scope", r({ credential: false, username: false }), "send token"],
+    ["bearer, no scope and no credentials (GET /v2/)", r({ credential: false, username: false, scope: false }), "fail log in"],
+    ["bearer, no scope, credentials (login checks them)", r({ scope: false }), "send token"],
+    ["a token refused once (expired)", r({ carried: "bearer" }), "send renewed token"],
+    ["a renewed token refused again", r({ carried: "bearer", fresh: true }), "fail token refused"],
+    ["a token that lacks the scope", r({ carried: "bearer", error: "insufficient_scope" }), "fail scope not granted"],
+    ["a renewed token, invalid_token", r({ carried: "bearer", fresh: true, error: "invalid_token" }), "fail token invalid"],
+  ];
+  for (const [name, refusal, expected] of cases)
+    test(`${name} → ${expected}`, () => {
+      const step = on401(refusal);
+      expect("send" in step ? `send ${step.send}` : `fail ${step.fail}`).toBe(expected);
+    });
+});
+
+describe("decidePrune: tags, image facts, policy → actions", () => {
+  const day = 86_400_000;
+  const T0 = Date.parse("2026-01-01T00:00:00Z");
+  const at = (d: number) => new Date(T0 + d * day).toISOString();
+  const img = (created: string | undefined, blobs: [string, number][], children: string[] = []): PruneFacts => ({ created, blobs: new Map(blobs), children });
+  // Five images a day apart (a oldest, e newest), a shared base layer, a list holding c, an undated one.
+  const images = new Map<string, PruneFacts>([
+    ["A", img(at(0), [["base", 100], ["la", 10]])],
+    ["B", img(at(1), [["base", 100], ["lb", 20]])],
+    ["C", img(at(2), [["base", 100], ["lc", 30]])],
+    ["D", img(at(3), [["base", 100], ["ld", 40]])],
+    ["E", img(at(4), [["base", 100], ["le", 50]])],
+    ["L", img(at(2), [["base", 100], ["lc", 30], ["C", 5]], ["C"])],
+    ["U", img(undefined, [["lu", 7]])],
+  ]);
+  const tags = (...pairs: string[]) => pairs.map((p) => ({ tag: p.split("=")[0]!, digest: p.split("=")[1]! }));
+  const actions = (d: ReturnType<typeof decidePrune>) => d.rows.map((r) => `${r.tag}:${r.action}`).join(" ");
+  const cases: [string, ReturnType<typeof tags>, Parameters<typeof decidePrune>[2], string, string[], string[], number][] = [
+    // name, tags, policy → actions (natural order), deletes, untags, bytes freed
+    ["keep 2 of 5", tags("v1=A", "v2=B", "v3=C", "v4=D", "v5=E"), { keep: 2 }, "v1:delete v2:delete v3:delete v4:keep v5:keep", ["A", "B", "C"], [], 60],
+    ["keep more than there are", tags("v1=A", "v2=B"), { keep: 5 }, "v1:keep v2:keep", [], [], 0],
+    ["keep 0: everything dated goes; the shared base is freed once", tags("v1=A", "v2=B"), { keep: 0 }, "v1:delete v2:delete", ["A", "B"], [], 130],
+    ["an unmatched tag keeps its digest: the matched one on it goes alone", tags("old=A", "v1=B", "v2=A"), { keep: 1, match: [/^v/] }, "old:keep v1:keep v2:untag", [], ["v2"], 0],
+    ["two tags on one digest, keep 1: the tie goes to the higher name, the other is untagged", tags("a=A", "b=A", "z=E"), { keep: 1, match: [/^[ab]$/] }, "a:untag b:keep z:keep", [], ["a"], 0],
+    ["a child of a kept list stays", tags("c=C", "list=L", "e=E"), { keep: 1, match: [/^c$|^e$/] }, "c:untag e:keep list:keep", [], ["c"], 0],
+    ["no creation time: never removed by age", tags("u=U", "v1=A", "v2=B"), { keep: 1 }, "u:keep v1:delete v2:keep", ["A"], [], 10],
+    ["no creation time, --match alone: removed", tags("u=U", "v1=A"), { match: [/^u$/] }, "u:delete v1:keep", ["U"], [], 7],
+    ["--older-than: created before the cutoff", tags("v1=A", "v2=B", "v3=C"), { olderThan: T0 + 1.5 * day }, "v1:delete v2:delete v3:keep", ["A", "B"], [], 30],
+    ["--exclude wins over --match", tags("v1=A", "v2=B"), { match: [/^v/], exclude: [/2$/] }, "v1:delete v2:keep", ["A"], [], 10],
+    ["ties by time: natural order, v10 newer than v9", tags("v9=A", "v10=A"), { keep: 1 }, "v9:untag v10:keep", [], ["v9"], 0],
+  ];
+  for (const [name, t, policy, expected, deletes, untags, frees] of cases)
+    test(`${name} → ${expected}`, () => {
+      const d = decidePrune(t, images, policy);
+      expect({ actions: actions(d), deletes: d.deletes, untags: d.untags, frees: d.frees }).toEqual({ actions: expected, deletes, untags, frees });
+    });
+
+  test("every row says why", () => {
+    const d = decidePrune(tags("v1=A", "v2=B", "u=U"), images, { keep: 1, olderThan: T0 + 10 * day });
+    expect(d.rows.map((r) => `${r.tag}: ${r.reason}`)).toEqual([
+      "u: no creation time", "v1: beyond the 1 newest, created before 2026-01-11T00:00:00Z", "v2: among the 1 newest",
+    ]);
+    expect(d.cutoff).toBe("2026-01-11T00:00:00Z");
+  });
+});
+
+describe("naturalCompare", () => {
+  const cases: [string[], string[]][] = [
+    [["v1.10", "v1.9", "v1.2"], ["v1.2", "v1.9", "v1.10"]],
+    [["10", "9", "100", "1"], ["1", "9", "10", "100"]],
+    [["b", "a10", "a9", "a"], ["a", "a9", "a10", "b"]],
+    [["1.0.0-rc.2", "1.0.0", "1.0.0-rc.10"], ["1.0.0", "1.0.0-rc.2", "1.0.0-rc.10"]],
+    [["latest", "Latest", "v2", "v02"], ["Latest", "latest", "v02", "v2"]],
+  ];
+  for (const [input, expected] of cases) test(`${input.join(" ")} → ${expected.join(" ")}`, () => expect([...input].sort(naturalCompare)).toEqual(expected));
+});
+
+describe("scopeFor", () => {
+  const cases: [RegistryRequest["method"], string, string | undefined][] = [
+    ["GET", "https://r/v2/busybox/tags/list", "repository:busybox:pull"],
+    ["HEAD", "https://r/v2/a/b/c/manifests/latest", "repository:a/b/c:pull"],
+    ["DELETE", "https://r/v2/app/manifests/sha256:abc", "repository:app:delete"],
+    ["PUT", "https://r/v2/app/manifests/1", "repository:app:pull,push"],
+    ["POST", "https://r/v2/app/blobs/uploads/", "repository:app:pull,push"],
+    ["GET", "https://r/v2/app/referrers/sha256:abc", "repository:app:pull"],
+    ["GET", "https://r/v2/_catalog?n=100", "registry:catalog:*"],
+    ["GET", "https://r/v2/", undefined],
+    ["GET", "https://r/token", undefined],
+  ];
+  for (const [method, url, expected] of cases) test(`${method} ${url} → ${expected}`, () => expect(scopeFor(method, url)).toBe(expected));
+});
+
+describe("completeLine: the line up to the cursor → candidates (no registry: nothing past a host/)", () => {
+  const home = mkdtempSync(join(tmpdir(), "regctl-tables-"));
+  mkdirSync(join(home, ".docker"));
+  writeFileSync(join(home, ".docker", "config.json"), JSON.stringify({ auths: { "registry.example.com": {}, "https://index.docker.io/v1/": {} }, credHelpers: { "ghcr.io": "x" } }));
+  const env = { HOME: home, XDG_CACHE_HOME: join(home, "cache") };
+  const cases: [string, string][] = [
+    ["regctl ", "ping repos tags digest manifest inspect delete login logout untag prune du completion"],
+    ["regctl p", "ping prune"],
+    ["regctl --json t", "tags"],
+    ["regctl tags --d", "--digests"],
+    ["regctl prune x --ke", "--keep"],
+    ["regctl prune x --older", "--older-than"],
+    ["regctl completion --shell ", "bash zsh fish"],
+    ["regctl completion --shell z", "zsh"],
+    ["regctl completion ", "bash zsh fish install uninstall"],
+    ["regctl completion bash ", ""],
+    ["regctl ping ", "docker.io ghcr.io registry.example.com"],
+    ["regctl tags reg", "registry.example.com/"],
+    ["regctl tags docker.io/busybox extra", ""],
+    ["regctl logout --json ", "docker.io ghcr.io registry.example.com"],
+    ["regctl nosuch ", ""],
+    ["regctl --t", "--timeout"],
+  ];
+  for (const [line, expected] of cases)
+    test(`${JSON.stringify(line)} → ${expected || "(nothing)"}`, async () => {
+      const found = await completeLine(line, completionSpec(), env);
+      expect(found.map((c) => c.value).join(" ")).toBe(expected);
+    });
+});
