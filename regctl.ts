@@ -12,14 +12,14 @@
  *   2. errors                     one base class with an exit code; hints by registry error code
  *   3. parsing                    references, digests, Link, WWW-Authenticate, durations
  *   4. local configuration        credentials (flags, env, docker config, helpers), certs.d, cache
- *   5. curl transcript            a request value rendered as a runnable POSIX sh line
- *   6. transport                  the only code that touches the network and emits the transcript;
- *                                 authentication (401 → basic or token → retry once), retries, TLS
- *   7. registry API               one function per endpoint, returning data
- *   8. operations                 resolve, inspect, delete … built from API calls
- *   9. output                     text and JSON; stdout for results, stderr for the rest
+ *   5. curl transcript            a request value as a runnable POSIX sh line; the transcript of a run
+ *   6. transport                  the only code that touches the network, driving the transcript:
+ *                                 authentication (the ON_401 table), one retry policy (retryDecision), TLS
+ *   7. registry API               one function per endpoint, returning data; Registry knows a dry run
+ *   8. operations                 resolve, inspect, delete, untag, prune (decidePrune), du … from API calls
+ *   9. output and prompts         text and JSON; stdout for results, stderr for the rest; terminal prompts
  *  10. completion                 candidates for a TAB, and the bash, zsh and fish scripts
- *  11. CLI                        cac wiring and main()
+ *  11. CLI                        options and the command table (cac renders --help from it), main()
  */
 import { cac } from "cac";
 import { Buffer } from "node:buffer";
@@ -38,7 +38,7 @@ const nodeCrypto = () => builtin<typeof import("node:crypto")>("node:crypto");
 // ───────────────────────────── 1. constants and types ─────────────────────────────
 
 /** Media types, as the registry names them in Content-Type and Accept. */
-export const MediaType = {
+const MediaType = {
   /** Docker image manifest, schema 2 — what `docker push` stores. */
   DockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
   /** Docker manifest list: one manifest per platform. */
@@ -49,7 +49,6 @@ export const MediaType = {
   OciIndex: "application/vnd.oci.image.index.v1+json",
   /** Signed schema 1: what distribution converts to when the Accept header lacks the stored type. */
   DockerSchema1Signed: "application/vnd.docker.distribution.manifest.v1+prettyjws",
-  DockerSchema1: "application/vnd.docker.distribution.manifest.v1+json",
 } as const;
 
 /**
@@ -68,20 +67,14 @@ export const MANIFEST_ACCEPT = [
 
 const INDEX_TYPES: readonly string[] = [MediaType.DockerList, MediaType.OciIndex];
 
-/** Error codes of the distribution spec (errors[].code in an error body). */
-export const ErrorCode = {
-  BLOB_UNKNOWN: "BLOB_UNKNOWN",
+/** Error codes of the distribution spec (errors[].code in an error body) that regctl reads. */
+const ErrorCode = {
   DIGEST_INVALID: "DIGEST_INVALID",
   MANIFEST_UNKNOWN: "MANIFEST_UNKNOWN",
-  MANIFEST_INVALID: "MANIFEST_INVALID",
   NAME_UNKNOWN: "NAME_UNKNOWN",
-  NAME_INVALID: "NAME_INVALID",
-  TAG_INVALID: "TAG_INVALID",
-  UNAUTHORIZED: "UNAUTHORIZED",
   DENIED: "DENIED",
   UNSUPPORTED: "UNSUPPORTED",
   TOOMANYREQUESTS: "TOOMANYREQUESTS",
-  PAGINATION_NUMBER_INVALID: "PAGINATION_NUMBER_INVALID",
 } as const;
 
 /**
@@ -94,7 +87,7 @@ export const Exit = { OK: 0, FAILED: 1, USAGE: 2, INTERRUPTED: 130, OUTPUT_CLOSE
  * Docker Hub, named once: the host its API answers on, the names people give it (normalised to
  * the host), the name it goes by when offered back, and its key in docker's config.json.
  */
-export const DockerHub = {
+const DockerHub = {
   host: "registry-1.docker.io",
   aliases: ["docker.io", "index.docker.io"] as readonly string[],
   shown: "docker.io",
@@ -104,7 +97,7 @@ export const DockerHub = {
 } as const;
 
 /** The tag a reference without one means, as docker decides. */
-export const DEFAULT_TAG = "latest";
+const DEFAULT_TAG = "latest";
 /** Manifests larger than this are refused without reading them (distribution's own limit is 4 MiB). */
 const MAX_MANIFEST_BYTES = 4 << 20;
 /** Error bodies, and any answer that names no limit of its own, are read up to this size. */
@@ -114,7 +107,7 @@ const MAX_JSON_BYTES = 32 << 20;
 /** A digest that no content can have: DELETE of it tells whether deletes are enabled, deleting nothing. */
 const IMPOSSIBLE_DIGEST = `sha256:${"0".repeat(64)}`;
 
-export type Method = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
+type Method = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
 
 /**
  * One HTTP request as a value: the transport sends it, the transcript prints it. Everything the
@@ -150,7 +143,7 @@ export interface RegistryRequest {
 }
 
 /** How a request appears in the curl transcript: read by section 5 alone. */
-export interface ScriptHints {
+interface ScriptHints {
   /** Shell comment printed above the curl line: why this step, where it is not obvious. */
   why?: string;
   /** A probe (which scheme does this host speak?): printed as a comment, not as a command. */
@@ -182,7 +175,7 @@ export interface ScriptHints {
 }
 
 /** What a plan is about to change in one repository, as the recheck before the first write sees it. */
-export interface PlannedWrites {
+interface PlannedWrites {
   repository: string;
   /** each digest to delete, with the tags planned to go with it */
   deletes: Map<string, string[]>;
@@ -193,9 +186,9 @@ export interface PlannedWrites {
 }
 
 /** What regctl and its scripts say when the recheck finds a tag the plan did not foresee. */
-export const CHANGED_SINCE_PLAN = "the repository changed since the plan";
+const CHANGED_SINCE_PLAN = "the repository changed since the plan";
 
-export interface RegistryResponse {
+interface RegistryResponse {
   /** false in a dry run: a write was printed, not sent, and nothing else here is an answer */
   sent: boolean;
   status: number;
@@ -207,7 +200,7 @@ export interface RegistryResponse {
   verified?: boolean;
 }
 
-export interface Reference {
+interface Reference {
   /** host[:port], Docker Hub as registry-1.docker.io */
   registry: string;
   repository: string;
@@ -216,7 +209,7 @@ export interface Reference {
 }
 
 /** Options every command takes. */
-export interface GlobalOptions {
+interface GlobalOptions {
   curl: boolean;
   dryRun: boolean;
   json: boolean;
@@ -253,14 +246,14 @@ export class UsageError extends RegctlError {
   }
 }
 
-export interface RegistryDiagnostic {
+interface RegistryDiagnostic {
   code: string;
   message?: string;
   detail?: unknown;
 }
 
 /** A registry answered with an error status. */
-export class RegistryError extends RegctlError {
+class RegistryError extends RegctlError {
   constructor(
     public method: Method,
     public url: string,
@@ -276,8 +269,28 @@ export class RegistryError extends RegctlError {
   }
 }
 
+/** At most this much of a value an answer or a file gave is quoted in a message: enough to recognise it. */
+const QUOTED_CHARS = 80;
+/** A value from elsewhere, as a message quotes it. */
+const quoted = (v: string) => v.slice(0, QUOTED_CHARS);
+
+/** A local file regctl reads (docker's config.json, podman's auth.json) that it cannot use. */
+class BrokenFile extends RegctlError {
+  constructor(
+    readonly path: string,
+    problem: string,
+    hint = "fix or remove the file (docker login rewrites it)",
+  ) {
+    super(`${path}: ${problem}`, hint);
+    this.name = "BrokenFile";
+  }
+}
+
+/** Stopped by Ctrl-C or a signal (exit 130), saying what was left as it was. */
+const interrupted = (what: string, hint?: string) => new RegctlError(`interrupted: ${what}`, hint, Exit.INTERRUPTED);
+
 /** What a request was about, as messages name it: the method and a URL or a reference (repo:tag, repo@digest). */
-export interface Asked {
+interface Asked {
   method: Method;
   what: string;
 }
@@ -286,7 +299,7 @@ export interface Asked {
  * The registry answered, but the answer cannot be used: not JSON, a digest that does not match
  * its bytes, a list that is not one, a name that is not a name. Nothing is done with it.
  */
-export class BadAnswer extends RegctlError {
+class BadAnswer extends RegctlError {
   constructor(
     readonly asked: Asked,
     readonly problem: string,
@@ -298,7 +311,7 @@ export class BadAnswer extends RegctlError {
 }
 
 /** An answer's body as JSON: an object or array, else a BadAnswer naming what was due. */
-export function parseJsonAnswer<T>(body: Uint8Array, asked: Asked, hint?: string): T {
+function parseJsonAnswer<T>(body: Uint8Array, asked: Asked, hint?: string): T {
   try {
     const parsed = JSON.parse(new TextDecoder().decode(body));
     if (typeof parsed === "object" && parsed !== null) return parsed as T;
@@ -309,10 +322,10 @@ export function parseJsonAnswer<T>(body: Uint8Array, asked: Asked, hint?: string
 }
 
 /** A 404: what was asked for is not there (deleted meanwhile, or never was). */
-export const isGone = (err: unknown): boolean => err instanceof RegistryError && err.status === 404;
+const isGone = (err: unknown): boolean => err instanceof RegistryError && err.status === 404;
 
 /** The request never got an answer: refused, reset, timed out, TLS failed. */
-export class NetworkError extends RegctlError {
+class NetworkError extends RegctlError {
   constructor(
     public method: Method,
     public url: string,
@@ -393,7 +406,7 @@ export function isDigest(s: string): boolean {
 }
 
 /** Normalise a registry host as docker does: docker.io and index.docker.io are Docker Hub's API host. */
-export function normalizeRegistry(host: string): string {
+function normalizeRegistry(host: string): string {
   const h = host.toLowerCase();
   return DockerHub.aliases.includes(h) ? DockerHub.host : host;
 }
@@ -453,12 +466,12 @@ export function parseRegistry(input: string): { registry: string; scheme?: "http
 }
 
 /** What a reference points at in a manifest request: its digest, else its tag, else the default tag. */
-export function tagOrDigest(ref: Reference): string {
+function tagOrDigest(ref: Reference): string {
   return ref.digest ?? ref.tag ?? DEFAULT_TAG;
 }
 
 /** What a manifest request names, written as a reference: repo:tag, or repo@digest. */
-export function refName(repo: string, ref: string): string {
+function refName(repo: string, ref: string): string {
   return isDigest(ref) ? `${repo}@${ref}` : `${repo}:${ref}`;
 }
 
@@ -483,7 +496,7 @@ export function parseLinkNext(link: string | null, base: string): string | undef
   return undefined;
 }
 
-export interface Challenge {
+interface Challenge {
   scheme: string;
   params: Record<string, string>;
 }
@@ -553,7 +566,7 @@ function isLoopback(host: string): boolean {
 // Credentials, certificates and the cache: files and helper programs, read lazily, never the network.
 
 /** Credentials for one registry, and where they came from (named in errors, never printed). */
-export interface Credential {
+interface Credential {
   username?: string;
   password?: string;
   /** docker's `identitytoken`: an OAuth2 refresh token for the token server */
@@ -562,10 +575,10 @@ export interface Credential {
 }
 
 /** The shell variables a transcript uses in place of secrets. */
-export const SecretVar = { username: "REGCTL_USERNAME", password: "REGCTL_PASSWORD", identityToken: "REGCTL_IDENTITY_TOKEN" } as const;
+const SecretVar = { username: "REGCTL_USERNAME", password: "REGCTL_PASSWORD", identityToken: "REGCTL_IDENTITY_TOKEN" } as const;
 
 
-export function dockerConfigPath(env = process.env): string {
+function dockerConfigPath(env = process.env): string {
   return join(env.DOCKER_CONFIG || join(env.HOME || homedir(), ".docker"), "config.json");
 }
 
@@ -593,22 +606,22 @@ export function readDockerConfig(path: string, { regularFileOnly = false } = {})
     text = readFileSync(path, "utf8");
   } catch (err) {
     if ((err as { code?: string }).code === "ENOENT") return undefined;
-    throw new RegctlError(`cannot read ${path}: ${(err as Error).message}`, "check the file's permissions, or point DOCKER_CONFIG elsewhere");
+    throw new BrokenFile(path, `cannot read it: ${(err as Error).message}`, "check the file's permissions, or point DOCKER_CONFIG elsewhere");
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     // The parser's message may quote the file, secrets and all: say where, not what.
-    throw new RegctlError(`${path} is not valid JSON`, "fix or remove the file (docker login rewrites it)");
+    throw new BrokenFile(path, "not valid JSON");
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
-    throw new RegctlError(`${path} is not a JSON object`, "fix or remove the file (docker login rewrites it)");
+    throw new BrokenFile(path, "not a JSON object");
   const c = parsed as DockerConfig;
   for (const key of ["auths", "credHelpers"] as const)
     if (c[key] !== undefined && (typeof c[key] !== "object" || c[key] === null || Array.isArray(c[key])))
-      throw new RegctlError(`${path}: "${key}" is not an object`, "fix or remove the file (docker login rewrites it)");
-  if (c.credsStore !== undefined && typeof c.credsStore !== "string") throw new RegctlError(`${path}: "credsStore" is not a string`, "fix or remove the file");
+      throw new BrokenFile(path, `"${key}" is not an object`);
+  if (c.credsStore !== undefined && typeof c.credsStore !== "string") throw new BrokenFile(path, `"credsStore" is not a string`);
   return c;
 }
 
@@ -622,7 +635,7 @@ function hostOfConfigKey(key: string): string {
   return key.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
 }
 
-export function configKey(registry: string): string {
+function configKey(registry: string): string {
   // Docker Hub's key is the v1 index URL, not the registry host.
   return registry === DockerHub.host ? DockerHub.configKey : registry;
 }
@@ -636,7 +649,7 @@ function decodeAuth(auth: string, where: string): { username: string; password: 
 }
 
 /** How credentials are looked up: how long a helper may take, and whether a config file may block. */
-export interface CredentialLimits {
+interface CredentialLimits {
   /** stop a credential helper that has not answered after this long (10 s) */
   helperTimeoutMs?: number;
   /** read config files only when they are regular files (a TAB: see readDockerConfig) */
@@ -668,7 +681,7 @@ function stopHelper(child: ChildProcess): void {
  * timeoutMs. It runs asynchronously, so that a TAB's deadline fires while it works, and in a
  * process group of its own, so that stopping it stops everything it started.
  */
-export async function credentialHelper(name: string, verb: "get" | "store" | "erase", input: string,
+async function credentialHelper(name: string, verb: "get" | "store" | "erase", input: string,
   { timeoutMs = HELPER_TIMEOUT_MS, env = process.env }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   if (!/^[\w.-]+$/.test(name)) throw new RegctlError(`invalid credential helper name "${name}"`, "check credsStore and credHelpers in the docker config");
   const program = `docker-credential-${name}`;
@@ -774,7 +787,7 @@ function fromAuths(config: DockerConfig, registry: string, path: string): Creden
   if (!entry || typeof entry !== "object") return undefined;
   for (const field of ["auth", "identitytoken", "username", "password"] as const)
     if (entry[field] !== undefined && typeof entry[field] !== "string")
-      throw new RegctlError(`${path}: auths["${key}"].${field} is not a string`, "fix or remove the file (docker login rewrites it)");
+      throw new BrokenFile(path, `auths["${key}"].${field} is not a string`);
   if (entry.identitytoken) return { identityToken: entry.identitytoken, source: path };
   if (entry.auth) return { ...decodeAuth(entry.auth, `${path} auths["${configKey(registry)}"]`), source: path };
   if (entry.username) return { username: entry.username, password: entry.password ?? "", source: path };
@@ -782,7 +795,7 @@ function fromAuths(config: DockerConfig, registry: string, path: string): Creden
 }
 
 /** Write a file that holds secrets: 0600, in a 0700 directory, replaced atomically. */
-export function writePrivateFile(path: string, text: string): void {
+function writePrivateFile(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
@@ -791,7 +804,7 @@ export function writePrivateFile(path: string, text: string): void {
 }
 
 /** Store credentials as docker would: through the configured helper, else base64 in config.json. */
-export async function storeCredential(registry: string, username: string, password: string, env = process.env): Promise<string> {
+async function storeCredential(registry: string, username: string, password: string, env = process.env): Promise<string> {
   const path = dockerConfigPath(env);
   const config = readDockerConfig(path) ?? {};
   const helper = helperFor(config, registry);
@@ -805,7 +818,7 @@ export async function storeCredential(registry: string, username: string, passwo
 }
 
 /** Remove stored credentials; false when there were none. */
-export async function eraseCredential(registry: string, env = process.env): Promise<{ removed: boolean; where: string }> {
+async function eraseCredential(registry: string, env = process.env): Promise<{ removed: boolean; where: string }> {
   const path = dockerConfigPath(env);
   const config = readDockerConfig(path);
   if (!config) return { removed: false, where: path };
@@ -829,13 +842,13 @@ export async function eraseCredential(registry: string, env = process.env): Prom
 }
 
 /** TLS material for one registry: --cacert, and docker's certs.d directories as docker and skopeo read them. */
-export interface TlsFiles {
+interface TlsFiles {
   caFiles: string[];
   cert?: string;
   key?: string;
 }
 
-export function tlsFilesFor(registry: string, cacert: string[] = [], env = process.env): TlsFiles {
+function tlsFilesFor(registry: string, cacert: string[] = [], env = process.env): TlsFiles {
   const files: TlsFiles = { caFiles: [...cacert] };
   const dirs = [join(env.HOME || homedir(), ".docker", "certs.d", registry), join("/etc/docker/certs.d", registry)];
   for (const dir of dirs) {
@@ -857,7 +870,7 @@ export function tlsFilesFor(registry: string, cacert: string[] = [], env = proce
 }
 
 /** Where regctl keeps what it learns between runs (each registry's scheme and auth). */
-export function cacheDir(env = process.env): string {
+function cacheDir(env = process.env): string {
   return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"), "regctl");
 }
 
@@ -909,7 +922,7 @@ export function shQuoteWithVars(s: string, vars: ReadonlyMap<string, string>): s
     .join("") || "''";
 }
 
-export interface CurlOptions {
+interface CurlOptions {
   insecure?: boolean;
   cacert?: string;
   cert?: string;
@@ -1013,7 +1026,7 @@ function recheckScript(list: string, url: string, auth: RegistryRequest["auth"],
 // ── the transcript of a run: what the transport settled, as the script that does it again ──
 
 /** Where stderr lines go; in --curl mode everything that is not a command is a comment. */
-export interface Log {
+interface Log {
   /** a line of the transcript (a command), printed as is */
   script(line: string): void;
   /** a note for the person: a comment in --curl mode */
@@ -1057,7 +1070,7 @@ export function makeLog(opts: { curl: boolean; verbose: boolean }, write = (s: s
  * command that repeats it (a refused or failed attempt, or a probe, a comment), followed by the
  * answer as a comment; captured values become shell variables that later commands use.
  */
-export class Transcript {
+class Transcript {
   /** values captured into shell variables (and the Accept list), shown as "$VAR" in later commands */
   private readonly vars = new Map<string, string>();
 
@@ -1128,7 +1141,7 @@ export class Transcript {
 
 // ───────────────────────────── 6. transport ─────────────────────────────
 
-export interface TransportOptions extends CredentialLimits {
+interface TransportOptions extends CredentialLimits {
   curl: boolean;
   dryRun: boolean;
   timeoutMs: number;
@@ -1225,7 +1238,7 @@ export interface Refusal {
 }
 
 /** The next step after a 401: send again with basic credentials, a token, a renewed token; or give up, saying why. */
-export type AuthStep = { send: "basic" | "token" | "renewed token" } | { fail: "no scheme" | "log in" | "credentials refused" | "scope not granted" | "token invalid" | "token refused" };
+type AuthStep = { send: "basic" | "token" | "renewed token" } | { fail: "no scheme" | "log in" | "credentials refused" | "scope not granted" | "token invalid" | "token refused" };
 
 /**
  * What to do about a 401, first matching row wins: once a registry refused what a request
@@ -1256,7 +1269,7 @@ interface Token {
 }
 
 /** What Auth needs of the world: a way to send (token requests), to tell the person, and to find credentials. */
-export interface AuthDeps {
+interface AuthDeps {
   /** send a request with retries, printed in the transcript; no 401 handling */
   send(req: RegistryRequest): Promise<RegistryResponse>;
   note(line: string): void;
@@ -1359,9 +1372,9 @@ class Auth {
     try {
       url = new URL(realm);
     } catch {
-      throw misconfigured(`names a token realm that is not a URL: "${realm.slice(0, 100)}"`);
+      throw misconfigured(`names a token realm that is not a URL: "${quoted(realm)}"`);
     }
-    if (url.protocol !== "https:" && url.protocol !== "http:") throw misconfigured(`names a token realm that is not http(s): "${realm.slice(0, 100)}"`);
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw misconfigured(`names a token realm that is not http(s): "${quoted(realm)}"`);
     let cred = await this.credential(host);
     // A password goes over plain http only to the registry's own host, or with --insecure.
     if (cred && url.protocol === "http:" && url.hostname !== new URL(`http://${host}`).hostname && !this.deps.insecure) {
@@ -1414,7 +1427,7 @@ function howToLogIn(host: string): string {
 // ── retries: one policy, decided by a pure function, limits named here ──
 
 /** How often and how long the transport tries again. */
-export interface RetryLimits {
+interface RetryLimits {
   /** attempts of one request in all, the first included */
   attempts: number;
   /** attempts of a write that may have happened (its answer lost), or that never reached the registry */
@@ -1443,7 +1456,7 @@ export type Outcome = { status: number; retryAfterMs?: number } | { network: str
  * `retry` after waitMs; `verify`: a write that may have happened, to look at (req.verify) before
  * sending it again; `stop`: the answer or error stands (`unknown`: a write that may have happened).
  */
-export type RetryDecision = { then: "retry"; waitMs: number } | { then: "verify" } | { then: "stop"; unknown?: boolean };
+type RetryDecision = { then: "retry"; waitMs: number } | { then: "verify" } | { then: "stop"; unknown?: boolean };
 
 const isWrite = (req: Pick<RegistryRequest, "method">) => req.method !== "GET" && req.method !== "HEAD";
 
@@ -1818,7 +1831,7 @@ export class Registry {
 
 const encodePath = (repo: string) => repo.split("/").map(encodeURIComponent).join("/");
 
-export interface ManifestDescriptor {
+interface ManifestDescriptor {
   digest: string;
   mediaType: string;
   size: number;
@@ -1829,7 +1842,7 @@ export interface Manifest extends ManifestDescriptor {
   json: ManifestJson;
 }
 
-export interface Descriptor {
+interface Descriptor {
   mediaType: string;
   digest: string;
   size: number;
@@ -1837,7 +1850,7 @@ export interface Descriptor {
   annotations?: Record<string, string>;
 }
 
-export interface ManifestJson {
+interface ManifestJson {
   schemaVersion?: number;
   mediaType?: string;
   config?: Descriptor;
@@ -1848,7 +1861,7 @@ export interface ManifestJson {
 }
 
 /** GET /v2/ — is this a v2 registry, and what does it answer without credentials? */
-export async function apiVersionCheck(reg: Registry, { authenticate = false } = {}): Promise<{ status: number; apiVersion?: string; challenges: Challenge[] }> {
+async function apiVersionCheck(reg: Registry, { authenticate = false } = {}): Promise<{ status: number; apiVersion?: string; challenges: Challenge[] }> {
   const res = await reg.request({
     method: "GET",
     path: "/v2/",
@@ -1869,12 +1882,12 @@ const blobPath = (repo: string, digest: string) => `/v2/${encodePath(repo)}/blob
 /** A digest header must be a digest, and the one asked for when a digest was asked for. */
 function checkDigestHeader(asked: Asked, ref: string, header: string | undefined): void {
   if (header === undefined) return;
-  if (!isDigest(header)) throw new BadAnswer(asked, `the registry answered a malformed digest "${header.slice(0, 80)}"`);
+  if (!isDigest(header)) throw new BadAnswer(asked, `the registry answered a malformed digest "${quoted(header)}"`);
   if (isDigest(ref) && header !== ref) throw new BadAnswer(asked, `the registry answered digest ${header}`, "the registry is not answering for the digest asked: refusing to go on");
 }
 
 /** HEAD /v2/<name>/manifests/<ref> — the stored digest, media type and size, reading no body. */
-export async function manifestHead(reg: Registry, repo: string, ref: string, { capture, inRecheck = false }: { capture?: string; inRecheck?: boolean } = {}): Promise<ManifestDescriptor> {
+async function manifestHead(reg: Registry, repo: string, ref: string, { capture, inRecheck = false }: { capture?: string; inRecheck?: boolean } = {}): Promise<ManifestDescriptor> {
   const res = await reg.request({
     method: "HEAD",
     path: manifestPath(repo, ref),
@@ -1892,7 +1905,7 @@ export async function manifestHead(reg: Registry, repo: string, ref: string, { c
 }
 
 /** GET /v2/<name>/manifests/<ref> — the exact bytes, checked against their digest. */
-export async function manifestGet(reg: Registry, repo: string, ref: string, { inRecheck = false } = {}): Promise<Manifest> {
+async function manifestGet(reg: Registry, repo: string, ref: string, { inRecheck = false } = {}): Promise<Manifest> {
   const res = await reg.request({
     method: "GET",
     path: manifestPath(repo, ref),
@@ -1937,7 +1950,7 @@ function checkManifest(json: unknown, asked: Asked): asserts json is ManifestJso
  * DELETE /v2/<name>/manifests/<digest> — 202 Accepted means the manifest and every tag on it are
  * gone. An answer lost on the way is checked with a HEAD (404: it happened) before it is sent again.
  */
-export async function manifestDelete(reg: Registry, repo: string, digest: string, why?: string): Promise<{ sent: boolean }> {
+async function manifestDelete(reg: Registry, repo: string, digest: string, why?: string): Promise<{ sent: boolean }> {
   const path = manifestPath(repo, digest);
   const res = await reg.request({
     method: "DELETE",
@@ -1948,18 +1961,12 @@ export async function manifestDelete(reg: Registry, repo: string, digest: string
   return { sent: res.sent };
 }
 
-/** HEAD by digest: is the manifest still there? */
-export async function manifestExists(reg: Registry, repo: string, digest: string): Promise<boolean> {
-  const res = await reg.request({ method: "HEAD", path: manifestPath(repo, digest), headers: { Accept: MANIFEST_ACCEPT }, expect: [404] });
-  return res.status === 200;
-}
-
 /**
  * DELETE /v2/<name>/manifests/<tag> — OCI 1.1 deletes just the tag; distribution 2.8 answers
  * 400 DIGEST_INVALID. The status tells which: 202 done, anything else refused (nothing changed).
  * Sent again when its answer is lost: a tag already deleted answers 404.
  */
-export async function tagDelete(reg: Registry, repo: string, tag: string): Promise<{ sent: boolean; status: number }> {
+async function tagDelete(reg: Registry, repo: string, tag: string): Promise<{ sent: boolean; status: number }> {
   const res = await reg.request({
     method: "DELETE",
     path: manifestPath(repo, tag),
@@ -1971,7 +1978,7 @@ export async function tagDelete(reg: Registry, repo: string, tag: string): Promi
 }
 
 /** HEAD /v2/<name>/blobs/<digest> — is the blob in this repository? */
-export async function blobExists(reg: Registry, repo: string, digest: string): Promise<boolean> {
+async function blobExists(reg: Registry, repo: string, digest: string): Promise<boolean> {
   const res = await reg.request({ method: "HEAD", path: blobPath(repo, digest), expect: [404] });
   return res.status === 200;
 }
@@ -1981,7 +1988,7 @@ export async function blobExists(reg: Registry, repo: string, digest: string): P
  * upload). A POST sent twice only opens a session the registry purges; a PUT whose answer is
  * lost is checked with a HEAD of the blob.
  */
-export async function blobUpload(reg: Registry, repo: string, bytes: string, digest: string): Promise<void> {
+async function blobUpload(reg: Registry, repo: string, bytes: string, digest: string): Promise<void> {
   const base = await reg.base();
   // In a dry run the script's own POST captures the real Location; this stands for it until then.
   const planned = `${base}/v2/${repo}/blobs/uploads/UPLOAD?_state=STATE`;
@@ -2007,7 +2014,7 @@ export async function blobUpload(reg: Registry, repo: string, bytes: string, dig
 }
 
 /** PUT /v2/<name>/manifests/<ref> — store a manifest under a tag; answers its digest. */
-export async function manifestPut(reg: Registry, repo: string, ref: string, bytes: string, mediaType: string, why?: string): Promise<string | undefined> {
+async function manifestPut(reg: Registry, repo: string, ref: string, bytes: string, mediaType: string, why?: string): Promise<string | undefined> {
   // The same bytes to the same tag: sending it again is harmless.
   const res = await reg.request({ method: "PUT", path: manifestPath(repo, ref), headers: { "Content-Type": mediaType }, body: bytes, idempotent: true, script: { why } });
   return res.headers.get("docker-content-digest") ?? undefined;
@@ -2017,7 +2024,7 @@ export async function manifestPut(reg: Registry, repo: string, ref: string, byte
  * Does this registry delete? DELETE of a digest that cannot exist: 404 when yes, 405 UNSUPPORTED
  * when no. Never sent in a dry run; with `required`, printed all the same, as the script's check.
  */
-export async function deletesEnabled(reg: Registry, repo: string, { required = false } = {}): Promise<boolean | undefined> {
+async function deletesEnabled(reg: Registry, repo: string, { required = false } = {}): Promise<boolean | undefined> {
   if (reg.dryRun && !required) return undefined;
   const res = await reg.request({
     method: "DELETE",
@@ -2055,7 +2062,7 @@ async function paginate(reg: Registry, firstPath: string, key: "tags" | "reposit
     if (items !== null && items !== undefined && !Array.isArray(items)) throw new BadAnswer(asked(url), `"${key}" is not a list`);
     const list = (items as unknown[] | null) ?? [];
     const bad = list.find((x) => typeof x !== "string" || !valid(x));
-    if (bad !== undefined) throw new BadAnswer(asked(url), `the registry listed an invalid ${key === "tags" ? "tag" : "repository name"}: ${JSON.stringify(bad)?.slice(0, 80)}`);
+    if (bad !== undefined) throw new BadAnswer(asked(url), `the registry listed an invalid ${key === "tags" ? "tag" : "repository name"}: ${quoted(JSON.stringify(bad) ?? "")}`);
     const fresh = (list as string[]).filter((x) => !known.has(x));
     for (const x of fresh) known.add(x);
     out.push(...fresh);
@@ -2086,8 +2093,8 @@ export function tagList(reg: Registry, repo: string, pageSize?: number, recheck?
 }
 
 /** GET /v2/<name>/blobs/<digest> — a small blob (a config), checked against its digest. */
-export async function blobGet(reg: Registry, repo: string, digest: string, maxBytes = MAX_JSON_BYTES): Promise<Uint8Array> {
-  const asked = { method: "GET" as const, what: `${repo} blob ${digest.slice(0, 80)}` };
+async function blobGet(reg: Registry, repo: string, digest: string, maxBytes = MAX_JSON_BYTES): Promise<Uint8Array> {
+  const asked = { method: "GET" as const, what: `${repo} blob ${quoted(digest)}` };
   if (!isDigest(digest)) throw new BadAnswer(asked, "a manifest names an invalid blob digest");
   const res = await reg.request({ method: "GET", path: blobPath(repo, digest), maxBody: maxBytes });
   const actual = digestOf(digest.split(":")[0]!, res.body);
@@ -2096,7 +2103,7 @@ export async function blobGet(reg: Registry, repo: string, digest: string, maxBy
 }
 
 /** What an image's config says of it; a config that is not JSON (an artifact's) says nothing. */
-export interface ConfigFacts {
+interface ConfigFacts {
   created?: string;
   architecture?: string;
   os?: string;
@@ -2104,7 +2111,7 @@ export interface ConfigFacts {
 }
 
 /** GET the config blob of an image: its creation time (when valid) and platform. */
-export async function configFacts(reg: Registry, repo: string, digest: string): Promise<ConfigFacts> {
+async function configFacts(reg: Registry, repo: string, digest: string): Promise<ConfigFacts> {
   const bytes = await blobGet(reg, repo, digest);
   let c: Record<string, unknown>;
   try {
@@ -2124,7 +2131,7 @@ function baseType(contentType: string | null): string {
 // ───────────────────────────── 8. operations ─────────────────────────────
 
 /** Run `fn` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
@@ -2140,7 +2147,7 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 /** Byte order, as the spec lists tags; stable whatever order the registry answered in. */
 const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-export interface PingResult {
+interface PingResult {
   registry: string;
   url: string;
   apiVersion?: string;
@@ -2169,12 +2176,12 @@ export async function ping(reg: Registry): Promise<PingResult> {
 }
 
 /** The digest the registry stores for a reference (the one DELETE accepts). */
-export async function resolveDigest(reg: Registry, ref: Reference, capture?: string): Promise<ManifestDescriptor> {
+async function resolveDigest(reg: Registry, ref: Reference, capture?: string): Promise<ManifestDescriptor> {
   return manifestHead(reg, ref.repository, tagOrDigest(ref), { capture });
 }
 
 /** Every tag with the digest it points at, resolved concurrently, in tag order. */
-export async function tagDigests(reg: Registry, repo: string, concurrency: number, pageSize?: number): Promise<{ tag: string; digest?: string; mediaType?: string }[]> {
+async function tagDigests(reg: Registry, repo: string, concurrency: number, pageSize?: number): Promise<{ tag: string; digest?: string; mediaType?: string }[]> {
   const tags = (await tagList(reg, repo, pageSize)).sort(byteOrder);
   return mapLimit(tags, concurrency, async (tag) => {
     try {
@@ -2188,7 +2195,7 @@ export async function tagDigests(reg: Registry, repo: string, concurrency: numbe
   });
 }
 
-export interface ImageSummary {
+interface ImageSummary {
   digest: string;
   mediaType: string;
   size: number;
@@ -2220,7 +2227,7 @@ export async function inspect(reg: Registry, ref: Reference): Promise<ImageSumma
   return summary;
 }
 
-export interface DeletePlan {
+interface DeletePlan {
   reference: string;
   registry: string;
   repository: string;
@@ -2233,7 +2240,7 @@ export interface DeletePlan {
 }
 
 /** Resolve REF to its stored digest and find every tag that points at it. Reads only. */
-export async function planDelete(reg: Registry, ref: Reference, concurrency: number): Promise<DeletePlan & { writes: PlannedWrites }> {
+async function planDelete(reg: Registry, ref: Reference, concurrency: number): Promise<DeletePlan & { writes: PlannedWrites }> {
   const target = await resolveDigest(reg, ref, "DIGEST");
   // Read the bytes too: a digest the content does not hash to is refused, never deleted.
   await manifestGet(reg, ref.repository, target.digest);
@@ -2270,7 +2277,7 @@ const EMPTY_BLOB = "{}";
 const EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
 /** A manifest no other can equal (the tag and a nonce are in it), so deleting it deletes nothing else. */
-export function throwawayManifest(repo: string, tag: string, nonce: string): { bytes: string; digest: string } {
+function throwawayManifest(repo: string, tag: string, nonce: string): { bytes: string; digest: string } {
   const bytes = JSON.stringify({
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
@@ -2281,7 +2288,7 @@ export function throwawayManifest(repo: string, tag: string, nonce: string): { b
   return { bytes, digest: sha256(bytes) };
 }
 
-export interface UntagResult {
+interface UntagResult {
   tag: string;
   digest: string;
   /** how the tag went: the registry deleted it by name, or a throwaway replaced it */
@@ -2291,7 +2298,7 @@ export interface UntagResult {
 }
 
 /** Check once per repository that deletes are enabled, so no step is taken that cannot finish. */
-export async function requireDeletes(reg: Registry, repo: string): Promise<void> {
+async function requireDeletes(reg: Registry, repo: string): Promise<void> {
   if ((await deletesEnabled(reg, repo, { required: true })) === false)
     throw new RegctlError(`deletes are disabled on ${reg.host} (405 UNSUPPORTED): nothing was changed`,
       hintFor("DELETE", `${await reg.base()}/v2/`, 405, []));
@@ -2303,7 +2310,7 @@ export async function requireDeletes(reg: Registry, repo: string): Promise<void>
  * throwaway manifest is pushed to the tag and deleted by digest, so the original manifest and its
  * other tags stay. If a step fails halfway, the tag is put back on the original manifest.
  */
-export class Untagger {
+class Untagger {
   private prepared?: Promise<void>;
   /** learned from the first answer: does this registry delete tags by name? */
   private tagDeleteWorks?: boolean;
@@ -2376,7 +2383,7 @@ export async function untag(reg: Registry, ref: Reference, concurrency: number):
 
 // ── images: what each digest is, when it was made, which blobs it holds ──
 
-export interface ImageFacts {
+interface ImageFacts {
   digest: string;
   mediaType: string;
   /** the config's `created`; for a list or index, the newest of its images */
@@ -2388,11 +2395,14 @@ export interface ImageFacts {
   manifest: Manifest;
 }
 
+/** Lists of lists are legal; deeper than this is a loop or an attack. */
+const MAX_NESTING = 4;
+
 /**
  * Every tag's manifest and the facts of every digest, reading each manifest once, and each config
  * once when creation times are wanted (a config read costs the registry more than a manifest).
  */
-export async function describeTags(reg: Registry, repo: string, concurrency: number, { created: wantCreated = true } = {}): Promise<{ tags: { tag: string; digest: string }[]; images: Map<string, ImageFacts> }> {
+async function describeTags(reg: Registry, repo: string, concurrency: number, { created: wantCreated = true } = {}): Promise<{ tags: { tag: string; digest: string }[]; images: Map<string, ImageFacts> }> {
   const names = (await tagList(reg, repo)).sort(byteOrder);
   const manifests = new Map<string, Manifest>();
   const rows = (await mapLimit(names, concurrency, async (tag) => {
@@ -2425,7 +2435,7 @@ export async function describeTags(reg: Registry, repo: string, concurrency: num
   const child = (digest: string, depth: number): Promise<ImageFacts | undefined> => {
     let f = described.get(digest);
     if (!f) {
-      if (depth > 4) throw new RegctlError(`${repo}: lists nested more than 4 deep`, "the registry's answer is broken or hostile");
+      if (depth > MAX_NESTING) throw new BadAnswer({ method: "GET", what: refName(repo, digest) }, `lists nested more than ${MAX_NESTING} deep`);
       f = manifestGet(reg, repo, digest).then((m) => describe(m, depth), (err) => {
         // A child the registry no longer has (garbage-collected) has no blobs to count.
         if (isGone(err)) return undefined;
@@ -2482,7 +2492,7 @@ export function naturalCompare(a: string, b: string): number {
 
 // ── prune: a retention policy, planned first, then carried out ──
 
-export interface PrunePolicy {
+interface PrunePolicy {
   keep?: number;
   /** any of them matches */
   match?: RegExp[];
@@ -2492,7 +2502,7 @@ export interface PrunePolicy {
   olderThan?: number;
 }
 
-export interface PruneRow {
+interface PruneRow {
   tag: string;
   digest: string;
   created?: string;
@@ -2502,7 +2512,7 @@ export interface PruneRow {
 }
 
 /** What prune decides: each tag's action and why, what goes by digest, what goes alone, what is freed. */
-export interface PruneDecision {
+interface PruneDecision {
   rows: PruneRow[];
   /** digests to delete by digest: none of their tags is kept */
   deletes: string[];
@@ -2514,7 +2524,7 @@ export interface PruneDecision {
   cutoff?: string;
 }
 
-export interface PrunePlan extends PruneDecision {
+interface PrunePlan extends PruneDecision {
   registry: string;
   repository: string;
 }
@@ -2571,7 +2581,7 @@ export function decidePrune(tags: readonly { tag: string; digest: string }[], im
 }
 
 /** Read the repository and decide: the plan, the facts it was made from, and the writes it implies. */
-export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concurrency: number): Promise<PrunePlan & { images: Map<string, ImageFacts>; writes: PlannedWrites }> {
+async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concurrency: number): Promise<PrunePlan & { images: Map<string, ImageFacts>; writes: PlannedWrites }> {
   // Creation times matter to --keep and --older-than; --match alone needs no config.
   const { tags, images } = await describeTags(reg, repo, concurrency, { created: policy.keep !== undefined || policy.olderThan !== undefined });
   const decision = decidePrune(tags, images, policy);
@@ -2590,7 +2600,7 @@ export async function planPrune(reg: Registry, repo: string, policy: PrunePolicy
   };
 }
 
-export interface PruneOutcome {
+interface PruneOutcome {
   deleted: string[];
   untagged: string[];
   failed: { what: string; error: string }[];
@@ -2603,7 +2613,7 @@ export interface PruneOutcome {
  * The caller has checked first, with `recheckBeforeWrites`, that deletes are enabled and that the
  * repository still holds what the plan was made from.
  */
-export async function executePrune(reg: Registry, plan: PrunePlan & { images: Map<string, ImageFacts> }, concurrency: number,
+async function executePrune(reg: Registry, plan: PrunePlan & { images: Map<string, ImageFacts> }, concurrency: number,
   progress: (done: number, total: number) => void = () => {}, stop: () => boolean = () => false): Promise<PruneOutcome> {
   const outcome: PruneOutcome = { deleted: [], untagged: [], failed: [], skipped: [] };
   if (!plan.deletes.length && !plan.untags.length) return outcome;
@@ -2642,7 +2652,7 @@ export async function executePrune(reg: Registry, plan: PrunePlan & { images: Ma
 // ── the recheck: the repository again, right before the first write ──
 
 /** A tag that a write of the plan would remove, though the plan did not foresee it. */
-export interface PlanConflict {
+interface PlanConflict {
   repository: string;
   tag: string;
   /** where the tag points now */
@@ -2658,7 +2668,7 @@ export interface PlanConflict {
  * --yes): one probe a repository that deletes are enabled, then every repository read again.
  * Nothing is written; what a write would lose that the plan did not foresee is returned.
  */
-export async function recheckBeforeWrites(reg: Registry, writes: PlannedWrites[], concurrency: number): Promise<PlanConflict[]> {
+async function recheckBeforeWrites(reg: Registry, writes: PlannedWrites[], concurrency: number): Promise<PlanConflict[]> {
   const busy = writes.filter((w) => w.deletes.size || w.untags.size);
   for (const w of busy) await requireDeletes(reg, w.repository);
   const conflicts: PlanConflict[] = [];
@@ -2698,22 +2708,25 @@ export async function recheck(reg: Registry, w: PlannedWrites, concurrency: numb
   return found.filter((c): c is PlanConflict => c !== undefined);
 }
 
+/** Conflicts named in the one-line message; the rest are counted. */
+const CONFLICTS_SHOWN = 3;
+
 /** What changed, in a line: `prod → sha256:…`, the repository named when the plan spans several. */
-export function describeConflicts(conflicts: PlanConflict[], { repository = false } = {}): string {
-  const shown = conflicts.slice(0, 3).map((c) => `${repository ? `${c.repository}:` : ""}${c.tag} → ${c.digest}` +
+function describeConflicts(conflicts: PlanConflict[], { repository = false } = {}): string {
+  const shown = conflicts.slice(0, CONFLICTS_SHOWN).map((c) => `${repository ? `${c.repository}:` : ""}${c.tag} → ${c.digest}` +
     (c.planned ? ` (planned on ${c.planned})` : c.holds ? ` (a list holding ${c.holds})` : ""));
   return shown.join(", ") + (conflicts.length > shown.length ? `, and ${conflicts.length - shown.length} more` : "");
 }
 
 /** The error that stops a delete or prune whose repository changed since the plan: nothing was written. */
-export function changedSincePlan(conflicts: PlanConflict[], { repository = false } = {}): RegctlError {
+function changedSincePlan(conflicts: PlanConflict[], { repository = false } = {}): RegctlError {
   return new RegctlError(`${CHANGED_SINCE_PLAN}: ${describeConflicts(conflicts, { repository })}; run it again`,
     "a tag was pushed after the plan was made, and carrying the plan out would have removed it: nothing was changed. The same command plans again from what the registry holds now");
 }
 
 // ── du: storage by repository and tag ──
 
-export interface TagUsage {
+interface TagUsage {
   tag: string;
   digest: string;
   size: number;
@@ -2723,7 +2736,7 @@ export interface TagUsage {
   sharedWith: string[];
 }
 
-export interface RepoUsage {
+interface RepoUsage {
   repository: string;
   tags: TagUsage[];
   /** every blob of the repository once */
@@ -2735,7 +2748,7 @@ export interface RepoUsage {
   blobs: Map<string, number>;
 }
 
-export async function repoUsage(reg: Registry, repo: string, concurrency: number): Promise<RepoUsage> {
+async function repoUsage(reg: Registry, repo: string, concurrency: number): Promise<RepoUsage> {
   const { tags, images } = await describeTags(reg, repo, concurrency, { created: false });
   const users = new Map<string, number>();
   for (const f of images.values()) for (const b of f.blobs.keys()) users.set(b, (users.get(b) ?? 0) + 1);
@@ -2761,7 +2774,7 @@ export async function repoUsage(reg: Registry, repo: string, concurrency: number
 }
 
 /** Every repository (or those matching a pattern), with what each holds alone. */
-export async function registryUsage(reg: Registry, pattern: ((repo: string) => boolean) | undefined, concurrency: number): Promise<RepoUsage[]> {
+async function registryUsage(reg: Registry, pattern: ((repo: string) => boolean) | undefined, concurrency: number): Promise<RepoUsage[]> {
   const repos = (await catalog(reg)).filter((r) => !pattern || pattern(r));
   const usages: RepoUsage[] = [];
   for (const r of repos) usages.push(await repoUsage(reg, r, concurrency));
@@ -2772,7 +2785,7 @@ export async function registryUsage(reg: Registry, pattern: ((repo: string) => b
 }
 
 /** How to get the disk back: the registry frees blobs only in garbage-collect. */
-export function garbageCollectAdvice(): string[] {
+function garbageCollectAdvice(): string[] {
   return [
     "disk space comes back only after garbage-collect, run with the registry stopped (or read-only):",
     "  docker-registry garbage-collect /etc/docker/registry/config.yml        (Debian package)",
@@ -2782,12 +2795,12 @@ export function garbageCollectAdvice(): string[] {
   ];
 }
 
-// ───────────────────────────── 9. output ─────────────────────────────
+// ───────────────────────────── 9. output and prompts ─────────────────────────────
 
 const out = (s: string) => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
 const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
 
-export function humanSize(n: number): string {
+function humanSize(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
   let v = n;
@@ -2883,6 +2896,85 @@ function printInspect(ref: string, s: ImageSummary): void {
   for (const l of s.layers ?? []) out(`  ${l.digest}  ${humanSize(l.size)}`);
 }
 
+// ── prompts: a line typed on the terminal, Ctrl-C and Ctrl-D honoured ──
+
+/**
+ * One line typed on the terminal (the prompt and the echo on stderr), or null at the end of input
+ * (Ctrl-D on an empty line); Ctrl-C throws "interrupted" (exit 130). The keys are read in raw mode,
+ * so Ctrl-C arrives as a byte rather than a signal and every runtime behaves alike: readline under
+ * bun ended the process with status 0 on either key. Enter ends the line, Backspace and Ctrl-U
+ * erase; a secret is not echoed.
+ */
+async function readTerminalLine(prompt: string, { secret = false } = {}): Promise<string | null> {
+  const stdin = process.stdin;
+  const echo = (s: string) => void (secret || process.stderr.write(s));
+  let detach = () => {};
+  let typedAhead = "";
+  // main()'s signal handler exits without reaching the finally below: the terminal must not stay raw.
+  const restore = () => stdin.setRawMode(false);
+  process.once("exit", restore);
+  try {
+    stdin.setRawMode(true); // before the prompt shows: a Ctrl-C typed at it must arrive as a byte
+    process.stderr.write(prompt);
+    return await new Promise<string | null>((resolve, reject) => {
+      const endLine = <T>(settle: (v: T) => void, value: T) => {
+        process.stderr.write("\n");
+        settle(value);
+      };
+      const stopped = () => endLine(reject, interrupted("nothing changed"));
+      const endOfInput = () => endLine(resolve, null);
+      const decoder = new TextDecoder();
+      let line = "";
+      const onData = (chunk: Buffer) => {
+        // Escape sequences (arrows, function keys) edit nothing here: they are dropped whole.
+        const keys = [...decoder.decode(chunk, { stream: true }).replace(/\x1b(\[[0-9;?]*[ -\/]*[@-~]|O.)?/g, "")];
+        for (const [i, key] of keys.entries()) {
+          if (key === "\r" || key === "\n") {
+            typedAhead = keys.slice(i + 1).join("");
+            return endLine(resolve, line);
+          }
+          if (key === "\x03") return stopped();
+          if (key === "\x04" && !line) return endOfInput();
+          if (key === "\x7f" || key === "\b") {
+            if (line) echo("\b \b");
+            line = [...line].slice(0, -1).join("");
+          } else if (key === "\x15") {
+            echo("\b \b".repeat([...line].length));
+            line = "";
+          } else if (key >= " ") {
+            line += key;
+            echo(key);
+          }
+        }
+      };
+      stdin.on("data", onData).on("end", endOfInput).on("error", reject);
+      // A signal from elsewhere (kill -INT) ends the line too; main()'s handler, once set, comes next.
+      process.prependListener("SIGINT", stopped).prependListener("SIGTERM", stopped);
+      detach = () => {
+        stdin.off("data", onData).off("end", endOfInput).off("error", reject);
+        process.off("SIGINT", stopped).off("SIGTERM", stopped);
+      };
+      stdin.ref();
+      stdin.resume();
+    });
+  } finally {
+    detach();
+    stdin.setRawMode(false);
+    stdin.pause();
+    // What was typed ahead (a pasted password after the username) is left for the next question.
+    if (typedAhead) stdin.unshift(Buffer.from(typedAhead));
+    stdin.unref(); // a paused terminal must not keep the process from exiting
+    process.off("exit", restore);
+  }
+}
+
+/** Ask a question on the terminal (stderr), without echo for a password; end of input is an error. */
+async function ask(question: string, { secret = false } = {}): Promise<string> {
+  const answer = await readTerminalLine(question, { secret });
+  if (answer === null) throw new RegctlError(`no ${question.replace(/:\s*$/, "").toLowerCase()} given (end of input): nothing changed`);
+  return answer;
+}
+
 // ───────────────────────────── 10. completion ─────────────────────────────
 // The shell scripts call the binary back with the line up to the cursor (COMP_LINE, COMP_POINT,
 // as tabtab does): `regctl __complete bash|zsh|fish` answers candidates one a line, with a tab and
@@ -2891,10 +2983,12 @@ function printInspect(ref: string, s: ImageSummary): void {
 // are bounded to about a second, config files that could block are not read, and any failure
 // yields nothing.
 
-export const SHELLS = ["bash", "zsh", "fish"] as const;
+// ── candidates: the line up to the cursor → what may come next ──
+
+const SHELLS = ["bash", "zsh", "fish"] as const;
 export type Shell = (typeof SHELLS)[number];
 
-export interface Candidate {
+interface Candidate {
   value: string;
   description?: string;
 }
@@ -2932,6 +3026,10 @@ export function splitWords(line: string): string[] {
 
 const COMPLETION_TTL_MS = 60_000;
 const COMPLETION_BUDGET_MS = 1000;
+/** A TAB after repo@ resolves every tag's digest: as many at once as a command does by default. */
+const COMPLETION_CONCURRENCY = 8;
+/** Registries remembered for completion, most recent first. */
+const RECENT_REGISTRIES = 20;
 
 function completionCachePath(key: string, env = process.env): string {
   return join(cacheDir(env), "completion", encodeURIComponent(key));
@@ -2956,7 +3054,7 @@ async function cachedList(key: string, load: () => Promise<string[]>, env = proc
 }
 
 /** Forget what completion knows of a repository that regctl has just changed. */
-export function forgetCompletions(registry: string, repository: string, env = process.env): void {
+function forgetCompletions(registry: string, repository: string, env = process.env): void {
   for (const kind of ["tags", "digests"]) rmSync(completionCachePath(`${kind} ${registry}/${repository}`, env), { force: true });
   rmSync(completionCachePath(`repos ${registry}`, env), { force: true });
 }
@@ -2989,9 +3087,9 @@ function readRecent(env = process.env): string[] {
   }
 }
 
-/** Remember a registry for completion (most recent first, at most 20). */
-export function rememberRegistry(registry: string, env = process.env): void {
-  const list = [registry, ...readRecent(env).filter((r) => r !== registry)].slice(0, 20);
+/** Remember a registry for completion (most recent first, at most RECENT_REGISTRIES). */
+function rememberRegistry(registry: string, env = process.env): void {
+  const list = [registry, ...readRecent(env).filter((r) => r !== registry)].slice(0, RECENT_REGISTRIES);
   try {
     writePrivateFile(join(cacheDir(env), "recent.json"), JSON.stringify(list));
   } catch {
@@ -3100,7 +3198,7 @@ async function completeTarget(cur: string, kind: "registry" | "repo" | "ref", fl
     const prefix = `${host}/${repo}`;
     if (at >= 0) {
       const rows = await cachedList(`digests ${registry}/${repo}`, async () =>
-        (await tagDigests(reg, repo, 8)).filter((r) => r.digest).map((r) => `${r.digest}\t${r.tag}`), env);
+        (await tagDigests(reg, repo, COMPLETION_CONCURRENCY)).filter((r) => r.digest).map((r) => `${r.digest}\t${r.tag}`), env);
       const byDigest = new Map<string, string[]>();
       for (const row of rows ?? []) {
         const [d, t] = row.split("\t") as [string, string];
@@ -3118,7 +3216,7 @@ async function completeTarget(cur: string, kind: "registry" | "repo" | "ref", fl
 }
 
 /** Answer one TAB: candidates on stdout, one a line; nothing at all on any failure. */
-export async function answerCompletion(shell: string, spec: CompletionSpec, env = process.env): Promise<string> {
+async function answerCompletion(shell: string, spec: CompletionSpec, env = process.env): Promise<string> {
   const line = env.COMP_LINE ?? "";
   const point = Number(env.COMP_POINT ?? line.length);
   const upToCursor = line.slice(0, Number.isInteger(point) && point >= 0 ? point : line.length);
@@ -3129,6 +3227,8 @@ export async function answerCompletion(shell: string, spec: CompletionSpec, env 
   const clean = (s: string) => s.replace(/[\t\n\r]/g, " ");
   return found.map((c) => (shell !== "bash" && c.description ? `${clean(c.value)}\t${clean(c.description)}` : clean(c.value))).join("\n");
 }
+
+// ── the scripts, and installing them ──
 
 // The scripts. BIN is the command that answers: empty means the word the user typed (regctl, or
 // the path they called it by); `completion install` fills in the program it was run as.
@@ -3189,12 +3289,12 @@ complete -c regctl -f -a '(__regctl_complete)'
 const SCRIPTS: Record<Shell, string> = { bash: BASH_SCRIPT, zsh: ZSH_SCRIPT, fish: FISH_SCRIPT };
 
 /** A completion script; `command` (argv words) is the program it calls back, else the word typed. */
-export function completionScript(shell: Shell, command: string[] = []): string {
+function completionScript(shell: Shell, command: string[] = []): string {
   return SCRIPTS[shell].replace("__BIN__", command.map(shQuote).join(" "));
 }
 
 /** Where `completion install` puts each shell's script, and the rc block zsh needs to find it. */
-export function completionTarget(shell: Shell, env = process.env): { file: string; rc?: { path: string; block: string } } {
+function completionTarget(shell: Shell, env = process.env): { file: string; rc?: { path: string; block: string } } {
   const home = env.HOME || homedir();
   if (shell === "bash") {
     const dir = env.BASH_COMPLETION_USER_DIR || join(env.XDG_DATA_HOME || join(home, ".local", "share"), "bash-completion");
@@ -3221,7 +3321,7 @@ const ZSH_RC_JOINED = " (after a newline it added)";
  * run by, symlinks kept (a versioned install behind a symlink keeps working after an upgrade);
  * a script under bun or deno is called back through its runtime.
  */
-export function selfCommand(env = process.env): string[] {
+function selfCommand(env = process.env): string[] {
   const deno = (globalThis as { Deno?: unknown }).Deno;
   const script = process.argv[1] ?? "";
   if (deno) return [process.execPath, "run", "-A", resolve(script)];
@@ -3245,7 +3345,7 @@ export function selfCommand(env = process.env): string[] {
   return same(onPath("regctl"), process.execPath) ? ["regctl"] : [invoked];
 }
 
-export function installCompletion(shell: Shell, env = process.env): string[] {
+function installCompletion(shell: Shell, env = process.env): string[] {
   const { file, rc } = completionTarget(shell, env);
   const done = [`wrote ${file}`];
   mkdirSync(dirname(file), { recursive: true });
@@ -3267,7 +3367,7 @@ export function installCompletion(shell: Shell, env = process.env): string[] {
   return done;
 }
 
-export function uninstallCompletion(shell: Shell, env = process.env): string[] {
+function uninstallCompletion(shell: Shell, env = process.env): string[] {
   const { file, rc } = completionTarget(shell, env);
   const done: string[] = [];
   try {
@@ -3364,7 +3464,7 @@ function optionValue(o: OptionSpec, raw: string): unknown {
   }
 }
 
-export interface ParsedLine {
+interface ParsedLine {
   command?: CommandSpec;
   args: string[];
   options: RawOptions;
@@ -3377,7 +3477,7 @@ export interface ParsedLine {
  * `--name=value`, `-y`, `-u USER`; options before or after the command; `--` ends them. Every
  * option is checked for its command, its shape and repetition here, before any request.
  */
-export function parseCommandLine(words: string[], table: readonly CommandSpec[] = COMMANDS): ParsedLine {
+function parseCommandLine(words: string[], table: readonly CommandSpec[] = COMMANDS): ParsedLine {
   const all = [...GLOBAL_OPTIONS, ...table.flatMap((c) => c.options ?? [])];
   const byName = (name: string) => all.find((o) => o.name === name);
   const byShort = (short: string) => all.find((o) => o.short === short);
@@ -3462,7 +3562,7 @@ export function parseCommandLine(words: string[], table: readonly CommandSpec[] 
 }
 
 /** The closest name within two edits, for a "did you mean". */
-export function suggest(word: string, names: string[]): string | undefined {
+function suggest(word: string, names: string[]): string | undefined {
   const distance = (a: string, b: string) => {
     let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
     for (let i = 1; i <= a.length; i++) {
@@ -3475,6 +3575,8 @@ export function suggest(word: string, names: string[]): string | undefined {
   const best = names.map((n) => ({ n, d: distance(word, n) })).sort((a, b) => a.d - b.d)[0];
   return best && best.d <= Math.min(2, Math.floor(word.length / 2)) ? best.n : undefined;
 }
+
+// ── a run: its options, credentials, confirmation, signals and a closed output ──
 
 function globalOptions(o: RawOptions): GlobalOptions {
   return {
@@ -3536,76 +3638,6 @@ function registryFor(ctx: Context, host: string, scheme?: Scheme): Registry {
   return new Registry(host, ctx.transport, scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
 }
 
-/**
- * One line typed on the terminal (the prompt and the echo on stderr), or null at the end of input
- * (Ctrl-D on an empty line); Ctrl-C throws "interrupted" (exit 130). The keys are read in raw mode,
- * so Ctrl-C arrives as a byte rather than a signal and every runtime behaves alike: readline under
- * bun ended the process with status 0 on either key. Enter ends the line, Backspace and Ctrl-U
- * erase; a secret is not echoed.
- */
-async function readTerminalLine(prompt: string, { secret = false } = {}): Promise<string | null> {
-  const stdin = process.stdin;
-  const echo = (s: string) => void (secret || process.stderr.write(s));
-  let detach = () => {};
-  let typedAhead = "";
-  // main()'s signal handler exits without reaching the finally below: the terminal must not stay raw.
-  const restore = () => stdin.setRawMode(false);
-  process.once("exit", restore);
-  try {
-    stdin.setRawMode(true); // before the prompt shows: a Ctrl-C typed at it must arrive as a byte
-    process.stderr.write(prompt);
-    return await new Promise<string | null>((resolve, reject) => {
-      const endLine = <T>(settle: (v: T) => void, value: T) => {
-        process.stderr.write("\n");
-        settle(value);
-      };
-      const interrupted = () => endLine(reject, new RegctlError("interrupted: nothing changed", undefined, Exit.INTERRUPTED));
-      const endOfInput = () => endLine(resolve, null);
-      const decoder = new TextDecoder();
-      let line = "";
-      const onData = (chunk: Buffer) => {
-        // Escape sequences (arrows, function keys) edit nothing here: they are dropped whole.
-        const keys = [...decoder.decode(chunk, { stream: true }).replace(/\x1b(\[[0-9;?]*[ -\/]*[@-~]|O.)?/g, "")];
-        for (const [i, key] of keys.entries()) {
-          if (key === "\r" || key === "\n") {
-            typedAhead = keys.slice(i + 1).join("");
-            return endLine(resolve, line);
-          }
-          if (key === "\x03") return interrupted();
-          if (key === "\x04" && !line) return endOfInput();
-          if (key === "\x7f" || key === "\b") {
-            if (line) echo("\b \b");
-            line = [...line].slice(0, -1).join("");
-          } else if (key === "\x15") {
-            echo("\b \b".repeat([...line].length));
-            line = "";
-          } else if (key >= " ") {
-            line += key;
-            echo(key);
-          }
-        }
-      };
-      stdin.on("data", onData).on("end", endOfInput).on("error", reject);
-      // A signal from elsewhere (kill -INT) ends the line too; main()'s handler, once set, comes next.
-      process.prependListener("SIGINT", interrupted).prependListener("SIGTERM", interrupted);
-      detach = () => {
-        stdin.off("data", onData).off("end", endOfInput).off("error", reject);
-        process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
-      };
-      stdin.ref();
-      stdin.resume();
-    });
-  } finally {
-    detach();
-    stdin.setRawMode(false);
-    stdin.pause();
-    // What was typed ahead (a pasted password after the username) is left for the next question.
-    if (typedAhead) stdin.unshift(Buffer.from(typedAhead));
-    stdin.unref(); // a paused terminal must not keep the process from exiting
-    process.off("exit", restore);
-  }
-}
-
 /** Ask on a TTY; without one, refuse unless --yes. End of input is a no; Ctrl-C is "interrupted". */
 async function confirm(ctx: Context, question: string): Promise<boolean> {
   if (ctx.opts.yes) return true;
@@ -3614,6 +3646,55 @@ async function confirm(ctx: Context, question: string): Promise<boolean> {
   const answer = await readTerminalLine(`${ctx.opts.curl ? "# " : ""}${question} [y/N] `);
   return answer !== null && /^y(es)?$/i.test(answer.trim());
 }
+
+/**
+ * SIGINT/SIGTERM while writes run: start no new ones, let those in flight finish, then report.
+ * A closed output stops them the same way, then ends the run: there is no one to report to.
+ */
+async function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => Promise<T>): Promise<{ result: T; stopped: boolean }> {
+  let stopped = false;
+  writesUnderWay = true;
+  const onSignal = () => {
+    if (stopped) return;
+    stopped = true;
+    ctx.log.note("interrupted: starting nothing new, finishing what is in flight…");
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return { result: await work(() => stopped || outputLost !== undefined), stopped };
+  } finally {
+    writesUnderWay = false;
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    if (outputLost !== undefined) process.exit(outputLost);
+  }
+}
+
+/** While a prune's writes run, its own handler takes the signal; before that, Ctrl-C just stops. */
+let writesUnderWay = false;
+/** How the run ends once stdout or stderr takes no more: its reader left, or the disk is full. */
+let outputLost: number | undefined;
+
+/**
+ * `regctl du HOST | head -1`: once the reader is gone every write fails with EPIPE (bun and deno
+ * ignore SIGPIPE). Both report it as an 'error' event of process.stdout or process.stderr, never
+ * as a throw from write(), and print it with a stack trace when no one listens. A closed output
+ * ends the run quietly, as SIGPIPE ends coreutils; another write error, with one line. At once,
+ * or, while writes run, as Ctrl-C does.
+ */
+function watchOutput(log: () => Log): void {
+  const lost = (err: NodeJS.ErrnoException) => {
+    if (outputLost !== undefined) return;
+    outputLost = err.code === "EPIPE" ? Exit.OUTPUT_CLOSED : Exit.FAILED;
+    if (outputLost === Exit.FAILED) log().note(`regctl: cannot write the output: ${err.message}`);
+    if (!writesUnderWay) process.exit(outputLost);
+  };
+  process.stdout.on("error", lost);
+  process.stderr.on("error", lost);
+}
+
+// ── the commands: each reads its argument, calls an operation, prints the result ──
 
 const pageSize = (o: RawOptions) => o.pageSize as number | undefined;
 
@@ -3691,7 +3772,7 @@ const commands = {
     // The probe first, so a registry that deletes nothing says so before the tags are read again.
     const changed = await recheckBeforeWrites(reg, [plan.writes], ctx.opts.concurrency);
     if (changed.length) throw changedSincePlan(changed);
-    const { result: { deleted }, interrupted } = await interruptible(ctx, async () => ({ deleted: (await manifestDelete(reg, plan.repository, plan.digest)).sent }));
+    const { result: { deleted }, stopped } = await interruptible(ctx, async () => ({ deleted: (await manifestDelete(reg, plan.repository, plan.digest)).sent }));
     if (deleted) forgetCompletions(plan.registry, plan.repository);
     const { writes: _w, ...shown } = plan;
     if (ctx.opts.json) return printJson({ ...shown, deleted, dryRun: ctx.opts.dryRun });
@@ -3702,16 +3783,9 @@ const commands = {
     } else {
       ctx.log.note(`dry run: would delete ${name}@${plan.digest} and ${tagText}`);
     }
-    if (interrupted) throw new RegctlError("interrupted: the delete under way was finished first", undefined, Exit.INTERRUPTED);
+    if (stopped) throw interrupted("the delete under way was finished first");
   },
 };
-
-/** Ask a question on the terminal (stderr), without echo for a password; end of input is an error. */
-async function ask(question: string, { secret = false } = {}): Promise<string> {
-  const answer = await readTerminalLine(question, { secret });
-  if (answer === null) throw new RegctlError(`no ${question.replace(/:\s*$/, "").toLowerCase()} given (end of input): nothing changed`);
-  return answer;
-}
 
 const accountCommands = {
   async login(ctx: Context, target: string) {
@@ -3758,52 +3832,8 @@ function prunePolicy(o: RawOptions): PrunePolicy {
   return policy;
 }
 
-/**
- * SIGINT/SIGTERM while writes run: start no new ones, let those in flight finish, then report.
- * A closed output stops them the same way, then ends the run: there is no one to report to.
- */
-async function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => Promise<T>): Promise<{ result: T; interrupted: boolean }> {
-  let interrupted = false;
-  writesUnderWay = true;
-  const onSignal = () => {
-    if (interrupted) return;
-    interrupted = true;
-    ctx.log.note("interrupted: starting nothing new, finishing what is in flight…");
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  try {
-    return { result: await work(() => interrupted || outputLost !== undefined), interrupted };
-  } finally {
-    writesUnderWay = false;
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    if (outputLost !== undefined) process.exit(outputLost);
-  }
-}
-
-/** While a prune's writes run, its own handler takes the signal; before that, Ctrl-C just stops. */
-let writesUnderWay = false;
-/** How the run ends once stdout or stderr takes no more: its reader left, or the disk is full. */
-let outputLost: number | undefined;
-
-/**
- * `regctl du HOST | head -1`: once the reader is gone every write fails with EPIPE (bun and deno
- * ignore SIGPIPE). Both report it as an 'error' event of process.stdout or process.stderr, never
- * as a throw from write(), and print it with a stack trace when no one listens. A closed output
- * ends the run quietly, as SIGPIPE ends coreutils; another write error, with one line. At once,
- * or, while writes run, as Ctrl-C does.
- */
-function watchOutput(log: () => Log): void {
-  const lost = (err: NodeJS.ErrnoException) => {
-    if (outputLost !== undefined) return;
-    outputLost = err.code === "EPIPE" ? Exit.OUTPUT_CLOSED : Exit.FAILED;
-    if (outputLost === Exit.FAILED) log().note(`regctl: cannot write the output: ${err.message}`);
-    if (!writesUnderWay) process.exit(outputLost);
-  };
-  process.stdout.on("error", lost);
-  process.stderr.on("error", lost);
-}
+/** A prune asked on a terminal plans again when the repository changed meanwhile, this many times in all. */
+const MAX_PLAN_ROUNDS = 3;
 
 const cleanupCommands = {
   async untag(ctx: Context, target: string) {
@@ -3814,7 +3844,7 @@ const cleanupCommands = {
     if (!ctx.opts.dryRun && !(await confirm(ctx, `Remove the tag ${formatReference(ref)} (the image and its other tags stay)?`)))
       throw new RegctlError("nothing changed: not confirmed");
     // Ctrl-C waits for the step under way: a tag is never left on a throwaway manifest.
-    const { result: r, interrupted } = await interruptible(ctx, () => untag(reg, ref, ctx.opts.concurrency));
+    const { result: r, stopped } = await interruptible(ctx, () => untag(reg, ref, ctx.opts.concurrency));
     forgetCompletions(ref.registry, ref.repository);
     const name = `${ref.registry}/${ref.repository}`;
     if (ctx.opts.json) printJson({ reference: formatReference(ref), ...r, dryRun: ctx.opts.dryRun });
@@ -3823,7 +3853,7 @@ const cleanupCommands = {
       if (r.otherTags.length) ctx.log.note(`${r.digest} keeps its other tags: ${r.otherTags.join(", ")}`);
       else ctx.log.note(`that was its last tag: the manifest ${r.digest} stays, untagged; to remove it, regctl delete ${name}@${r.digest}`);
     }
-    if (interrupted) throw new RegctlError("interrupted: the untag under way was finished first", undefined, Exit.INTERRUPTED);
+    if (stopped) throw interrupted("the untag under way was finished first");
   },
 
   async prune(ctx: Context, target: string, o: RawOptions) {
@@ -3845,7 +3875,7 @@ const cleanupCommands = {
     }
     let plans: Awaited<ReturnType<typeof planPrune>>[] = [];
     // Every repository is read again before the first write of any. Asked on a terminal, a
-    // repository that changed meanwhile is planned and asked again (3 rounds); with --yes it stops.
+    // repository that changed meanwhile is planned and asked again (MAX_PLAN_ROUNDS in all); with --yes it stops.
     for (let round = 1; ; round++) {
       plans = [];
       for (const repo of repos) plans.push(await planPrune(reg, repo, policy, ctx.opts.concurrency));
@@ -3856,10 +3886,10 @@ const cleanupCommands = {
       const changed = await recheckBeforeWrites(reg, plans.map((p) => p.writes), ctx.opts.concurrency);
       if (!changed.length) break;
       const named = { repository: repos.length > 1 };
-      if (ctx.opts.yes || round === 3) throw changedSincePlan(changed, named);
+      if (ctx.opts.yes || round === MAX_PLAN_ROUNDS) throw changedSincePlan(changed, named);
       ctx.log.note(`${CHANGED_SINCE_PLAN}: ${describeConflicts(changed, named)}; planning again`);
     }
-    const { result: outcomes, interrupted } = await interruptible(ctx, async (stopped) => {
+    const { result: outcomes, stopped } = await interruptible(ctx, async (stopped) => {
       const results: PruneOutcome[] = [];
       for (const p of plans) {
         results.push(await executePrune(reg, p, ctx.opts.concurrency, progressBar(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, p.repository), stopped));
@@ -3878,7 +3908,7 @@ const cleanupCommands = {
         for (const s of r.skipped) ctx.log.note(`not started: ${s}`);
       }
     if (!ctx.opts.dryRun && outcomes.some((r) => r.deleted.length || r.untagged.length)) for (const line of garbageCollectAdvice()) ctx.log.note(line);
-    if (interrupted) throw new RegctlError("interrupted: the prune stopped before the end", "run the same prune again: it picks up what is left", Exit.INTERRUPTED);
+    if (stopped) throw interrupted("the prune stopped before the end", "run the same prune again: it picks up what is left");
     if (outcomes.some((r) => r.failed.length || r.skipped.length)) throw new RegctlError("the prune did not finish", "run the same prune again: it picks up what is left");
   },
 
@@ -3923,7 +3953,7 @@ const completionCommand = {
 /** What a command's argument names, and so what a TAB offers for it. */
 type ArgKind = "registry" | "repo" | "ref" | "target" | "shell";
 
-export interface CommandSpec {
+interface CommandSpec {
   name: string;
   arg: { name: string; kind: ArgKind; optional?: boolean };
   description: string;
@@ -4022,7 +4052,7 @@ With --curl, stderr is itself a script: regctl delete REF --dry-run --curl 2>pla
  * cac renders --help from the table: for regctl, the commands and the shared options; for a
  * command, the options it takes and nothing else.
  */
-export function buildCli(only?: CommandSpec): ReturnType<typeof cac> {
+function buildCli(only?: CommandSpec): ReturnType<typeof cac> {
   const cli = cac("regctl");
   const usage = (o: OptionSpec) => `${o.short ? `-${o.short}, ` : ""}--${o.name}${o.placeholder ? ` <${o.placeholder}>` : ""}`;
   const option = (add: (raw: string, description: string, config?: { default?: unknown }) => unknown, o: OptionSpec) =>
