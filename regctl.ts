@@ -3107,7 +3107,7 @@ interface CompletionOption {
 
 interface CompletionSpec {
   /** arg: what the command's argument names (registry, repo, ref, target, shell) */
-  commands: { name: string; description: string; arg?: string; options: CompletionOption[] }[];
+  commands: { name: string; description: string; arg?: string; argChoices?: readonly string[]; options: CompletionOption[] }[];
   global: CompletionOption[];
 }
 
@@ -3141,8 +3141,7 @@ export async function completeLine(line: string, spec: CompletionSpec, env = pro
       if (optionFor(args[i])?.takesValue) i++;
     } else positional.push(args[i]!);
   }
-  if (command.arg === "shell")
-    return positional.length === 0 ? match([...SHELLS, "install", "uninstall"].map((value) => ({ value }))) : [];
+  if (command.argChoices) return positional.length === 0 ? match(command.argChoices.map((value) => ({ value }))) : [];
   if (positional.length > 0) return [];
   const flags = {
     plainHttp: args.includes("--plain-http"),
@@ -3951,11 +3950,12 @@ const completionCommand = {
 // ── the command table: cac's --help, the parser, dispatch and completion all read it ──
 
 /** What a command's argument names, and so what a TAB offers for it. */
-type ArgKind = "registry" | "repo" | "ref" | "target" | "shell";
+type ArgKind = "registry" | "repo" | "ref" | "target" | "choice";
 
 interface CommandSpec {
   name: string;
-  arg: { name: string; kind: ArgKind; optional?: boolean };
+  /** a `choice` argument is one of `choices` */
+  arg: { name: string; kind: ArgKind; optional?: boolean; choices?: readonly string[] };
   description: string;
   /** the options every command may take that this one uses (GLOBAL_OPTIONS' names) */
   globals: readonly string[];
@@ -4027,7 +4027,7 @@ export const COMMANDS: CommandSpec[] = [
   { name: "du", arg: { name: "target", kind: "target" }, globals: [...NET, "json", "concurrency"], description: "Storage by repository (REGISTRY) or by tag (REPO): sizes, what is shared, what a delete frees",
     options: [REPO_PATTERN("With a registry: only repositories matching this")],
     examples: ["regctl du localhost:5000", "regctl du localhost:5000/busybox"], run: cleanupCommands.du },
-  { name: "completion", arg: { name: "action", kind: "shell", optional: true }, globals: ["dry-run"], description: "Print the bash, zsh or fish completion script, or install/uninstall it for your shell",
+  { name: "completion", arg: { name: "action", kind: "choice", optional: true, choices: [...SHELLS, "install", "uninstall"] }, globals: ["dry-run"], description: "Print the bash, zsh or fish completion script, or install/uninstall it for your shell",
     options: [{ name: "shell", kind: "choice", placeholder: "shell", choices: SHELLS, description: "bash, zsh or fish (default: from $SHELL)" }],
     examples: ["regctl completion install        # then open a new shell", "source <(regctl completion bash)"], run: completionCommand.completion },
 ];
@@ -4038,7 +4038,7 @@ export function completionSpec(): CompletionSpec {
     names: [o.name, ...(o.short ? [o.short] : [])], description: o.description, takesValue: o.kind !== "flag", kind: o.kind, choices: o.choices,
   }));
   return {
-    commands: COMMANDS.map((c) => ({ name: c.name, description: c.description, arg: c.arg.kind, options: options(optionsOf(c)) })),
+    commands: COMMANDS.map((c) => ({ name: c.name, description: c.description, arg: c.arg.kind, argChoices: c.arg.choices, options: options(optionsOf(c)) })),
     global: options(GLOBAL_OPTIONS),
   };
 }

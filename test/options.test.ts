@@ -24,7 +24,7 @@ function values(o: OptionSpec): { good: string; junk: string[] } {
 }
 
 /** Each option once, with the first command that takes it and an argument that command accepts. */
-const ARG = { registry: "HOST", repo: "HOST/x", ref: "HOST/x:a", target: "HOST/x", shell: "bash" } as const;
+const ARG = { registry: "HOST", repo: "HOST/x", ref: "HOST/x:a", target: "HOST/x", choice: "bash" } as const;
 const named = new Set<string>();
 const cases = COMMANDS.flatMap((c) => optionsOf(c).filter((o) => !named.has(o.name) && named.add(o.name)).map((o) => ({ o, command: c.name, arg: ARG[c.arg.kind] as string })));
 
