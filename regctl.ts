@@ -1085,6 +1085,7 @@ class Transcript {
   answered(req: RegistryRequest, res: RegistryResponse, { refused = false } = {}): void {
     if (!this.enabled || req.script?.inRecheck) return;
     this.command(req, { comment: refused });
+    if (res.verified) return this.log.note(`← no answer; ${res.url} answered ${res.status} after it: it was done`);
     const digest = res.headers.get("docker-content-digest");
     const challenge = res.status === 401 ? res.headers.get("www-authenticate") : null;
     this.log.note(`← ${res.status} ${res.statusText}${digest ? `, Docker-Content-Digest: ${digest}` : ""}${challenge ? `\n  WWW-Authenticate: ${challenge}` : ""}`);
