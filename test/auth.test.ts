@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeLog, RegctlError, Registry as RegistryApi, tagList, Transport } from "../regctl.ts";
 import { assertNoSecret, CACHE_HOME, run, runs, secret, secretsWatched, sh } from "./cli.ts";
+import { sha256 } from "./fixtures.ts";
 import { startRegistry, type Registry } from "./registry.ts";
 import { pushImage } from "./seed.ts";
 import { startTokenRegistry, type TokenRegistry } from "./tokenserver.ts";
@@ -384,7 +385,7 @@ describe("redirects (a server of the tests' own: the real registry with filesyst
   test("a redirect to another host does not carry the Authorization header", async () => {
     const seen: { host: string; auth: string | null }[] = [];
     const blob = new TextEncoder().encode('{"architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z"}');
-    const blobDigest = `sha256:${new Bun.CryptoHasher("sha256").update(blob).digest("hex")}`;
+    const blobDigest = sha256(blob);
     const storage = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => {
       seen.push({ host: "storage", auth: req.headers.get("authorization") });
       return new Response(blob);
@@ -393,7 +394,7 @@ describe("redirects (a server of the tests' own: the real registry with filesyst
       schemaVersion: 2, mediaType: "application/vnd.docker.distribution.manifest.v2+json",
       config: { mediaType: "application/vnd.docker.container.image.v1+json", digest: blobDigest, size: blob.length }, layers: [],
     }));
-    const mdigest = `sha256:${new Bun.CryptoHasher("sha256").update(manifest).digest("hex")}`;
+    const mdigest = sha256(manifest);
     const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => {
       const auth = req.headers.get("authorization");
       seen.push({ host: "registry", auth });

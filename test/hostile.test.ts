@@ -9,15 +9,14 @@
 // with a paced body, a body cut short) are raw node:net servers, since Bun.serve replaces a
 // stream's Content-Length with chunked encoding and writes ahead of the reader.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, secret, type RunResult } from "./cli.ts";
+import { sha256 } from "./fixtures.ts";
 
 const enc = new TextEncoder();
-const sha256 = (b: Uint8Array | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const API = { "Docker-Distribution-Api-Version": "registry/2.0" };
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const ZERO = `sha256:${"0".repeat(64)}`;

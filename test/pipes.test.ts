@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ACCEPT_ALL, CACHE_HOME, regctlCommand, registryTags, run } from "./cli.ts";
 import { startRegistry, type Registry } from "./registry.ts";
-import { MediaTypes, pool, pushImage, pushManyTags, sha256 } from "./seed.ts";
+import { sha256 } from "./fixtures.ts";
+import { MediaTypes, pool, pushImage, pushManyTags } from "./seed.ts";
 
 /** Runs of each command: the reader leaves at a different moment each time. */
 const RUNS = 20;

@@ -2,7 +2,7 @@
 // `n`/`last` on tags/list (all tags in one answer, no Link), so the real registry cannot show
 // tag pagination. It serves one repository's tags in pages (like distribution v3, zot, ECR, GHCR)
 // and, optionally, manifests for some tags. Everything else is the real registry's job.
-import { createHash } from "node:crypto";
+import { sha256 } from "./fixtures.ts";
 
 export type TagServerOptions = {
   repo: string;
@@ -24,7 +24,7 @@ export function startTagServer(opts: TagServerOptions): TagServer {
   const requests: string[] = [];
   const byRef = new Map<string, { body: Uint8Array<ArrayBuffer>; mediaType: string; digest: string }>();
   for (const [tag, m] of Object.entries(opts.manifests ?? {})) {
-    const digest = "sha256:" + createHash("sha256").update(m.body).digest("hex");
+    const digest = sha256(m.body);
     const entry = { body: new Uint8Array(m.body), mediaType: m.mediaType, digest }; // a BodyInit copy
     byRef.set(tag, entry);
     byRef.set(entry.digest, entry);
