@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { exec as spawnProcess, execSync } from "../test/fixtures.ts";
 import { startRegistry, type Registry } from "../test/registry.ts";
 import { pool, pushManyTags, MediaTypes } from "../test/seed.ts";
 
@@ -63,13 +64,10 @@ let peakRss: number | undefined;
 async function exec(cmd: string[], env: Record<string, string>): Promise<string> {
   const rssFile = peakRss !== undefined && TIME ? join(work, "rss.txt") : undefined;
   const argv = rssFile ? [TIME!, "-o", rssFile, "-f", "%M", ...cmd] : cmd;
-  const p = Bun.spawn(argv, { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => p.kill("SIGKILL"), TIMEOUT_MS);
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
-  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${p.signalCode ?? code}: ${err.trim() || out.trim()}`);
+  const r = await spawnProcess(argv, { env, timeoutMs: TIMEOUT_MS });
+  if (r.code !== 0) throw new Error(`${cmd.join(" ")} exited ${r.signal ?? r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
   if (rssFile) peakRss = Math.max(peakRss ?? 0, Number((await Bun.file(rssFile).text()).trim()) * 1024);
-  return out;
+  return r.stdout;
 }
 
 // ───────────────────────────── registry CPU ─────────────────────────────
@@ -79,7 +77,7 @@ async function exec(cmd: string[], env: Record<string, string>): Promise<string>
 
 const CPUS = availableParallelism();
 const CLK_TCK = (() => {
-  const n = Number(Bun.spawnSync(["getconf", "CLK_TCK"], { stdout: "pipe", stderr: "ignore" }).stdout.toString().trim());
+  const n = Number(execSync(["getconf", "CLK_TCK"]).stdout.trim());
   return Number.isInteger(n) && n > 0 ? n : 100;
 })();
 
@@ -411,9 +409,7 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
   /** One more prune, untimed, with --curl: its transcript (stderr) has a `curl` line per request sent. */
   async function countRequests(): Promise<string> {
     const r = await seed();
-    const p = Bun.spawn([REGCTL, "prune", `${reg.host}/${r.repo}`, "--keep", String(PRUNE_KEEP), "--yes", "--curl"],
-      { env: regctlEnv, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    const [, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const { code, stderr: err } = await spawnProcess([REGCTL, "prune", `${reg.host}/${r.repo}`, "--keep", String(PRUNE_KEEP), "--yes", "--curl"], { env: regctlEnv });
     if (code !== 0) throw new Error(`regctl prune --curl exited ${code}: ${err.slice(-500)}`);
     checkTags("regctl prune --curl", await tagsOf(r.base), r.kept);
     const kinds = new Map<string, number>();

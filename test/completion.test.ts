@@ -13,6 +13,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TCPSocketListener } from "bun";
+import { exec, type ExecResult, execSync } from "./fixtures.ts";
 import { freePort, startRegistry, type Registry } from "./registry.ts";
 import { pushImage, pushManyTags } from "./seed.ts";
 import { Pane, startTmux, stopTmux } from "./terminal.ts";
@@ -55,22 +56,14 @@ function makeHome(name: string, extra: Env = {}): Env {
   };
 }
 
-type Result = { code: number; stdout: string; stderr: string; ms: number };
+/** A command with exactly `env`, in its HOME; killed after 15 s. Its status, outputs and wall time. */
+const inHome = (cmd: string[], env: Env, timeoutMs = 15_000): Promise<ExecResult> => exec(cmd, { env, cwd: env.HOME, timeoutMs });
 
-async function exec(cmd: string[], env: Env, timeoutMs = 15_000): Promise<Result> {
-  const t0 = performance.now();
-  const p = Bun.spawn(cmd, { env, cwd: env.HOME, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
-  return { code, stdout, stderr, ms: performance.now() - t0 };
-}
-
-const regctl = (args: string[], env: Env) => exec([join(binDir, "regctl"), ...args], env);
+const regctl = (args: string[], env: Env) => inHome([join(binDir, "regctl"), ...args], env);
 
 /** One TAB as the scripts ask it: the line up to the cursor in COMP_LINE. */
 const answer = (shell: string, line: string, env: Env) =>
-  exec([join(binDir, "regctl"), "__complete", shell], { ...env, COMP_LINE: line, COMP_POINT: String(line.length) });
+  inHome([join(binDir, "regctl"), "__complete", shell], { ...env, COMP_LINE: line, COMP_POINT: String(line.length) });
 
 const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const fishq = (s: string) => `'${s.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
@@ -108,7 +101,7 @@ async function bashComplete(env: Env, lines: string[], source = "source <(regctl
     script += `COMP_WORDS=(${words.map(shq).join(" ")}); COMP_CWORD=${cword}; COMP_LINE=${shq(line)}; COMP_POINT=\${#COMP_LINE}; COMPREPLY=()\n`;
     script += `_regctl; echo '<<<'; printf '%s\\n' "\${COMPREPLY[@]}"\n`;
   }
-  const r = await exec(["bash", "--norc", "--noprofile", "-c", script], env);
+  const r = await inHome(["bash", "--norc", "--noprofile", "-c", script], env);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
   return r.stdout.split("<<<\n").slice(1).map((part) => part.split("\n").filter(Boolean));
@@ -129,7 +122,7 @@ async function fishComplete(env: Env, lines: string[], opts: { source?: boolean 
   for (const line of lines) script += `echo '<<<'; complete -C ${fishq(line)}\n`;
   // --no-config keeps the machine's fish config out, but also empties fish_complete_path: an
   // installed script is only found by a fish that reads its configuration.
-  const r = await exec(["fish", ...(source ? ["--no-config"] : []), "-c", script], env);
+  const r = await inHome(["fish", ...(source ? ["--no-config"] : []), "-c", script], env);
   expect(r.stderr).toBe("");
   return r.stdout.split("<<<\n").slice(1).map((part) =>
     part.split("\n").filter(Boolean).map((l) => {
@@ -158,7 +151,7 @@ beforeAll(async () => {
   ]);
   if (!bin) {
     bin = join(tmp, "regctl");
-    const b = await exec([join(ROOT, "node_modules", ".bin", "bun"), "build", "--compile", join(ROOT, "regctl.ts"), "--outfile", bin], { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp }, 60_000);
+    const b = await inHome([join(ROOT, "node_modules", ".bin", "bun"), "build", "--compile", join(ROOT, "regctl.ts"), "--outfile", bin], { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp }, 60_000);
     if (b.code !== 0) throw new Error(`bun build --compile failed: ${b.stderr}${b.stdout}`);
   }
   symlinkSync(bin, join(binDir, "regctl"));
@@ -405,7 +398,7 @@ describe("completion install / uninstall, then a new shell", () => {
 
     // bash-completion's own loader, as bash calls it for a command it has no completion for yet.
     const probe = `source ${BASH_COMPLETION}; _completion_loader regctl; complete -p regctl`;
-    expect((await exec(["bash", "--norc", "--noprofile", "-c", probe], env)).stdout).toBe("complete -F _regctl regctl\n");
+    expect((await inHome(["bash", "--norc", "--noprofile", "-c", probe], env)).stdout).toBe("complete -F _regctl regctl\n");
     const [loaded] = await bashComplete(env, [`regctl delete ${H}/bu`], "_completion_loader regctl");
     expect(loaded!.map((r) => lastWord(bashApply(`regctl delete ${H}/bu`, r)))).toEqual([`${H}/busybox:`]);
 
@@ -423,7 +416,7 @@ describe("completion install / uninstall, then a new shell", () => {
     expect(un.code).toBe(0);
     expect(existsSync(file)).toBe(false);
     expect(filesUnder(env.XDG_DATA_HOME!)).toEqual([]); // nothing else was there
-    expect((await exec(["bash", "--norc", "--noprofile", "-c", probe], env)).stdout).not.toContain("_regctl");
+    expect((await inHome(["bash", "--norc", "--noprofile", "-c", probe], env)).stdout).not.toContain("_regctl");
   }, 20_000);
 
   test("zsh: ~/.zfunc/_regctl and a block in $ZDOTDIR/.zshrc; a new zsh completes; uninstall restores .zshrc byte for byte", async () => {
@@ -546,7 +539,7 @@ function running(pid: number): boolean {
   }
 }
 
-const mkfifo = (path: string) => expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
+const mkfifo = (path: string) => expect(execSync(["mkfifo", path]).code).toBe(0);
 
 /**
  * A docker-credential-NAME on PATH that answers carol's credentials after `seconds`; each run

@@ -14,7 +14,7 @@ import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, secret, type RunResult } from "./cli.ts";
-import { sha256 } from "./fixtures.ts";
+import { type CertFiles, makeCA, sha256 } from "./fixtures.ts";
 
 const enc = new TextEncoder();
 const API = { "Docker-Distribution-Api-Version": "registry/2.0" };
@@ -28,6 +28,8 @@ const creds = { REGCTL_USERNAME: USER, REGCTL_PASSWORD: PASSWORD };
 
 let home: string; // HOME of regctl: no docker config of the machine's
 let certDir: string;
+let caCert: string; // the CA's certificate (PEM file): --cacert
+let tlsCert: CertFiles; // a server certificate for 127.0.0.1 it signed
 const cleanups: (() => void)[] = [];
 /** Hostile cases tried, for the report. */
 let cases = 0;
@@ -36,17 +38,10 @@ const figures: string[] = [];
 beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), "regctl-hostile-home-"));
   certDir = mkdtempSync(join(tmpdir(), "regctl-hostile-tls-"));
-  // A CA of the tests' own and a server certificate for 127.0.0.1 it signed (EC keys: fast).
-  const sh = async (args: string[]) => {
-    const p = Bun.spawn(["openssl", ...args], { cwd: certDir, stdout: "pipe", stderr: "pipe" });
-    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
-    if (code !== 0) throw new Error(`openssl ${args[0]}: ${err}`);
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"];
-  await sh(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=hostile test CA",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
-  await sh(["req", "-x509", ...ec, "-CA", "ca.pem", "-CAkey", "ca.key", "-keyout", "tls.key", "-out", "tls.pem",
-    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"]);
+  // A CA of the tests' own and a server certificate for 127.0.0.1 it signed.
+  const ca = await makeCA(certDir, "hostile test CA");
+  caCert = ca.cert;
+  tlsCert = await ca.server();
 }, 30_000);
 
 afterAll(() => {
@@ -65,7 +60,7 @@ function serve(handler: (req: Request, url: URL, seen: Seen[]) => Response | Pro
   const s = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    ...(opts.tls ? { tls: { cert: Bun.file(join(certDir, "tls.pem")), key: Bun.file(join(certDir, "tls.key")) } } : {}),
+    ...(opts.tls ? { tls: { cert: Bun.file(tlsCert.cert), key: Bun.file(tlsCert.key) } } : {}),
     fetch(req) {
       const url = new URL(req.url);
       seen.push({ method: req.method, path: url.pathname + url.search, host: req.headers.get("host"), auth: req.headers.get("authorization") });
@@ -377,7 +372,7 @@ describe("(d) other hosts: Links, redirects, https → http", () => {
         return Response.redirect(`http://${plain.host}${url.pathname}`, 302);
       }, { tls: true });
       const [cmd, ref] = args;
-      const r = await regctl([cmd, `${secure.host}/${ref}`, "--cacert", join(certDir, "ca.pem")], creds);
+      const r = await regctl([cmd, `${secure.host}/${ref}`, "--cacert", caCert], creds);
       expectClearFailure(r, /https to http|downgrade/);
       expect(plain.seen).toEqual([]);
       expect(secure.seen.length).toBeGreaterThan(0);

@@ -1,6 +1,7 @@
 // A real terminal for the tests: tmux on a private server (its socket in a temp dir of the test
 // file's own, no user config), one detached session per Pane, and bounded polls on the screen.
 import { expect } from "bun:test";
+import { execSync } from "./fixtures.ts";
 
 type Env = Record<string, string>;
 
@@ -19,13 +20,7 @@ export function startTmux(dir: string): void {
 
 export function tmux(...args: string[]): string {
   if (!home) throw new Error("startTmux(dir) first: the tests' tmux server lives in a temp dir of their own");
-  const r = Bun.spawnSync(["tmux", "-L", SOCKET, "-f", "/dev/null", ...args], {
-    env: { PATH: "/usr/bin:/bin", HOME: home, TMUX_TMPDIR: home },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  if (r.exitCode !== 0) throw new Error(`tmux ${args.join(" ")}: ${r.stderr.toString()}`);
-  return r.stdout.toString();
+  return execSync(["tmux", "-L", SOCKET, "-f", "/dev/null", ...args], { env: { PATH: "/usr/bin:/bin", HOME: home, TMUX_TMPDIR: home }, check: true }).stdout;
 }
 
 const panes: Pane[] = [];
