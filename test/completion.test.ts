@@ -13,8 +13,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TCPSocketListener } from "bun";
-import { exec, type ExecResult, execSync } from "./fixtures.ts";
-import { freePort, startRegistry, type Registry } from "./registry.ts";
+import { exec, type ExecResult, execSync, freePort, serve } from "./fixtures.ts";
+import { startRegistry, type Registry } from "./registry.ts";
 import { pushImage, pushManyTags } from "./seed.ts";
 import { Pane, startTmux, stopTmux } from "./terminal.ts";
 
@@ -602,21 +602,21 @@ describe("a TAB returns within its budget whatever a credential helper or a conf
   }, 20_000);
 
   test("a helper asked late (the registry's 401 takes 600 ms) is stopped when the TAB gives up at its deadline", async () => {
-    const slow401 = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async () => {
+    const slow401 = serve(async () => {
       await Bun.sleep(600);
       return new Response("{}", { status: 401, headers: { "WWW-Authenticate": 'Basic realm="regctl-test"' } });
-    } });
+    });
     try {
       const late = credentialHelperDir("late", 5);
       const env = helperHome("helper-late", { credsStore: "late" }, late);
-      const r = await answer("bash", `regctl tags --plain-http 127.0.0.1:${slow401.port}/`, env);
+      const r = await answer("bash", `regctl tags --plain-http ${slow401.host}/`, env);
       expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
       expect(r.ms).toBeLessThan(1500);
       const pids = pidsOf(late);
       expect(pids.length).toBe(2);
       expect(pids.filter(running)).toEqual([]);
     } finally {
-      slow401.stop(true);
+      await slow401.stop();
     }
   }, 20_000);
 

@@ -1,8 +1,10 @@
 // What the test files (and the bench) share, one of each: the subprocess runner, the sha256
-// digest, a CA of the tests' own and the certificates it signs (openssl),. Modules with a concept of their own stay where they are and build on these:
+// digest, a CA of the tests' own and the certificates it signs (openssl), and small HTTP servers
+// on 127.0.0.1. Modules with a concept of their own stay where they are and build on these:
 // test/cli.ts runs regctl (and scans its outputs for secrets), test/registry.ts the real
 // registry, test/tokenserver.ts its token server, test/terminal.ts tmux, test/seed.ts pushes images.
 import { createHash } from "node:crypto";
+import { createServer } from "node:net";
 import { join } from "node:path";
 
 // ───────────── subprocesses ─────────────
@@ -106,4 +108,51 @@ export async function makeCA(dir: string, name = "regctl test CA"): Promise<Test
     server: (leaf = "server") => sign(leaf, "/CN=localhost", ["subjectAltName=IP:127.0.0.1,DNS:localhost", "extendedKeyUsage=serverAuth"]),
     client: (leaf = "client") => sign(leaf, "/CN=regctl test client", ["extendedKeyUsage=clientAuth"]),
   };
+}
+
+// ───────────── small servers ─────────────
+
+/** A port that was free a moment ago (a server started on it later may lose a race for it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A request as a server of the tests' own saw it. */
+export type Seen = { method: string; path: string; host: string | null; auth: string | null };
+
+export type TestServer = {
+  port: number;
+  host: string; // "127.0.0.1:PORT"
+  url: string; // "http://127.0.0.1:PORT", https with tls
+  /** Every request, in order: method, path and query, Host, Authorization. */
+  seen: Seen[];
+  stop(): Promise<void>;
+};
+
+/** Bun.serve on 127.0.0.1 and a free port, logging every request; `tls` holds PEM text. */
+export function serve(
+  handler: (req: Request, url: URL, seen: Seen[]) => Response | Promise<Response>,
+  opts: { tls?: { cert: string; key: string } } = {},
+): TestServer {
+  const seen: Seen[] = [];
+  const s = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    ...(opts.tls ? { tls: opts.tls } : {}),
+    fetch(req) {
+      const url = new URL(req.url);
+      seen.push({ method: req.method, path: url.pathname + url.search, host: req.headers.get("host"), auth: req.headers.get("authorization") });
+      return handler(req, url, seen);
+    },
+  });
+  const port = s.port!;
+  return { port, host: `127.0.0.1:${port}`, url: `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`, seen, stop: async () => void (await s.stop(true)) };
 }

@@ -9,12 +9,12 @@
 // with a paced body, a body cut short) are raw node:net servers, since Bun.serve replaces a
 // stream's Content-Length with chunked encoding and writes ahead of the reader.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, secret, type RunResult } from "./cli.ts";
-import { type CertFiles, makeCA, sha256 } from "./fixtures.ts";
+import { type CertFiles, makeCA, type Seen, serve as startServer, sha256, type TestServer } from "./fixtures.ts";
 
 const enc = new TextEncoder();
 const API = { "Docker-Distribution-Api-Version": "registry/2.0" };
@@ -51,26 +51,11 @@ afterAll(() => {
   console.log(`\nhostile: ${cases} cases tried\n  ${figures.join("\n  ")}`);
 });
 
-type Seen = { method: string; path: string; host: string | null; auth: string | null };
-type Server = { port: number; host: string; url: string; seen: Seen[]; stop(): void };
-
-/** A Bun.serve server of the tests' own that logs every request (method, path, Host, Authorization). */
-function serve(handler: (req: Request, url: URL, seen: Seen[]) => Response | Promise<Response>, opts: { tls?: boolean } = {}): Server {
-  const seen: Seen[] = [];
-  const s = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    ...(opts.tls ? { tls: { cert: Bun.file(tlsCert.cert), key: Bun.file(tlsCert.key) } } : {}),
-    fetch(req) {
-      const url = new URL(req.url);
-      seen.push({ method: req.method, path: url.pathname + url.search, host: req.headers.get("host"), auth: req.headers.get("authorization") });
-      return handler(req, url, seen);
-    },
-  });
-  const port = s.port!;
-  const stop = () => void s.stop(true);
-  cleanups.push(stop);
-  return { port, host: `127.0.0.1:${port}`, url: `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`, seen, stop };
+/** A server of the tests' own (test/fixtures.ts) that logs every request, stopped after the file. */
+function serve(handler: (req: Request, url: URL, seen: Seen[]) => Response | Promise<Response>, opts: { tls?: boolean } = {}): TestServer {
+  const s = startServer(handler, opts.tls ? { tls: { cert: readFileSync(tlsCert.cert, "utf8"), key: readFileSync(tlsCert.key, "utf8") } } : {});
+  cleanups.push(() => void s.stop());
+  return s;
 }
 
 const json = (v: unknown, init: ResponseInit = {}) => Response.json(v, { ...init, headers: { ...API, ...(init.headers as Record<string, string>) } });
@@ -112,7 +97,7 @@ const manifestResponse = (req: Request, body: Uint8Array<ArrayBuffer>, digest: s
 describe("(a) a manifest whose bytes do not hash to its Docker-Content-Digest", () => {
   const img = image("mismatch");
   const claimed = sha256(enc.encode(new TextDecoder().decode(img.manifest) + " ")); // the digest of other bytes
-  let srv: Server;
+  let srv: TestServer;
   beforeAll(() => {
     srv = serve((req, url) => {
       const p = url.pathname;

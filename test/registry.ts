@@ -1,11 +1,10 @@
 // Start and stop a REAL registry (CNCF distribution 2.8, Debian's `docker-registry`) for
 // tests and benchmarks: one temp dir, storage and free port per instance.
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { type CertFiles, exec, makeCA } from "./fixtures.ts";
+import { type CertFiles, exec, freePort, makeCA } from "./fixtures.ts";
 
 const BINARY = "/usr/bin/docker-registry";
 
@@ -75,19 +74,6 @@ function sweepStaleDirs(root: string): void {
     const pid = Number(name.startsWith(PREFIX) ? name.slice(PREFIX.length).split("-")[0] : NaN);
     if (pid > 0 && !isAlive(pid)) rmSync(join(root, name), { recursive: true, force: true });
   }
-}
-
-/** A port that was free a moment ago (the registry may still lose a race for it: we retry). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** A command in the registry's dir; throws on a non-zero exit. Its stdout and stderr. */

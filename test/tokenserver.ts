@@ -6,7 +6,7 @@
 import { type KeyObject, X509Certificate, createPrivateKey, randomBytes, sign } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeCA } from "./fixtures.ts";
+import { makeCA, serve, type TestServer } from "./fixtures.ts";
 import { type Registry, startRegistry, tempRoot } from "./registry.ts";
 
 export type Scope = { type: string; name: string; actions: string[] };
@@ -119,7 +119,7 @@ export async function startTokenRegistry(opts: TokenRegistryOptions): Promise<To
   const answer = opts.answer ?? "both";
   const requests: TokenRequest[] = [];
   const refreshTokens = new Map<string, string>();
-  let server: ReturnType<typeof Bun.serve> | undefined;
+  let server: TestServer | undefined;
 
   try {
     const certs = await makeCerts(dir, opts.tls ?? false);
@@ -219,13 +219,8 @@ export async function startTokenRegistry(opts: TokenRegistryOptions): Promise<To
       }
     };
 
-    server = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      ...(certs.server ? { tls: certs.server } : {}),
-      fetch: handle,
-    });
-    const tokenUrl = `${certs.server ? "https" : "http"}://127.0.0.1:${server.port}/token`;
+    server = serve(handle, certs.server ? { tls: certs.server } : {});
+    const tokenUrl = `${server.url}/token`;
 
     const registry = await startRegistry({
       deleteEnabled: opts.deleteEnabled,
@@ -243,13 +238,13 @@ export async function startTokenRegistry(opts: TokenRegistryOptions): Promise<To
       registry, tokenUrl, service: SERVICE, requests, refreshTokens, issue,
       ...(caCertPath ? { caCertPath } : {}),
       stop: async () => {
-        await srv.stop(true);
+        await srv.stop();
         await registry.stop();
         removeDir();
       },
     };
   } catch (e) {
-    server?.stop(true);
+    await server?.stop();
     removeDir();
     throw e;
   }
