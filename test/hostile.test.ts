@@ -344,6 +344,8 @@ describe("(d) other hosts: Links, redirects, https → http", () => {
     expect(r.stderr).not.toContain("    at ");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(img.configDigest);
+    expect(api.seen.some((s) => s.auth === `Basic ${BASIC}`)).toBe(true); // the credentials were in use
+    // The redirect to another host does not carry the Authorization header.
     expect(storage.seen.length).toBe(1);
     expect(storage.seen[0]!.auth).toBeNull();
   });
