@@ -9,7 +9,7 @@
 // Every shell gets its own temp HOME and XDG dirs; tmux runs on a private socket. Every wait is a
 // bounded poll. Under `make test` REGCTL_BIN is dist/regctl; without it a binary is built here.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TCPSocketListener } from "bun";
@@ -478,19 +478,25 @@ describe("completion install / uninstall, then a new shell", () => {
 // ───────────── a registry that is down, or hangs ─────────────
 
 describe("a registry that is down or does not answer", () => {
-  test("the answer is empty, silent and quick", async () => {
+  // A TAB gives up at its own deadline (about a second), long before a request's 30 s timeout:
+  // a bound far above the one and far below the other says which ended it, on a loaded machine
+  // too. How quick it is, `make bench` measures (TAB on a down registry, on one that does not answer).
+  const BY_THE_DEADLINE_MS = 10_000;
+
+  test("the answer is empty and silent, at the TAB's deadline", async () => {
     const env = makeHome("down");
     const lines = [DOWN, HANG].flatMap((host) => [`regctl delete ${host}/bu`, `regctl delete ${host}/busybox:`, `regctl delete ${host}/busybox@`]);
     const results = await Promise.all(lines.map((line) => answer("zsh", line, env)));
-    results.forEach((r, i) => expect({ line: lines[i], ...r, ms: r.ms < 2000 }).toEqual({ line: lines[i], code: 0, stdout: "", stderr: "", ms: true }));
+    results.forEach((r, i) => expect({ line: lines[i], code: r.code, stdout: r.stdout, stderr: r.stderr, ms: r.ms < BY_THE_DEADLINE_MS })
+      .toEqual({ line: lines[i], code: 0, stdout: "", stderr: "", ms: true }));
     expect(existsSync(join(env.XDG_CACHE_HOME!, "regctl", "completion")) ? readdirSync(join(env.XDG_CACHE_HOME!, "regctl", "completion")) : []).toEqual([]);
   }, 20_000);
 
-  test("zsh and bash: TAB returns within 2 s and the pane shows nothing but the line", async () => {
+  test("zsh and bash: TAB returns at its deadline and the pane shows nothing but the line", async () => {
     for (const pane of [zshPane, bashPane]) {
       for (const host of [DOWN, HANG]) {
         const ms = await pane.silentTab(`regctl delete ${host}/busybox:`);
-        expect(ms).toBeLessThan(2000);
+        expect(ms).toBeLessThan(BY_THE_DEADLINE_MS);
       }
     }
   }, 20_000);
@@ -696,59 +702,35 @@ describe("the completion cache", () => {
   }, 20_000);
 });
 
-// ───────────── latency ─────────────
+// ───────────── warm and cold ─────────────
+// How long these take, `make bench` measures (startup and completion); here, what they answer.
 
-describe("latency", () => {
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((x, y) => x - y);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
-
-  test("one `regctl __complete zsh` at `host/repo:` (300 tags), warm and cold; `regctl --help`", async () => {
-    const env = makeHome("latency");
+describe("warm and cold", () => {
+  test("one `regctl __complete zsh` at `host/repo:` (300 tags): the same answer warm, cold and with no cache at all; `regctl --help`", async () => {
+    const env = makeHome("warm-cold");
     const line = `regctl delete ${H}/zz/many:`;
     const dir = join(env.XDG_CACHE_HOME!, "regctl");
     const N = 15;
     const first = await answer("zsh", line, env); // also learns the registry's scheme
     expect(first.stdout.trim().split("\n").length).toBe(300);
 
-    const warm: number[] = [];
     for (let i = 0; i < N; i++) {
       const r = await answer("zsh", line, env);
       expect(r.stdout).toBe(first.stdout);
-      warm.push(r.ms);
     }
-    const cold: number[] = []; // no completion cache; the scheme already known
-    for (let i = 0; i < N; i++) {
+    for (let i = 0; i < N; i++) { // no completion cache; the scheme already known
       rmSync(join(dir, "completion"), { recursive: true, force: true });
       const r = await answer("zsh", line, env);
       expect(r.stdout).toBe(first.stdout);
-      cold.push(r.ms);
     }
-    const fresh: number[] = []; // no cache at all: the scheme is probed too
-    for (let i = 0; i < N; i++) {
+    for (let i = 0; i < N; i++) { // no cache at all: the scheme is probed too
       rmSync(dir, { recursive: true, force: true });
       const r = await answer("zsh", line, env);
       expect(r.stdout).toBe(first.stdout);
-      fresh.push(r.ms);
     }
-    const help: number[] = [];
     for (let i = 0; i < N; i++) {
       const r = await regctl(["--help"], env);
       expect(r.code).toBe(0);
-      help.push(r.ms);
     }
-    const row = (name: string, xs: number[]) => `${name.padEnd(48)} median ${median(xs).toFixed(1).padStart(6)} ms   min ${Math.min(...xs).toFixed(1)}   max ${Math.max(...xs).toFixed(1)}`;
-    console.log([
-      `latency over ${N} runs (${statSync(join(binDir, "regctl")).size >> 20} MB binary):`,
-      row("__complete zsh, 300 tags, warm cache", warm),
-      row("__complete zsh, 300 tags, cold completion cache", cold),
-      row("__complete zsh, 300 tags, no cache at all", fresh),
-      row("regctl --help", help),
-    ].join("\n"));
-    // Bounds far above the expected tens of milliseconds: they catch a hang, not a slow machine.
-    expect(median(warm)).toBeLessThan(500);
-    expect(median(cold)).toBeLessThan(1000);
-    expect(median(help)).toBeLessThan(500);
   }, 30_000);
 });
