@@ -2,11 +2,14 @@
 //   make bench                  (builds dist/regctl first)
 //   BENCH_TAGS=300 BENCH_RUNS=5 node_modules/.bin/bun bench/bench.ts
 // Jobs: list the tags of a repository and resolve every tag's digest; prune 300 tags down to the
-// 10 newest; regctl's startup and shell-completion latency. To add a row, add a Case in
+// 10 newest; regctl's startup and shell-completion latency, a TAB on a registry that is down and on
+// one that does not answer among them. To add a row, add a Case in
 // buildCases(); cases sharing a `job` form one table, compared with that job's first case.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { TCPSocketListener } from "bun";
+import { exec as spawnProcess, execSync, freePort } from "../test/fixtures.ts";
 import { startRegistry, type Registry } from "../test/registry.ts";
 import { pool, pushManyTags, MediaTypes } from "../test/seed.ts";
 
@@ -30,6 +33,7 @@ const PRUNE_RUNS = 3; // each on a freshly seeded repository (~1.5 s of untimed 
 // What the curl loop doing the whole prune sends: tags/list, a manifest and a config per tag, the deletes.
 const WHOLE_JOB_REQUESTS = 1 + 2 * PRUNE_TAGS + (PRUNE_TAGS - PRUNE_KEEP);
 const COMPLETE_RUNS = 20;
+const UNANSWERED_RUNS = 3; // a TAB on a registry that does not answer waits for its deadline: about a second a run
 const TIMEOUT_MS = 120_000; // per subprocess (and curl --max-time, skopeo --command-timeout per request)
 const REPO = "bench/app";
 const REGCTL = resolve(import.meta.dir, "..", "dist", "regctl");
@@ -63,13 +67,10 @@ let peakRss: number | undefined;
 async function exec(cmd: string[], env: Record<string, string>): Promise<string> {
   const rssFile = peakRss !== undefined && TIME ? join(work, "rss.txt") : undefined;
   const argv = rssFile ? [TIME!, "-o", rssFile, "-f", "%M", ...cmd] : cmd;
-  const p = Bun.spawn(argv, { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => p.kill("SIGKILL"), TIMEOUT_MS);
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
-  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${p.signalCode ?? code}: ${err.trim() || out.trim()}`);
+  const r = await spawnProcess(argv, { env, timeoutMs: TIMEOUT_MS });
+  if (r.code !== 0) throw new Error(`${cmd.join(" ")} exited ${r.signal ?? r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
   if (rssFile) peakRss = Math.max(peakRss ?? 0, Number((await Bun.file(rssFile).text()).trim()) * 1024);
-  return out;
+  return r.stdout;
 }
 
 // ───────────────────────────── registry CPU ─────────────────────────────
@@ -79,7 +80,7 @@ async function exec(cmd: string[], env: Record<string, string>): Promise<string>
 
 const CPUS = availableParallelism();
 const CLK_TCK = (() => {
-  const n = Number(Bun.spawnSync(["getconf", "CLK_TCK"], { stdout: "pipe", stderr: "ignore" }).stdout.toString().trim());
+  const n = Number(execSync(["getconf", "CLK_TCK"]).stdout.trim());
   return Number.isInteger(n) && n > 0 ? n : 100;
 })();
 
@@ -157,7 +158,10 @@ type Case = {
 /** A repository seeded for one prune run: what must stay and what must go. */
 type PruneRepo = { repo: string; base: string; all: string[]; kept: string[]; doomed: string[] };
 
-function buildCases(reg: Registry, expected: Map<string, string>): Case[] {
+/** Hosts a TAB cannot get an answer from: a closed port, and a listener that never answers. */
+type Unreachable = { down: string; unanswered: string };
+
+function buildCases(reg: Registry, expected: Map<string, string>, unreachable: Unreachable): Case[] {
   const tags = [...expected.keys()];
   const base = `${reg.url}/v2/${REPO}`;
   const regctlEnv = cleanEnv({ XDG_CACHE_HOME: dirIn("regctl-cache") });
@@ -235,6 +239,7 @@ function buildCases(reg: Registry, expected: Map<string, string>): Case[] {
       },
     },
     ...completionCases(reg, STARTUP, tags),
+    ...unreachableCases(STARTUP, unreachable),
   ];
 }
 
@@ -411,9 +416,7 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
   /** One more prune, untimed, with --curl: its transcript (stderr) has a `curl` line per request sent. */
   async function countRequests(): Promise<string> {
     const r = await seed();
-    const p = Bun.spawn([REGCTL, "prune", `${reg.host}/${r.repo}`, "--keep", String(PRUNE_KEEP), "--yes", "--curl"],
-      { env: regctlEnv, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    const [, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const { code, stderr: err } = await spawnProcess([REGCTL, "prune", `${reg.host}/${r.repo}`, "--keep", String(PRUNE_KEEP), "--yes", "--curl"], { env: regctlEnv });
     if (code !== 0) throw new Error(`regctl prune --curl exited ${code}: ${err.slice(-500)}`);
     checkTags("regctl prune --curl", await tagsOf(r.base), r.kept);
     const kinds = new Map<string, number>();
@@ -490,6 +493,28 @@ function completionCases(reg: Registry, job: string, tags: string[]): Case[] {
   ];
 }
 
+/**
+ * `regctl __complete zsh` on TAB after `regctl delete HOST/busybox:` where HOST is down (a closed
+ * port: refused at once) or does not answer (it accepts the connection and says nothing: the TAB
+ * gives up at its deadline). Each answer must be empty and silent, exit 0.
+ */
+function unreachableCases(job: string, hosts: Unreachable): Case[] {
+  const cache = dirIn("unreachable-cache");
+  const tab = (host: string) => async () => {
+    const line = `regctl delete ${host}/busybox:`;
+    const env = cleanEnv({ XDG_CACHE_HOME: cache, COMP_LINE: line, COMP_POINT: String(line.length) });
+    const r = await spawnProcess([REGCTL, "__complete", "zsh"], { env, timeoutMs: TIMEOUT_MS });
+    if (r.code !== 0 || r.stdout !== "" || r.stderr !== "") {
+      throw new Error(`regctl __complete zsh, ${host}: exit ${r.signal ?? r.code}, stdout "${r.stdout.trim()}", stderr "${r.stderr.trim()}": want exit 0, no output`);
+    }
+    return r.ms;
+  };
+  return [
+    { job, name: "TAB on a registry that is down", note: "connection refused", runs: COMPLETE_RUNS, run: tab(hosts.down) },
+    { job, name: "TAB on a registry that does not answer", note: "gives up at its deadline", runs: UNANSWERED_RUNS, run: tab(hosts.unanswered) },
+  ];
+}
+
 // ───────────────────────────── measuring ─────────────────────────────
 
 type Result = Case & { ms: number; rssBytes?: number; explanation?: string };
@@ -548,6 +573,7 @@ function report(results: Result[]): void {
   const pruneCurlWhole = get("prune", "curl loop doing the whole job");
   const help = get("startup", "regctl --help");
   const warm = get("startup", "regctl __complete zsh, warm"), cold = get("startup", "regctl __complete zsh, cold");
+  const down = get("startup", "TAB on a registry that is down"), unanswered = get("startup", "TAB on a registry that does not answer");
   // Peak RSS of every regctl row that measured one; the largest is the target's.
   const rssRows = results.filter((r) => r.name.startsWith("regctl") && r.rssBytes !== undefined);
   const biggest = rssRows.length ? rssRows.reduce((a, b) => (b.rssBytes! > a.rssBytes! ? b : a)) : undefined;
@@ -561,18 +587,20 @@ function report(results: Result[]): void {
     ["regctl --help ≤ 20 ms", help.ms <= 20, `${ms(help.ms)} ms`],
     ["completion, warm cache ≤ 30 ms", warm.ms <= 30, `${ms(warm.ms)} ms`],
     ["completion, cold cache ≤ 100 ms", cold.ms <= 100, `${ms(cold.ms)} ms`],
+    ["TAB on a registry that is down, or does not answer, ≤ 2 s", Math.max(down.ms, unanswered.ms) <= 2000, `${ms(down.ms)} ms, ${ms(unanswered.ms)} ms`],
     ["regctl peak RSS ≤ 60 MiB", regctlMiB === undefined ? undefined : regctlMiB <= 60,
       regctlMiB === undefined ? "no /usr/bin/time" : `${regctlMiB.toFixed(1)} MiB, ${biggest!.name}`],
   ];
   console.log("\n### targets\n");
   for (const [label, met, got] of targets) console.log(`- ${met === undefined ? "unknown" : met ? "met" : "MISSED"}: ${label} (${got})`);
   console.log(`\n${RUNS} runs per row (--help: ${HELP_RUNS}; prune: ${PRUNE_RUNS}, each on a freshly seeded repository, seeding untimed; ` +
-    `completion: ${COMPLETE_RUNS}) after one untimed warm-up; peak RSS from the warm-up run; ${CPUS} CPUs.`);
+    `completion: ${COMPLETE_RUNS}, a TAB on a registry that does not answer: ${UNANSWERED_RUNS}) after one untimed warm-up; peak RSS from the warm-up run; ${CPUS} CPUs.`);
 }
 
 // ───────────────────────────── main ─────────────────────────────
 
 let reg: Registry | undefined;
+let unanswering: TCPSocketListener | undefined; // accepts connections, never answers
 let failed = false;
 try {
   if (!(await Bun.file(REGCTL).exists())) throw new Error(`${REGCTL} not found: run \`make build\``);
@@ -584,13 +612,17 @@ try {
   if (new Set(expected.values()).size !== TAGS) throw new Error("seeded images do not all have distinct digests");
   console.error(`registry ${reg.host}: seeded ${REPO} with ${TAGS} tags in ${(performance.now() - t0).toFixed(0)} ms; ${RUNS} runs each`);
 
+  unanswering = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {}, open() {} } });
+  const unreachable = { down: `127.0.0.1:${await freePort()}`, unanswered: `127.0.0.1:${unanswering.port}` };
+
   const results: Result[] = [];
-  for (const c of buildCases(reg, expected)) results.push(await measure(c));
+  for (const c of buildCases(reg, expected, unreachable)) results.push(await measure(c));
   report(results);
 } catch (err) {
   failed = true;
   console.error(`bench failed: ${err instanceof Error ? err.message : err}`);
 } finally {
+  unanswering?.stop(true);
   await reg?.stop();
   rmSync(work, { recursive: true, force: true });
 }

@@ -4,7 +4,8 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ACCEPT_ALL, manifestStatus, registryTags, run, sh } from "./cli.ts";
 import { startRegistry, type Registry } from "./registry.ts";
-import { pushImage, pushIndex, pushManyTags, sha256 } from "./seed.ts";
+import { sha256 } from "./fixtures.ts";
+import { pushImage, pushIndex, pushManyTags } from "./seed.ts";
 
 let reg: Registry;
 let off: Registry;

@@ -4,6 +4,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { exec } from "./fixtures.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
 export const SCRIPT = join(ROOT, "regctl.ts");
@@ -61,16 +62,12 @@ function scan(r: RunRecord, text: string, where: string): void {
 
 export async function run(args: string[], opts: { env?: Record<string, string>; stdin?: string; cmd?: string[]; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
   const r = record(`regctl ${args.join(" ")}`, [...Object.values(opts.env ?? {}), opts.stdin]);
-  const p = Bun.spawn([...(opts.cmd ?? regctlCommand()), ...args], {
+  const { code, stdout, stderr } = await exec([...(opts.cmd ?? regctlCommand()), ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", XDG_CACHE_HOME: CACHE_HOME, NO_COLOR: "1", ...opts.env },
-    stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
-    stdout: "pipe",
-    stderr: "pipe",
+    stdin: opts.stdin,
+    timeoutMs: opts.timeoutMs ?? 30_000,
   });
-  const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
   scan(r, stdout, `stdout of ${r.what}`);
   scan(r, stderr, `stderr of ${r.what}`);
   return { code, stdout, stderr };
@@ -79,10 +76,7 @@ export async function run(args: string[], opts: { env?: Record<string, string>; 
 /** Run a shell script (a --curl transcript) with sh, as a user would. */
 export async function sh(script: string, env: Record<string, string> = {}): Promise<RunResult> {
   const r = record("a transcript run by sh", Object.values(env));
-  const p = Bun.spawn(["sh", "-c", script], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => p.kill("SIGKILL"), 30_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
+  const { code, stdout, stderr } = await exec(["sh", "-c", script], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, timeoutMs: 30_000 });
   scan(r, stdout, `stdout of ${r.what}`);
   scan(r, stderr, `stderr of ${r.what}`);
   return { code, stdout, stderr };

@@ -9,11 +9,12 @@
 // Every shell gets its own temp HOME and XDG dirs; tmux runs on a private socket. Every wait is a
 // bounded poll. Under `make test` REGCTL_BIN is dist/regctl; without it a binary is built here.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TCPSocketListener } from "bun";
-import { freePort, startRegistry, type Registry } from "./registry.ts";
+import { exec, type ExecResult, execSync, freePort, serve } from "./fixtures.ts";
+import { startRegistry, type Registry } from "./registry.ts";
 import { pushImage, pushManyTags } from "./seed.ts";
 import { Pane, startTmux, stopTmux } from "./terminal.ts";
 
@@ -55,22 +56,14 @@ function makeHome(name: string, extra: Env = {}): Env {
   };
 }
 
-type Result = { code: number; stdout: string; stderr: string; ms: number };
+/** A command with exactly `env`, in its HOME; killed after 15 s. Its status, outputs and wall time. */
+const inHome = (cmd: string[], env: Env, timeoutMs = 15_000): Promise<ExecResult> => exec(cmd, { env, cwd: env.HOME, timeoutMs });
 
-async function exec(cmd: string[], env: Env, timeoutMs = 15_000): Promise<Result> {
-  const t0 = performance.now();
-  const p = Bun.spawn(cmd, { env, cwd: env.HOME, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
-  return { code, stdout, stderr, ms: performance.now() - t0 };
-}
-
-const regctl = (args: string[], env: Env) => exec([join(binDir, "regctl"), ...args], env);
+const regctl = (args: string[], env: Env) => inHome([join(binDir, "regctl"), ...args], env);
 
 /** One TAB as the scripts ask it: the line up to the cursor in COMP_LINE. */
 const answer = (shell: string, line: string, env: Env) =>
-  exec([join(binDir, "regctl"), "__complete", shell], { ...env, COMP_LINE: line, COMP_POINT: String(line.length) });
+  inHome([join(binDir, "regctl"), "__complete", shell], { ...env, COMP_LINE: line, COMP_POINT: String(line.length) });
 
 const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const fishq = (s: string) => `'${s.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
@@ -108,7 +101,7 @@ async function bashComplete(env: Env, lines: string[], source = "source <(regctl
     script += `COMP_WORDS=(${words.map(shq).join(" ")}); COMP_CWORD=${cword}; COMP_LINE=${shq(line)}; COMP_POINT=\${#COMP_LINE}; COMPREPLY=()\n`;
     script += `_regctl; echo '<<<'; printf '%s\\n' "\${COMPREPLY[@]}"\n`;
   }
-  const r = await exec(["bash", "--norc", "--noprofile", "-c", script], env);
+  const r = await inHome(["bash", "--norc", "--noprofile", "-c", script], env);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
   return r.stdout.split("<<<\n").slice(1).map((part) => part.split("\n").filter(Boolean));
@@ -129,7 +122,7 @@ async function fishComplete(env: Env, lines: string[], opts: { source?: boolean 
   for (const line of lines) script += `echo '<<<'; complete -C ${fishq(line)}\n`;
   // --no-config keeps the machine's fish config out, but also empties fish_complete_path: an
   // installed script is only found by a fish that reads its configuration.
-  const r = await exec(["fish", ...(source ? ["--no-config"] : []), "-c", script], env);
+  const r = await inHome(["fish", ...(source ? ["--no-config"] : []), "-c", script], env);
   expect(r.stderr).toBe("");
   return r.stdout.split("<<<\n").slice(1).map((part) =>
     part.split("\n").filter(Boolean).map((l) => {
@@ -158,7 +151,7 @@ beforeAll(async () => {
   ]);
   if (!bin) {
     bin = join(tmp, "regctl");
-    const b = await exec([join(ROOT, "node_modules", ".bin", "bun"), "build", "--compile", join(ROOT, "regctl.ts"), "--outfile", bin], { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp }, 60_000);
+    const b = await inHome([join(ROOT, "node_modules", ".bin", "bun"), "build", "--compile", join(ROOT, "regctl.ts"), "--outfile", bin], { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp }, 60_000);
     if (b.code !== 0) throw new Error(`bun build --compile failed: ${b.stderr}${b.stdout}`);
   }
   symlinkSync(bin, join(binDir, "regctl"));
@@ -405,7 +398,7 @@ describe("completion install / uninstall, then a new shell", () => {
 
     // bash-completion's own loader, as bash calls it for a command it has no completion for yet.
     const probe = `source ${BASH_COMPLETION}; _completion_loader regctl; complete -p regctl`;
-    expect((await exec(["bash", "--norc", "--noprofile", "-c", probe], env)).stdout).toBe("complete -F _regctl regctl\n");
+    expect((await inHome(["bash", "--norc", "--noprofile", "-c", probe], env)).stdout).toBe("complete -F _regctl regctl\n");
     const [loaded] = await bashComplete(env, [`regctl delete ${H}/bu`], "_completion_loader regctl");
     expect(loaded!.map((r) => lastWord(bashApply(`regctl delete ${H}/bu`, r)))).toEqual([`${H}/busybox:`]);
 
@@ -423,7 +416,7 @@ describe("completion install / uninstall, then a new shell", () => {
     expect(un.code).toBe(0);
     expect(existsSync(file)).toBe(false);
     expect(filesUnder(env.XDG_DATA_HOME!)).toEqual([]); // nothing else was there
-    expect((await exec(["bash", "--norc", "--noprofile", "-c", probe], env)).stdout).not.toContain("_regctl");
+    expect((await inHome(["bash", "--norc", "--noprofile", "-c", probe], env)).stdout).not.toContain("_regctl");
   }, 20_000);
 
   test("zsh: ~/.zfunc/_regctl and a block in $ZDOTDIR/.zshrc; a new zsh completes; uninstall restores .zshrc byte for byte", async () => {
@@ -485,19 +478,25 @@ describe("completion install / uninstall, then a new shell", () => {
 // ───────────── a registry that is down, or hangs ─────────────
 
 describe("a registry that is down or does not answer", () => {
-  test("the answer is empty, silent and quick", async () => {
+  // A TAB gives up at its own deadline (about a second), long before a request's 30 s timeout:
+  // a bound far above the one and far below the other says which ended it, on a loaded machine
+  // too. How quick it is, `make bench` measures (TAB on a down registry, on one that does not answer).
+  const BY_THE_DEADLINE_MS = 10_000;
+
+  test("the answer is empty and silent, at the TAB's deadline", async () => {
     const env = makeHome("down");
     const lines = [DOWN, HANG].flatMap((host) => [`regctl delete ${host}/bu`, `regctl delete ${host}/busybox:`, `regctl delete ${host}/busybox@`]);
     const results = await Promise.all(lines.map((line) => answer("zsh", line, env)));
-    results.forEach((r, i) => expect({ line: lines[i], ...r, ms: r.ms < 2000 }).toEqual({ line: lines[i], code: 0, stdout: "", stderr: "", ms: true }));
+    results.forEach((r, i) => expect({ line: lines[i], code: r.code, stdout: r.stdout, stderr: r.stderr, ms: r.ms < BY_THE_DEADLINE_MS })
+      .toEqual({ line: lines[i], code: 0, stdout: "", stderr: "", ms: true }));
     expect(existsSync(join(env.XDG_CACHE_HOME!, "regctl", "completion")) ? readdirSync(join(env.XDG_CACHE_HOME!, "regctl", "completion")) : []).toEqual([]);
   }, 20_000);
 
-  test("zsh and bash: TAB returns within 2 s and the pane shows nothing but the line", async () => {
+  test("zsh and bash: TAB returns at its deadline and the pane shows nothing but the line", async () => {
     for (const pane of [zshPane, bashPane]) {
       for (const host of [DOWN, HANG]) {
         const ms = await pane.silentTab(`regctl delete ${host}/busybox:`);
-        expect(ms).toBeLessThan(2000);
+        expect(ms).toBeLessThan(BY_THE_DEADLINE_MS);
       }
     }
   }, 20_000);
@@ -546,7 +545,7 @@ function running(pid: number): boolean {
   }
 }
 
-const mkfifo = (path: string) => expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
+const mkfifo = (path: string) => expect(execSync(["mkfifo", path]).code).toBe(0);
 
 /**
  * A docker-credential-NAME on PATH that answers carol's credentials after `seconds`; each run
@@ -609,21 +608,21 @@ describe("a TAB returns within its budget whatever a credential helper or a conf
   }, 20_000);
 
   test("a helper asked late (the registry's 401 takes 600 ms) is stopped when the TAB gives up at its deadline", async () => {
-    const slow401 = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async () => {
+    const slow401 = serve(async () => {
       await Bun.sleep(600);
       return new Response("{}", { status: 401, headers: { "WWW-Authenticate": 'Basic realm="regctl-test"' } });
-    } });
+    });
     try {
       const late = credentialHelperDir("late", 5);
       const env = helperHome("helper-late", { credsStore: "late" }, late);
-      const r = await answer("bash", `regctl tags --plain-http 127.0.0.1:${slow401.port}/`, env);
+      const r = await answer("bash", `regctl tags --plain-http ${slow401.host}/`, env);
       expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
       expect(r.ms).toBeLessThan(1500);
       const pids = pidsOf(late);
       expect(pids.length).toBe(2);
       expect(pids.filter(running)).toEqual([]);
     } finally {
-      slow401.stop(true);
+      await slow401.stop();
     }
   }, 20_000);
 
@@ -703,59 +702,35 @@ describe("the completion cache", () => {
   }, 20_000);
 });
 
-// ───────────── latency ─────────────
+// ───────────── warm and cold ─────────────
+// How long these take, `make bench` measures (startup and completion); here, what they answer.
 
-describe("latency", () => {
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((x, y) => x - y);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
-
-  test("one `regctl __complete zsh` at `host/repo:` (300 tags), warm and cold; `regctl --help`", async () => {
-    const env = makeHome("latency");
+describe("warm and cold", () => {
+  test("one `regctl __complete zsh` at `host/repo:` (300 tags): the same answer warm, cold and with no cache at all; `regctl --help`", async () => {
+    const env = makeHome("warm-cold");
     const line = `regctl delete ${H}/zz/many:`;
     const dir = join(env.XDG_CACHE_HOME!, "regctl");
     const N = 15;
     const first = await answer("zsh", line, env); // also learns the registry's scheme
     expect(first.stdout.trim().split("\n").length).toBe(300);
 
-    const warm: number[] = [];
     for (let i = 0; i < N; i++) {
       const r = await answer("zsh", line, env);
       expect(r.stdout).toBe(first.stdout);
-      warm.push(r.ms);
     }
-    const cold: number[] = []; // no completion cache; the scheme already known
-    for (let i = 0; i < N; i++) {
+    for (let i = 0; i < N; i++) { // no completion cache; the scheme already known
       rmSync(join(dir, "completion"), { recursive: true, force: true });
       const r = await answer("zsh", line, env);
       expect(r.stdout).toBe(first.stdout);
-      cold.push(r.ms);
     }
-    const fresh: number[] = []; // no cache at all: the scheme is probed too
-    for (let i = 0; i < N; i++) {
+    for (let i = 0; i < N; i++) { // no cache at all: the scheme is probed too
       rmSync(dir, { recursive: true, force: true });
       const r = await answer("zsh", line, env);
       expect(r.stdout).toBe(first.stdout);
-      fresh.push(r.ms);
     }
-    const help: number[] = [];
     for (let i = 0; i < N; i++) {
       const r = await regctl(["--help"], env);
       expect(r.code).toBe(0);
-      help.push(r.ms);
     }
-    const row = (name: string, xs: number[]) => `${name.padEnd(48)} median ${median(xs).toFixed(1).padStart(6)} ms   min ${Math.min(...xs).toFixed(1)}   max ${Math.max(...xs).toFixed(1)}`;
-    console.log([
-      `latency over ${N} runs (${statSync(join(binDir, "regctl")).size >> 20} MB binary):`,
-      row("__complete zsh, 300 tags, warm cache", warm),
-      row("__complete zsh, 300 tags, cold completion cache", cold),
-      row("__complete zsh, 300 tags, no cache at all", fresh),
-      row("regctl --help", help),
-    ].join("\n"));
-    // Bounds far above the expected tens of milliseconds: they catch a hang, not a slow machine.
-    expect(median(warm)).toBeLessThan(500);
-    expect(median(cold)).toBeLessThan(1000);
-    expect(median(help)).toBeLessThan(500);
   }, 30_000);
 });

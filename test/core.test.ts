@@ -5,7 +5,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { manifestStatus, registryTags, ROOT, run, sh, SCRIPT } from "./cli.ts";
 import { startRegistry, type Registry } from "./registry.ts";
-import { pushImage, pushIndex, pushManyRepos, pushManyTags, sha256, type PushedImage, type PushedIndex } from "./seed.ts";
+import { sha256 } from "./fixtures.ts";
+import { pushImage, pushIndex, pushManyRepos, pushManyTags, type PushedImage, type PushedIndex } from "./seed.ts";
 import { startTagServer } from "./tagserver.ts";
 
 let reg: Registry; // deletes enabled

@@ -13,6 +13,7 @@ import {
   findCredential, formatReference, isDigest, parseDuration, parseErrorBody, parseLinkNext, parseReference, parseRegistry,
   parseRetryAfter, parseWwwAuthenticate, readDockerConfig, RegctlError, shQuote, shQuoteWithVars, splitWords, UsageError,
 } from "../regctl.ts";
+import { exec } from "./fixtures.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20260127);
 const counts: Record<string, number> = {};
@@ -427,12 +428,9 @@ describe("shell", () => {
     const dir = mkdtempSync(join(tmpdir(), "regctl-fuzz-sh-"));
     try {
       writeFileSync(join(dir, "s.sh"), script);
-      const p = Bun.spawn(["sh", join(dir, "s.sh")], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LC_ALL: "C" } });
-      const timer = setTimeout(() => p.kill("SIGKILL"), 20_000);
-      const [out, err, code] = await Promise.all([new Response(p.stdout).arrayBuffer(), new Response(p.stderr).text(), p.exited]);
-      clearTimeout(timer);
-      if (code !== 0) throw new Error(`sh exited ${code}: ${err.slice(0, 300)}`);
-      return new TextDecoder().decode(out).split("\0").slice(0, -1);
+      const r = await exec(["sh", join(dir, "s.sh")], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LC_ALL: "C" }, timeoutMs: 20_000 });
+      if (r.code !== 0) throw new Error(`sh exited ${r.code}: ${r.stderr.slice(0, 300)}`);
+      return r.stdout.split("\0").slice(0, -1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

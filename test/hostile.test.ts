@@ -9,15 +9,14 @@
 // with a paced body, a body cut short) are raw node:net servers, since Bun.serve replaces a
 // stream's Content-Length with chunked encoding and writes ahead of the reader.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, secret, type RunResult } from "./cli.ts";
+import { type CertFiles, makeCA, type Seen, serve as startServer, sha256, type TestServer } from "./fixtures.ts";
 
 const enc = new TextEncoder();
-const sha256 = (b: Uint8Array | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const API = { "Docker-Distribution-Api-Version": "registry/2.0" };
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const ZERO = `sha256:${"0".repeat(64)}`;
@@ -29,6 +28,8 @@ const creds = { REGCTL_USERNAME: USER, REGCTL_PASSWORD: PASSWORD };
 
 let home: string; // HOME of regctl: no docker config of the machine's
 let certDir: string;
+let caCert: string; // the CA's certificate (PEM file): --cacert
+let tlsCert: CertFiles; // a server certificate for 127.0.0.1 it signed
 const cleanups: (() => void)[] = [];
 /** Hostile cases tried, for the report. */
 let cases = 0;
@@ -37,17 +38,10 @@ const figures: string[] = [];
 beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), "regctl-hostile-home-"));
   certDir = mkdtempSync(join(tmpdir(), "regctl-hostile-tls-"));
-  // A CA of the tests' own and a server certificate for 127.0.0.1 it signed (EC keys: fast).
-  const sh = async (args: string[]) => {
-    const p = Bun.spawn(["openssl", ...args], { cwd: certDir, stdout: "pipe", stderr: "pipe" });
-    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
-    if (code !== 0) throw new Error(`openssl ${args[0]}: ${err}`);
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"];
-  await sh(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=hostile test CA",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
-  await sh(["req", "-x509", ...ec, "-CA", "ca.pem", "-CAkey", "ca.key", "-keyout", "tls.key", "-out", "tls.pem",
-    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"]);
+  // A CA of the tests' own and a server certificate for 127.0.0.1 it signed.
+  const ca = await makeCA(certDir, "hostile test CA");
+  caCert = ca.cert;
+  tlsCert = await ca.server();
 }, 30_000);
 
 afterAll(() => {
@@ -57,26 +51,11 @@ afterAll(() => {
   console.log(`\nhostile: ${cases} cases tried\n  ${figures.join("\n  ")}`);
 });
 
-type Seen = { method: string; path: string; host: string | null; auth: string | null };
-type Server = { port: number; host: string; url: string; seen: Seen[]; stop(): void };
-
-/** A Bun.serve server of the tests' own that logs every request (method, path, Host, Authorization). */
-function serve(handler: (req: Request, url: URL, seen: Seen[]) => Response | Promise<Response>, opts: { tls?: boolean } = {}): Server {
-  const seen: Seen[] = [];
-  const s = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    ...(opts.tls ? { tls: { cert: Bun.file(join(certDir, "tls.pem")), key: Bun.file(join(certDir, "tls.key")) } } : {}),
-    fetch(req) {
-      const url = new URL(req.url);
-      seen.push({ method: req.method, path: url.pathname + url.search, host: req.headers.get("host"), auth: req.headers.get("authorization") });
-      return handler(req, url, seen);
-    },
-  });
-  const port = s.port!;
-  const stop = () => void s.stop(true);
-  cleanups.push(stop);
-  return { port, host: `127.0.0.1:${port}`, url: `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`, seen, stop };
+/** A server of the tests' own (test/fixtures.ts) that logs every request, stopped after the file. */
+function serve(handler: (req: Request, url: URL, seen: Seen[]) => Response | Promise<Response>, opts: { tls?: boolean } = {}): TestServer {
+  const s = startServer(handler, opts.tls ? { tls: { cert: readFileSync(tlsCert.cert, "utf8"), key: readFileSync(tlsCert.key, "utf8") } } : {});
+  cleanups.push(() => void s.stop());
+  return s;
 }
 
 const json = (v: unknown, init: ResponseInit = {}) => Response.json(v, { ...init, headers: { ...API, ...(init.headers as Record<string, string>) } });
@@ -118,7 +97,7 @@ const manifestResponse = (req: Request, body: Uint8Array<ArrayBuffer>, digest: s
 describe("(a) a manifest whose bytes do not hash to its Docker-Content-Digest", () => {
   const img = image("mismatch");
   const claimed = sha256(enc.encode(new TextDecoder().decode(img.manifest) + " ")); // the digest of other bytes
-  let srv: Server;
+  let srv: TestServer;
   beforeAll(() => {
     srv = serve((req, url) => {
       const p = url.pathname;
@@ -365,6 +344,8 @@ describe("(d) other hosts: Links, redirects, https → http", () => {
     expect(r.stderr).not.toContain("    at ");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(img.configDigest);
+    expect(api.seen.some((s) => s.auth === `Basic ${BASIC}`)).toBe(true); // the credentials were in use
+    // The redirect to another host does not carry the Authorization header.
     expect(storage.seen.length).toBe(1);
     expect(storage.seen[0]!.auth).toBeNull();
   });
@@ -378,7 +359,7 @@ describe("(d) other hosts: Links, redirects, https → http", () => {
         return Response.redirect(`http://${plain.host}${url.pathname}`, 302);
       }, { tls: true });
       const [cmd, ref] = args;
-      const r = await regctl([cmd, `${secure.host}/${ref}`, "--cacert", join(certDir, "ca.pem")], creds);
+      const r = await regctl([cmd, `${secure.host}/${ref}`, "--cacert", caCert], creds);
       expectClearFailure(r, /https to http|downgrade/);
       expect(plain.seen).toEqual([]);
       expect(secure.seen.length).toBeGreaterThan(0);

@@ -1,6 +1,7 @@
 // Tests of the test helpers themselves, against the real registry: if these fail,
 // every other test's fixtures are suspect.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sha256 } from "./fixtures.ts";
 import { type Registry, startRegistry } from "./registry.ts";
 import { MediaTypes, pushImage, pushIndex, pushManyRepos, pushManyTags } from "./seed.ts";
 import { startTagServer } from "./tagserver.ts";
@@ -180,8 +181,7 @@ test("tag server paginates with Link headers and serves manifests", async () => 
     ]);
     const head = await fetch(`${srv.url}/v2/pages/app/manifests/t00`, { method: "HEAD" });
     expect(head.status).toBe(200);
-    expect(head.headers.get("docker-content-digest")).toBe(
-      "sha256:" + new Bun.CryptoHasher("sha256").update(body).digest("hex"));
+    expect(head.headers.get("docker-content-digest")).toBe(sha256(body));
     expect((await fetch(`${srv.url}/v2/other/tags/list`)).status).toBe(404);
   } finally {
     srv.stop();

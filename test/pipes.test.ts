@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ACCEPT_ALL, CACHE_HOME, regctlCommand, registryTags, run } from "./cli.ts";
 import { startRegistry, type Registry } from "./registry.ts";
-import { MediaTypes, pool, pushImage, pushManyTags, sha256 } from "./seed.ts";
+import { exec, sha256 } from "./fixtures.ts";
+import { MediaTypes, pool, pushImage, pushManyTags } from "./seed.ts";
 
 /** Runs of each command: the reader leaves at a different moment each time. */
 const RUNS = 20;
@@ -71,13 +72,10 @@ afterAll(async () => {
  * early); regctl's own status, and its stderr when that is not piped.
  */
 async function piped(args: string[], pipe: string, extraEnv: Record<string, string> = {}): Promise<{ code: number; stderr: string }> {
-  const p = Bun.spawn(["bash", "-c", `"$@" ${pipe}; echo "\${PIPESTATUS[0]}"`, "bash", ...regctlCommand(), ...args], {
-    env: { ...env, ...extraEnv }, stdin: "ignore", stdout: "pipe", stderr: "pipe",
+  const r = await exec(["bash", "-c", `"$@" ${pipe}; echo "\${PIPESTATUS[0]}"`, "bash", ...regctlCommand(), ...args], {
+    env: { ...env, ...extraEnv }, timeoutMs: 30_000,
   });
-  const timer = setTimeout(() => p.kill("SIGKILL"), 30_000);
-  const [status, stderr] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
-  return { code: Number(status.trim()), stderr };
+  return { code: Number(r.stdout.trim()), stderr: r.stderr };
 }
 
 const HEAD = { stdout: "| head -c1 >/dev/null", stderr: "2>&1 >/dev/null | head -c1 >/dev/null" } as const;

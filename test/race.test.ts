@@ -11,6 +11,7 @@ import { ACCEPT_ALL, CACHE_HOME, manifestStatus, regctlCommand, registryTags, ru
 import { startFaultProxy, type FaultProxy } from "./faultproxy.ts";
 import { startRegistry, type Registry } from "./registry.ts";
 import { pushImage, pushIndex, type PushedImage } from "./seed.ts";
+import { Pane, startTmux, stopTmux } from "./terminal.ts";
 
 let reg: Registry;
 let proxy: FaultProxy;
@@ -21,17 +22,13 @@ const CHANGED = "the repository changed since the plan";
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "regctl-race-"));
+  startTmux(tmp);
   reg = await startRegistry({ deleteEnabled: true });
   proxy = await startFaultProxy(reg.url);
 }, 30_000);
 
 afterAll(async () => {
-  for (const p of panes) p.kill();
-  try {
-    tmux("kill-server");
-  } catch {
-    // no server left
-  }
+  stopTmux();
   await proxy?.stop();
   await reg?.stop();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -59,73 +56,34 @@ async function twoImages(repo: string, oldTags: string[], newTags: string[]): Pr
 /** The requests the proxy saw for a repository that deleted something real (not the probe). */
 const realDeletes = (repo: string) => proxy.log.filter((r) => r.method === "DELETE" && r.path.startsWith(`/v2/${repo}/`) && !r.path.endsWith(ZERO));
 
-// ───────────── tmux: a real terminal ─────────────
-// TODO: use test/terminal.ts
+// ───────────── a real terminal (test/terminal.ts) ─────────────
 
-const SOCKET = `regctl-race-${process.pid}`;
-
-function tmux(...args: string[]): string {
-  const r = Bun.spawnSync(["tmux", "-u", "-L", SOCKET, "-f", "/dev/null", ...args], {
-    env: { PATH: "/usr/bin:/bin", HOME: tmp, TMUX_TMPDIR: tmp },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  if (r.exitCode !== 0) throw new Error(`tmux ${args.join(" ")}: ${r.stderr.toString()}`);
-  return r.stdout.toString();
+/** regctl run in a terminal of its own; `exit=N` is printed when it ends, and the pane stays up. */
+function regctlIn(args: string[]): Pane {
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp, XDG_CACHE_HOME: CACHE_HOME, NO_COLOR: "1", LANG: "C.UTF-8" };
+  return new Pane("", ["sh", "-c", '"$@"; echo "exit=$?"; sleep 600', "sh", ...regctlCommand(), ...args], env);
 }
 
-const panes: Pane[] = [];
+/** Poll the screen (wrapped lines joined) until `ok` holds for it, 20 s at most; returns it. */
+async function screenWhen(pane: Pane, what: string, ok: (text: string) => boolean): Promise<string> {
+  let text = "";
+  await pane.until(what, () => ok((text = pane.text(true))), 20_000);
+  return text;
+}
 
-/** regctl run in a detached 200x50 terminal; `exit=N` is printed when it ends. */
-class Pane {
-  private static count = 0;
-  readonly id = `race${++Pane.count}`;
+/** The screen once it shows the n-th [y/N]. */
+const prompts = (pane: Pane, n: number) => screenWhen(pane, `prompt ${n}`, (t) => t.split("[y/N]").length - 1 >= n);
 
-  constructor(args: string[]) {
-    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp, XDG_CACHE_HOME: CACHE_HOME, NO_COLOR: "1", LANG: "C.UTF-8", TERM: "screen" };
-    const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    tmux("new-session", "-d", "-s", this.id, "-x", "200", "-y", "50", "/usr/bin/env", "-i", ...vars,
-      "sh", "-c", '"$@"; echo "exit=$?"; sleep 600', "sh", ...regctlCommand(), ...args);
-    panes.push(this);
-  }
+/** Type an answer and Enter. */
+function answer(pane: Pane, text: string): void {
+  pane.type(text);
+  pane.keys("Enter");
+}
 
-  /** The screen, wrapped lines joined. */
-  text(): string {
-    return tmux("capture-pane", "-p", "-J", "-t", this.id).split("\n").map((l) => l.trimEnd()).filter(Boolean).join("\n");
-  }
-
-  answer(text: string): void {
-    tmux("send-keys", "-t", this.id, "-l", text);
-    tmux("send-keys", "-t", this.id, "Enter");
-  }
-
-  /** Poll every 50 ms; on timeout, fail with what the screen shows. */
-  async until(what: string, ok: (text: string) => boolean, ms = 20_000): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const text = this.text();
-      if (ok(text)) return text;
-      if (Date.now() > deadline) throw new Error(`${this.id}: waited ${ms} ms for ${what}; the screen shows:\n${text}`);
-      await Bun.sleep(50);
-    }
-  }
-
-  prompts(n: number): Promise<string> {
-    return this.until(`prompt ${n}`, (t) => t.split("[y/N]").length - 1 >= n);
-  }
-
-  async exit(): Promise<{ code: number; text: string }> {
-    const text = await this.until("regctl to exit", (t) => /^exit=\d+$/m.test(t));
-    return { code: Number(/^exit=(\d+)$/m.exec(text)![1]), text };
-  }
-
-  kill() {
-    try {
-      tmux("kill-session", "-t", this.id);
-    } catch {
-      // already gone
-    }
-  }
+/** regctl's exit status and the screen, once it has exited. */
+async function exited(pane: Pane): Promise<{ code: number; text: string }> {
+  const text = await screenWhen(pane, "regctl to exit", (t) => /^exit=\d+$/m.test(t));
+  return { code: Number(/^exit=(\d+)$/m.exec(text)![1]), text };
 }
 
 // ───────────── tests ─────────────
@@ -135,12 +93,12 @@ describe("at the prompt: a tag pushed while [y/N] waits", () => {
     const repo = "race/tty-delete";
     const img = await pushImage(reg.url, repo, ["latest", "1.36"], { seed: repo });
     await pushImage(reg.url, repo, ["keep"], { seed: `${repo}-keep` });
-    const pane = new Pane(["delete", `${reg.host}/${repo}:latest`]);
-    const asked = await pane.prompts(1);
+    const pane = regctlIn(["delete", `${reg.host}/${repo}:latest`]);
+    const asked = await prompts(pane, 1);
     expect(asked).toContain("deleting it removes 2 tags");
     await tagAs(repo, img, "prod");
-    pane.answer("y");
-    const { code, text } = await pane.exit();
+    answer(pane, "y");
+    const { code, text } = await exited(pane);
     expect(code).toBe(1);
     expect(text).toContain(`regctl: ${CHANGED}: prod → ${img.digest}; run it again`);
     expect(text).toContain("hint:");
@@ -151,18 +109,18 @@ describe("at the prompt: a tag pushed while [y/N] waits", () => {
   test("prune --keep 1: prod survives; the plan is made again, shown, and asked again", async () => {
     const repo = "race/tty-prune";
     const { old } = await twoImages(repo, ["v1"], ["v2"]);
-    const pane = new Pane(["prune", `${reg.host}/${repo}`, "--keep", "1"]);
-    const first = await pane.prompts(1);
+    const pane = regctlIn(["prune", `${reg.host}/${repo}`, "--keep", "1"]);
+    const first = await prompts(pane, 1);
     expect(first).toContain("delete 1 manifests (1 tags)");
     await tagAs(repo, old, "prod");
-    pane.answer("y");
+    answer(pane, "y");
     // What changed is said, the new plan (prod goes with v1: it is beyond the newest) is shown and asked for.
-    const second = await pane.prompts(2);
+    const second = await prompts(pane, 2);
     expect(second).toContain(`${CHANGED}: prod → ${old.digest}; planning again`);
     expect(second).toContain("delete 1 manifests (2 tags)");
     expect(await registryTags(reg.url, repo)).toEqual(["prod", "v1", "v2"]);
-    pane.answer("n");
-    const { code, text } = await pane.exit();
+    answer(pane, "n");
+    const { code, text } = await exited(pane);
     expect(code).toBe(1);
     expect(text).toContain("nothing changed: not confirmed");
     expect(await registryTags(reg.url, repo)).toEqual(["prod", "v1", "v2"]);

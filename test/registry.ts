@@ -1,10 +1,10 @@
 // Start and stop a REAL registry (CNCF distribution 2.8, Debian's `docker-registry`) for
 // tests and benchmarks: one temp dir, storage and free port per instance.
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { type CertFiles, exec, freePort, makeCA } from "./fixtures.ts";
 
 const BINARY = "/usr/bin/docker-registry";
 
@@ -76,47 +76,17 @@ function sweepStaleDirs(root: string): void {
   }
 }
 
-/** A port that was free a moment ago (the registry may still lose a race for it: we retry). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
+/** A command in the registry's dir; throws on a non-zero exit. Its stdout and stderr. */
 async function run(cmd: string[], cwd: string): Promise<string> {
-  const p = Bun.spawn(cmd, { cwd, stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([
-    new Response(p.stdout).text(),
-    new Response(p.stderr).text(),
-    p.exited,
-  ]);
-  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${err}${out}`);
-  return out + err;
+  const r = await exec(cmd, { cwd, check: true });
+  return r.stdout + r.stderr;
 }
 
-/** Self-signed CA plus a server cert for 127.0.0.1/localhost; EC P-256 keys are fast to make. */
-async function makeCerts(dir: string): Promise<{ ca: string; cert: string; key: string }> {
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"];
-  await run(["openssl", "req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt",
-    "-subj", "/CN=regctl test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-    "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
-  // OpenSSL 3 `req -x509 -CA` signs the new cert with our CA in one step.
-  await run(["openssl", "req", "-x509", ...ec, "-CA", "ca.crt", "-CAkey", "ca.key",
-    "-keyout", "server.key", "-out", "server.crt", "-subj", "/CN=localhost",
-    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-    "-addext", "basicConstraints=critical,CA:FALSE",
-    "-addext", "extendedKeyUsage=serverAuth"], dir);
-  // A client certificate from the same CA, for registries that ask for one (mutual TLS).
-  await run(["openssl", "req", "-x509", ...ec, "-CA", "ca.crt", "-CAkey", "ca.key",
-    "-keyout", "client.key", "-out", "client.cert", "-subj", "/CN=regctl test client",
-    "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=clientAuth"], dir);
-  return { ca: join(dir, "ca.crt"), cert: join(dir, "server.crt"), key: join(dir, "server.key") };
+/** A CA of the registry's own, a server cert for 127.0.0.1/localhost and a client cert it signs. */
+async function makeCerts(dir: string): Promise<{ ca: string; server: CertFiles; client: CertFiles }> {
+  const ca = await makeCA(dir);
+  const [server, client] = await Promise.all([ca.server(), ca.client()]);
+  return { ca: ca.cert, server, client };
 }
 
 export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
@@ -158,7 +128,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
         secret: "regctl-test-secret", // avoids a startup warning about a random secret
         // Lets the readiness check tell OUR instance from whatever else won a race for the port.
         headers: { "X-Test-Registry": [id] },
-        ...(certs ? { tls: { certificate: certs.cert, key: certs.key, ...(opts.clientCerts ? { clientcas: [certs.ca] } : {}) } } : {}),
+        ...(certs ? { tls: { certificate: certs.server.cert, key: certs.server.key, ...(opts.clientCerts ? { clientcas: [certs.ca] } : {}) } } : {}),
       },
       ...(Object.keys(auth).length ? { auth } : {}),
     };
@@ -197,7 +167,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
       }
       try {
         const res = await fetch(`${scheme}://127.0.0.1:${port}/v2/`, {
-          tls: ca ? { ca, ...(opts.clientCerts ? { cert: readFileSync(join(dir, "client.cert"), "utf8"), key: readFileSync(join(dir, "client.key"), "utf8") } : {}) } : undefined,
+          tls: ca ? { ca, ...(certs && opts.clientCerts ? { cert: readFileSync(certs.client.cert, "utf8"), key: readFileSync(certs.client.key, "utf8") } : {}) } : undefined,
           signal: AbortSignal.timeout(1000),
         });
         await res.arrayBuffer();
@@ -242,8 +212,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     dir,
     configPath,
     caCertPath: certs?.ca,
-    clientCertPath: certs && join(dir, "client.cert"),
-    clientKeyPath: certs && join(dir, "client.key"),
+    clientCertPath: certs?.client.cert,
+    clientKeyPath: certs?.client.key,
     stop: async () => {
       await kill();
       removeDir();

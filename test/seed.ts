@@ -3,6 +3,7 @@
 // Library, and CLI: bun test/seed.ts push|many-tags|many-repos …
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
+import { sha256 } from "./fixtures.ts";
 
 export type Format = "docker" | "oci";
 type Net = { headers?: Record<string, string>; fetchOptions?: object };
@@ -55,9 +56,6 @@ export const MediaTypes = {
 
 const DEFAULT_CREATED = "2024-01-01T00:00:00Z"; // fixed, so the same seed gives the same digest
 const enc = new TextEncoder();
-
-export const sha256 = (data: Uint8Array | string): string =>
-  "sha256:" + createHash("sha256").update(data).digest("hex");
 
 /** Deterministic bytes from a seed (xorshift32): incompressible, like real layer content. */
 function bytesFrom(seed: string, size: number): Uint8Array {

@@ -1,6 +1,7 @@
 // A real terminal for the tests: tmux on a private server (its socket in a temp dir of the test
 // file's own, no user config), one detached session per Pane, and bounded polls on the screen.
 import { expect } from "bun:test";
+import { execSync } from "./fixtures.ts";
 
 type Env = Record<string, string>;
 
@@ -17,15 +18,10 @@ export function startTmux(dir: string): void {
   tmux("start-server", ";", "set-option", "-s", "exit-empty", "off");
 }
 
+/** One tmux command to the tests' server; -u: what the panes print is read back as UTF-8. */
 export function tmux(...args: string[]): string {
   if (!home) throw new Error("startTmux(dir) first: the tests' tmux server lives in a temp dir of their own");
-  const r = Bun.spawnSync(["tmux", "-L", SOCKET, "-f", "/dev/null", ...args], {
-    env: { PATH: "/usr/bin:/bin", HOME: home, TMUX_TMPDIR: home },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  if (r.exitCode !== 0) throw new Error(`tmux ${args.join(" ")}: ${r.stderr.toString()}`);
-  return r.stdout.toString();
+  return execSync(["tmux", "-u", "-L", SOCKET, "-f", "/dev/null", ...args], { env: { PATH: "/usr/bin:/bin", HOME: home, TMUX_TMPDIR: home }, check: true }).stdout;
 }
 
 const panes: Pane[] = [];
@@ -50,8 +46,9 @@ export class Pane {
     tmux("send-keys", "-t", this.id, "-l", text);
   }
 
-  lines(): string[] {
-    return tmux("capture-pane", "-p", "-t", this.id).split("\n").map((l) => l.trimEnd());
+  /** The screen's lines; `joined`: a line the terminal wrapped is one line. */
+  lines(joined = false): string[] {
+    return tmux("capture-pane", "-p", ...(joined ? ["-J"] : []), "-t", this.id).split("\n").map((l) => l.trimEnd());
   }
 
   cursor(): { x: number; y: number } {
@@ -64,8 +61,9 @@ export class Pane {
     return this.lines()[this.cursor().y] ?? "";
   }
 
-  text(): string {
-    return this.lines().filter(Boolean).join("\n");
+  /** The screen's non-empty lines. */
+  text(joined = false): string {
+    return this.lines(joined).filter(Boolean).join("\n");
   }
 
   /** Poll every 50 ms; on timeout, fail with what the pane shows. */

@@ -6,6 +6,7 @@
 import { type KeyObject, X509Certificate, createPrivateKey, randomBytes, sign } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { makeCA, serve, type TestServer } from "./fixtures.ts";
 import { type Registry, startRegistry, tempRoot } from "./registry.ts";
 
 export type Scope = { type: string; name: string; actions: string[] };
@@ -59,35 +60,18 @@ process.on("exit", () => {
 });
 
 
-async function openssl(args: string[], cwd: string): Promise<void> {
-  const p = Bun.spawn(["openssl", ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
-  try {
-    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-    if (code !== 0) throw new Error(`openssl ${args.join(" ")} exited ${code}: ${err}${out}`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** A root CA, a JWT signing cert it signs and, for tls, a server cert for 127.0.0.1/localhost. */
 async function makeCerts(dir: string, tls: boolean) {
-  const ec = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"];
-  await openssl([...ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=regctl test token CA",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
-  const leaf = (name: string, subj: string, ext: string[]) => openssl([...ec, "-CA", "ca.crt", "-CAkey", "ca.key",
-    "-keyout", `${name}.key`, "-out", `${name}.crt`, "-subj", subj,
-    "-addext", "basicConstraints=critical,CA:FALSE", ...ext], dir);
-  await Promise.all([
-    leaf("signing", `/CN=${ISSUER}`, ["-addext", "keyUsage=critical,digitalSignature"]),
-    tls ? leaf("server", "/CN=localhost", ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      "-addext", "extendedKeyUsage=serverAuth"]) : Promise.resolve(),
+  const ca = await makeCA(dir, "regctl test token CA");
+  const [signing, server] = await Promise.all([
+    ca.sign("signing", `/CN=${ISSUER}`, ["keyUsage=critical,digitalSignature"]),
+    tls ? ca.server() : Promise.resolve(undefined),
   ]);
   return {
-    ca: join(dir, "ca.crt"),
-    signingCert: readFileSync(join(dir, "signing.crt"), "utf8"),
-    signingKey: createPrivateKey(readFileSync(join(dir, "signing.key"))),
-    server: tls ? { cert: readFileSync(join(dir, "server.crt"), "utf8"), key: readFileSync(join(dir, "server.key"), "utf8") } : undefined,
+    ca: ca.cert,
+    signingCert: readFileSync(signing.cert, "utf8"),
+    signingKey: createPrivateKey(readFileSync(signing.key)),
+    server: server ? { cert: readFileSync(server.cert, "utf8"), key: readFileSync(server.key, "utf8") } : undefined,
   };
 }
 
@@ -135,7 +119,7 @@ export async function startTokenRegistry(opts: TokenRegistryOptions): Promise<To
   const answer = opts.answer ?? "both";
   const requests: TokenRequest[] = [];
   const refreshTokens = new Map<string, string>();
-  let server: ReturnType<typeof Bun.serve> | undefined;
+  let server: TestServer | undefined;
 
   try {
     const certs = await makeCerts(dir, opts.tls ?? false);
@@ -235,13 +219,8 @@ export async function startTokenRegistry(opts: TokenRegistryOptions): Promise<To
       }
     };
 
-    server = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      ...(certs.server ? { tls: certs.server } : {}),
-      fetch: handle,
-    });
-    const tokenUrl = `${certs.server ? "https" : "http"}://127.0.0.1:${server.port}/token`;
+    server = serve(handle, certs.server ? { tls: certs.server } : {});
+    const tokenUrl = `${server.url}/token`;
 
     const registry = await startRegistry({
       deleteEnabled: opts.deleteEnabled,
@@ -259,13 +238,13 @@ export async function startTokenRegistry(opts: TokenRegistryOptions): Promise<To
       registry, tokenUrl, service: SERVICE, requests, refreshTokens, issue,
       ...(caCertPath ? { caCertPath } : {}),
       stop: async () => {
-        await srv.stop(true);
+        await srv.stop();
         await registry.stop();
         removeDir();
       },
     };
   } catch (e) {
-    server?.stop(true);
+    await server?.stop();
     removeDir();
     throw e;
   }

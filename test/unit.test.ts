@@ -4,6 +4,7 @@ import {
   formatReference, hintFor, isDigest, MANIFEST_ACCEPT, parseDuration, parseErrorBody, parseLinkNext,
   parseReference, parseRegistry, parseRetryAfter, parseWwwAuthenticate, shQuote, shQuoteWithVars, toCurl, UsageError,
 } from "../regctl.ts";
+import { exec } from "./fixtures.ts";
 
 const D = `sha256:${"ab".repeat(32)}`;
 
@@ -64,23 +65,20 @@ describe("digests", () => {
 describe("shQuote", () => {
   const hostile = ["", "plain", "it's", "a b", "$HOME", "`id`", "$(id)", '"q"', "back\\slash", "new\nline", "tab\t", "*?[]", ";&|<>", "'", "''", "\u00e9\u4e2d", "-n", "%header{x}"];
   test.each(hostile)("round-trips %p through sh", async (s) => {
-    const p = Bun.spawn(["sh", "-c", `printf '%s' ${shQuote(s)}`], { stdout: "pipe" });
-    expect(await new Response(p.stdout).text()).toBe(s);
+    expect((await exec(["sh", "-c", `printf '%s' ${shQuote(s)}`])).stdout).toBe(s);
   });
   test("random bytes round-trip through sh", async () => {
     // 200 random strings of printable and control bytes (no NUL: argv cannot hold it).
     const strings = Array.from({ length: 200 }, () =>
       String.fromCharCode(...Array.from({ length: 1 + Math.floor(Math.random() * 20) }, () => 1 + Math.floor(Math.random() * 126))));
     const script = strings.map((s) => `printf '%s\\0' ${shQuote(s)}`).join("\n");
-    const p = Bun.spawn(["sh", "-c", script], { stdout: "pipe" });
-    expect((await new Response(p.stdout).text()).split("\0").slice(0, -1)).toEqual(strings);
+    expect((await exec(["sh", "-c", script])).stdout.split("\0").slice(0, -1)).toEqual(strings);
   });
   test("captured values become double-quoted variables", async () => {
     const vars = new Map([[D, "DIGEST"]]);
     const quoted = shQuoteWithVars(`http://h/v2/x/manifests/${D}?a='b'`, vars);
     expect(quoted).toBe(`http://h/v2/x/manifests/"$DIGEST"'?a='\\''b'\\'''`);
-    const p = Bun.spawn(["sh", "-c", `DIGEST=zzz; printf '%s' ${quoted}`], { stdout: "pipe" });
-    expect(await new Response(p.stdout).text()).toBe("http://h/v2/x/manifests/zzz?a='b'");
+    expect((await exec(["sh", "-c", `DIGEST=zzz; printf '%s' ${quoted}`])).stdout).toBe("http://h/v2/x/manifests/zzz?a='b'");
   });
 });
 
