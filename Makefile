@@ -4,12 +4,13 @@ PREFIX ?= /usr/local
 BUN := node_modules/.bin/bun
 DENO := node_modules/.bin/deno
 TSC := node_modules/.bin/tsc
+BIOME := node_modules/.bin/biome
 VERSION := $(shell node -p 'require("./package.json").version' 2>/dev/null)
 TARGETS := linux-x64 linux-arm64 darwin-x64 darwin-arm64
 # Debian packages the tests use: the real registry, TLS and htpasswd tools, the shells.
 APT_PACKAGES := docker-registry apache2-utils openssl curl skopeo tmux bash-completion zsh fish
 
-.PHONY: help deps system-deps build check test demo bench install release clean completions completions-check
+.PHONY: help deps system-deps build check fmt test demo bench install release clean completions completions-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -18,7 +19,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-deps: node_modules/.package-lock.json ## Install the npm dependencies (npm ci: bun, deno, cac, ofetch, typescript)
+deps: node_modules/.package-lock.json ## Install the npm dependencies (npm ci: bun, deno, cac, ofetch, typescript, biome)
 
 system-deps: ## Install the Debian packages the tests and the demo use (apt-get, as root or with sudo)
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,8 +35,12 @@ dist/regctl: regctl.ts package.json node_modules/.package-lock.json
 
 build: dist/regctl ## Compile the standalone binary dist/regctl (bun build --compile)
 
-check: deps ## Typecheck (tsc --strict)
+check: deps ## Typecheck (tsc --strict) and lint (biome)
 	$(TSC) --noEmit -p .
+	$(BIOME) ci --error-on-warnings
+
+fmt: deps ## Format and apply Biome's safe fixes (biome check --write) to the files biome.json includes
+	$(BIOME) check --write
 
 test: check build completions-check system-deps ## Typecheck, build, and run every test against the real registry: all through dist/regctl, core and auth again as `bun regctl.ts`
 	REGCTL_BIN=dist/regctl $(BUN) test --timeout 60000
