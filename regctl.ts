@@ -57,13 +57,7 @@ const MediaType = {
  * MANIFEST_UNKNOWN), answers 404 for OCI types, and picks the linux/amd64 child of a list.
  * Schema 1 comes last, only for images pushed by very old clients.
  */
-export const MANIFEST_ACCEPT = [
-  MediaType.DockerManifest,
-  MediaType.DockerList,
-  MediaType.OciManifest,
-  MediaType.OciIndex,
-  MediaType.DockerSchema1Signed,
-].join(", ");
+export const MANIFEST_ACCEPT = [MediaType.DockerManifest, MediaType.DockerList, MediaType.OciManifest, MediaType.OciIndex, MediaType.DockerSchema1Signed].join(", ");
 
 const INDEX_TYPES: readonly string[] = [MediaType.DockerList, MediaType.OciIndex];
 
@@ -261,9 +255,7 @@ class RegistryError extends RegctlError {
     public errors: RegistryDiagnostic[],
     hint?: string,
   ) {
-    const what = errors.length
-      ? errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join("; ")
-      : method === "HEAD" ? "(HEAD answers carry no error body)" : "";
+    const what = errors.length ? errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join("; ") : method === "HEAD" ? "(HEAD answers carry no error body)" : "";
     super(`${method} ${url}: ${status} ${statusText(status)}${what ? ` ${what}` : ""}`, hint);
     this.name = "RegistryError";
   }
@@ -339,11 +331,27 @@ class NetworkError extends RegctlError {
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 301: "Moved Permanently",
-  302: "Found", 303: "See Other", 307: "Temporary Redirect", 308: "Permanent Redirect",
-  400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-  405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 429: "Too Many Requests",
-  500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+  200: "OK",
+  201: "Created",
+  202: "Accepted",
+  204: "No Content",
+  301: "Moved Permanently",
+  302: "Found",
+  303: "See Other",
+  307: "Temporary Redirect",
+  308: "Permanent Redirect",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  413: "Payload Too Large",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
 };
 function statusText(status: number): string {
   return STATUS_TEXT[status] ?? "";
@@ -378,16 +386,17 @@ export function hintFor(method: Method, url: string, status: number, errors: Reg
   if (method === "DELETE" && code === ErrorCode.DIGEST_INVALID && !byDigest)
     return "this registry deletes manifests by digest only: `regctl delete REF` resolves the tag to its digest first";
   if (code === ErrorCode.MANIFEST_UNKNOWN && byDigest)
-    return "that digest is not stored in this repository; a digest read without `Accept: " + MediaType.DockerManifest +
-      "` belongs to a schema1 conversion made on the fly and never exists: get the stored one with `regctl digest REPO:TAG`";
+    return (
+      "that digest is not stored in this repository; a digest read without `Accept: " +
+      MediaType.DockerManifest +
+      "` belongs to a schema1 conversion made on the fly and never exists: get the stored one with `regctl digest REPO:TAG`"
+    );
   if (code === ErrorCode.MANIFEST_UNKNOWN && onManifest) return "no such tag: list them with `regctl tags REPO`";
-  if (code === ErrorCode.NAME_UNKNOWN || (status === 404 && /\/tags\/list/.test(url)))
-    return "no such repository: list them with `regctl repos REGISTRY`";
+  if (code === ErrorCode.NAME_UNKNOWN || (status === 404 && /\/tags\/list/.test(url))) return "no such repository: list them with `regctl repos REGISTRY`";
   if (status === 401) return "the registry wants credentials";
   if (status === 403 || code === ErrorCode.DENIED) return "the credentials lack permission for this operation";
   if (status === 429 || code === ErrorCode.TOOMANYREQUESTS) return "rate limited: try again later, or lower --concurrency";
-  if (status === 400 && /HTTP request to an HTTPS server/i.test(errors[0]?.message ?? ""))
-    return "the registry speaks https: drop --plain-http";
+  if (status === 400 && /HTTP request to an HTTPS server/i.test(errors[0]?.message ?? "")) return "the registry speaks https: drop --plain-http";
   if (status === 404 && /\/_catalog/.test(url)) return "this registry offers no catalog (Docker Hub, for one): name the repository";
   return undefined;
 }
@@ -417,8 +426,7 @@ function normalizeRegistry(host: string): string {
  * one-part name lives under `library/`.
  */
 export function parseReference(input: string, { requireTagOrDigest = false } = {}): Reference {
-  const bad = (why: string) =>
-    new UsageError(`invalid reference "${input}": ${why}`, "a reference is [host[:port]/]name[:tag][@digest], e.g. localhost:5000/busybox:latest");
+  const bad = (why: string) => new UsageError(`invalid reference "${input}": ${why}`, "a reference is [host[:port]/]name[:tag][@digest], e.g. localhost:5000/busybox:latest");
   if (!input || input !== input.trim()) throw bad("empty or surrounded by spaces");
   if (input.length > 600) throw bad("too long");
   let rest = input.replace(/^(https?|docker):\/\//, "");
@@ -460,8 +468,7 @@ export function parseReference(input: string, { requireTagOrDigest = false } = {
 /** A registry given alone: `host[:port]`, optionally with an http(s):// scheme and a trailing slash. */
 export function parseRegistry(input: string): { registry: string; scheme?: "http" | "https" } {
   const m = /^(?:(https?):\/\/)?([^/]+)\/?$/.exec(input.trim());
-  if (!m || !DOMAIN.test(m[2]!))
-    throw new UsageError(`invalid registry "${input}"`, "give a host and optional port, e.g. localhost:5000 or registry.example.com");
+  if (!m || !DOMAIN.test(m[2]!)) throw new UsageError(`invalid registry "${input}"`, "give a host and optional port, e.g. localhost:5000 or registry.example.com");
   return { registry: normalizeRegistry(m[2]!), scheme: m[1] as "http" | "https" | undefined };
 }
 
@@ -531,8 +538,7 @@ export function parseDuration(input: string, example = "30s"): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/.exec(input);
   if (!m) {
     const bare = /^\s*\d+(?:\.\d+)?\s*$/.test(input);
-    throw new UsageError(bare ? `duration "${input}" has no unit` : `invalid duration "${input}"`,
-      `give a number with a unit (ms, s, m, h, d, w), e.g. ${example}`);
+    throw new UsageError(bare ? `duration "${input}" has no unit` : `invalid duration "${input}"`, `give a number with a unit (ms, s, m, h, d, w), e.g. ${example}`);
   }
   const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 }[m[2] as "s"];
   const ms = Math.round(Number(m[1]) * unit);
@@ -577,7 +583,6 @@ interface Credential {
 /** The shell variables a transcript uses in place of secrets. */
 const SecretVar = { username: "REGCTL_USERNAME", password: "REGCTL_PASSWORD", identityToken: "REGCTL_IDENTITY_TOKEN" } as const;
 
-
 function dockerConfigPath(env = process.env): string {
   return join(env.DOCKER_CONFIG || join(env.HOME || homedir(), ".docker"), "config.json");
 }
@@ -615,12 +620,10 @@ export function readDockerConfig(path: string, { regularFileOnly = false } = {})
     // The parser's message may quote the file, secrets and all: say where, not what.
     throw new BrokenFile(path, "not valid JSON");
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
-    throw new BrokenFile(path, "not a JSON object");
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new BrokenFile(path, "not a JSON object");
   const c = parsed as DockerConfig;
   for (const key of ["auths", "credHelpers"] as const)
-    if (c[key] !== undefined && (typeof c[key] !== "object" || c[key] === null || Array.isArray(c[key])))
-      throw new BrokenFile(path, `"${key}" is not an object`);
+    if (c[key] !== undefined && (typeof c[key] !== "object" || c[key] === null || Array.isArray(c[key]))) throw new BrokenFile(path, `"${key}" is not an object`);
   if (c.credsStore !== undefined && typeof c.credsStore !== "string") throw new BrokenFile(path, `"credsStore" is not a string`);
   return c;
 }
@@ -681,8 +684,12 @@ function stopHelper(child: ChildProcess): void {
  * timeoutMs. It runs asynchronously, so that a TAB's deadline fires while it works, and in a
  * process group of its own, so that stopping it stops everything it started.
  */
-async function credentialHelper(name: string, verb: "get" | "store" | "erase", input: string,
-  { timeoutMs = HELPER_TIMEOUT_MS, env = process.env }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+async function credentialHelper(
+  name: string,
+  verb: "get" | "store" | "erase",
+  input: string,
+  { timeoutMs = HELPER_TIMEOUT_MS, env = process.env }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
   if (!/^[\w.-]+$/.test(name)) throw new RegctlError(`invalid credential helper name "${name}"`, "check credsStore and credHelpers in the docker config");
   const program = `docker-credential-${name}`;
   const { spawn } = builtin<typeof import("node:child_process")>("node:child_process");
@@ -700,12 +707,15 @@ async function credentialHelper(name: string, verb: "get" | "store" | "erase", i
       clearTimeout(timer);
       then();
     };
-    const stop = (what: string, hint: string) => settle(() => {
-      stopHelper(child);
-      reject(new RegctlError(`credential helper ${program} ${what}`, hint));
-    });
-    const timer = setTimeout(() => stop(`${verb} did not answer within ${timeoutMs / 1000} s: stopped`,
-      "run it by hand to see why (is a keychain waiting to be unlocked?)"), timeoutMs);
+    const stop = (what: string, hint: string) =>
+      settle(() => {
+        stopHelper(child);
+        reject(new RegctlError(`credential helper ${program} ${what}`, hint));
+      });
+    const timer = setTimeout(
+      () => stop(`${verb} did not answer within ${timeoutMs / 1000} s: stopped`, "run it by hand to see why (is a keychain waiting to be unlocked?)"),
+      timeoutMs,
+    );
     const capped = () => {
       if (stdout.length + stderr.length > HELPER_MAX_OUTPUT) stop(`${verb} answered more than ${HELPER_MAX_OUTPUT} bytes: stopped`, "run it by hand to see why");
     };
@@ -719,16 +729,20 @@ async function credentialHelper(name: string, verb: "get" | "store" | "erase", i
     });
     child.on("error", (err) => {
       const missing = (err as { code?: string }).code === "ENOENT";
-      stop(missing ? "is not on PATH" : `failed: ${err.message}`,
-        missing ? "install it, or remove it from credsStore/credHelpers in the docker config" : "run it by hand to see why");
+      stop(
+        missing ? "is not on PATH" : `failed: ${err.message}`,
+        missing ? "install it, or remove it from credsStore/credHelpers in the docker config" : "run it by hand to see why",
+      );
     });
-    child.on("close", (status) => settle(() => {
-      runningHelpers.delete(child);
-      if (status === 0) return resolve(stdout);
-      const said = `${stdout}${stderr}`.trim().split("\n")[0]?.slice(0, 200);
-      if (verb === "get" && /credentials not found/i.test(said ?? "")) return resolve("");
-      reject(new RegctlError(`credential helper ${program} ${verb} exited ${status}${said ? `: ${said}` : ""}`, "run it by hand to see why"));
-    }));
+    child.on("close", (status) =>
+      settle(() => {
+        runningHelpers.delete(child);
+        if (status === 0) return resolve(stdout);
+        const said = `${stdout}${stderr}`.trim().split("\n")[0]?.slice(0, 200);
+        if (verb === "get" && /credentials not found/i.test(said ?? "")) return resolve("");
+        reject(new RegctlError(`credential helper ${program} ${verb} exited ${status}${said ? `: ${said}` : ""}`, "run it by hand to see why"));
+      }),
+    );
     // A helper that exits without reading its input closes the pipe: its exit status tells.
     child.stdin!.on("error", () => {});
     child.stdin!.end(input);
@@ -754,7 +768,12 @@ async function fromHelper(name: string, registry: string, path: string, env: Nod
  * Credentials for a registry, first found wins: flags (-u with --password-stdin); REGCTL_USERNAME
  * and REGCTL_PASSWORD; docker's config.json (credHelpers, credsStore, auths); podman's auth.json.
  */
-export async function findCredential(registry: string, flags: { username?: string; password?: string } = {}, env = process.env, limits: CredentialLimits = {}): Promise<Credential | undefined> {
+export async function findCredential(
+  registry: string,
+  flags: { username?: string; password?: string } = {},
+  env = process.env,
+  limits: CredentialLimits = {},
+): Promise<Credential | undefined> {
   if (flags.username !== undefined) return { username: flags.username, password: flags.password ?? "", source: "--username" };
   if (env.REGCTL_USERNAME) return { username: env.REGCTL_USERNAME, password: env.REGCTL_PASSWORD ?? "", source: "REGCTL_USERNAME" };
   const path = dockerConfigPath(env);
@@ -786,8 +805,7 @@ function fromAuths(config: DockerConfig, registry: string, path: string): Creden
   const [key, entry] = Object.entries(config.auths ?? {}).find(([k]) => configKeyMatches(k, registry)) ?? [];
   if (!entry || typeof entry !== "object") return undefined;
   for (const field of ["auth", "identitytoken", "username", "password"] as const)
-    if (entry[field] !== undefined && typeof entry[field] !== "string")
-      throw new BrokenFile(path, `auths["${key}"].${field} is not a string`);
+    if (entry[field] !== undefined && typeof entry[field] !== "string") throw new BrokenFile(path, `auths["${key}"].${field} is not a string`);
   if (entry.identitytoken) return { identityToken: entry.identitytoken, source: path };
   if (entry.auth) return { ...decodeAuth(entry.auth, `${path} auths["${configKey(registry)}"]`), source: path };
   if (entry.username) return { username: entry.username, password: entry.password ?? "", source: path };
@@ -912,14 +930,14 @@ export function shQuote(s: string): string {
 export function shQuoteWithVars(s: string, vars: ReadonlyMap<string, string>): string {
   let parts: (string | { variable: string })[] = [s];
   for (const [value, variable] of vars) {
-    parts = parts.flatMap((p) =>
-      typeof p !== "string" ? [p] : p.split(value).flatMap((piece, i) => (i === 0 ? [piece] : [{ variable }, piece])),
-    );
+    parts = parts.flatMap((p) => (typeof p !== "string" ? [p] : p.split(value).flatMap((piece, i) => (i === 0 ? [piece] : [{ variable }, piece]))));
   }
-  return parts
-    .filter((p) => p !== "")
-    .map((p) => (typeof p === "string" ? shQuote(p) : `"$${p.variable}"`))
-    .join("") || "''";
+  return (
+    parts
+      .filter((p) => p !== "")
+      .map((p) => (typeof p === "string" ? shQuote(p) : `"$${p.variable}"`))
+      .join("") || "''"
+  );
 }
 
 interface CurlOptions {
@@ -956,8 +974,7 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
   }
   for (const [k, v] of Object.entries(req.headers ?? {})) args.push("-H", q(`${k}: ${v}`));
   if (req.body !== undefined) args.push("--data-binary", q(req.body));
-  for (const [k, v] of req.form ?? [])
-    args.push("--data-urlencode", typeof v === "string" ? q(`${k}=${v}`) : `"${k}=$${SecretVar[v.secret]}"`);
+  for (const [k, v] of req.form ?? []) args.push("--data-urlencode", typeof v === "string" ? q(`${k}=${v}`) : `"${k}=$${SecretVar[v.secret]}"`);
   args.push(q(req.url));
   const line = args.join(" ");
   if (s.recheck) return recheckScript(line, req.url, req.auth, s.recheck, opts);
@@ -969,11 +986,9 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
   if (s.tokenCapture) {
     // sh alone picks the token out of the JSON: "token" when present, else "access_token".
     const v = s.tokenCapture;
-    return [
-      `${v}=$(${line})`,
-      `case $${v} in *'"token"'*) ${v}=\${${v}#*'"token"'} ;; *) ${v}=\${${v}#*'"access_token"'} ;; esac`,
-      `${v}=\${${v}#*'"'}; ${v}=\${${v}%%'"'*}`,
-    ].join("\n");
+    return [`${v}=$(${line})`, `case $${v} in *'"token"'*) ${v}=\${${v}#*'"token"'} ;; *) ${v}=\${${v}#*'"access_token"'} ;; esac`, `${v}=\${${v}#*'"'}; ${v}=\${${v}%%'"'*}`].join(
+      "\n",
+    );
   }
   return line;
 }
@@ -988,8 +1003,7 @@ function recheckScript(list: string, url: string, auth: RegistryRequest["auth"],
   // "{TAG}" and "{D}" stand for the loop's variables, as captured values stand for theirs.
   const vars = new Map([...(opts.vars ?? []), ["{TAG}", "TAG"], ["{D}", "D"]]);
   const manifests = url.replace(/\/tags\/list(\?.*)?$/, "/manifests/");
-  const manifest = (method: Method, ref: string) =>
-    toCurl({ method, url: manifests + ref, headers: { Accept: MANIFEST_ACCEPT }, auth }, { ...opts, vars });
+  const manifest = (method: Method, ref: string) => toCurl({ method, url: manifests + ref, headers: { Accept: MANIFEST_ACCEPT }, auth }, { ...opts, vars });
   const head = manifest("HEAD", "{TAG}").replace(/^curl -sS /, `curl -sS -o /dev/null -w '%{http_code} %header{docker-content-digest} %header{content-type}' `);
   const get = manifest("GET", "{D}").replace(/^curl -sS /, "curl -sS -f ");
   const words = (xs: Iterable<string>) => shQuote(` ${[...xs].join(" ")} `);
@@ -1044,7 +1058,11 @@ export function makeLog(opts: { curl: boolean; verbose: boolean }, write = (s: s
     started = true;
     write("#!/bin/sh\n# curl transcript of regctl: runnable with sh and curl alone\nset -eu\n");
   };
-  const comment = (line: string) => line.split("\n").map((l) => (opts.curl ? `# ${l}` : l)).join("\n");
+  const comment = (line: string) =>
+    line
+      .split("\n")
+      .map((l) => (opts.curl ? `# ${l}` : l))
+      .join("\n");
   const note = (line: string) => {
     start();
     write(`${comment(line)}\n`);
@@ -1052,7 +1070,12 @@ export function makeLog(opts: { curl: boolean; verbose: boolean }, write = (s: s
   const debug = (line: string) => {
     if (!opts.verbose) return;
     start();
-    write(`${line.split("\n").map((l) => `# ${l}`).join("\n")}\n`);
+    write(
+      `${line
+        .split("\n")
+        .map((l) => `# ${l}`)
+        .join("\n")}\n`,
+    );
   };
   return {
     script: (line) => {
@@ -1112,8 +1135,10 @@ class Transcript {
   private command(req: RegistryRequest, { comment = false } = {}): void {
     const s = req.script ?? {};
     if ((req.headers?.Accept === MANIFEST_ACCEPT || s.recheck) && !this.vars.has(MANIFEST_ACCEPT)) {
-      this.log.note("every manifest request sends all the types we understand: without the stored type the registry\n" +
-        "converts to schema1 (another digest), answers 404 for OCI types, or picks one platform of a list");
+      this.log.note(
+        "every manifest request sends all the types we understand: without the stored type the registry\n" +
+          "converts to schema1 (another digest), answers 404 for OCI types, or picks one platform of a list",
+      );
       this.log.script(`ACCEPT=${shQuote(MANIFEST_ACCEPT)}`);
       this.vars.set(MANIFEST_ACCEPT, "ACCEPT");
     }
@@ -1133,12 +1158,10 @@ class Transcript {
       this.log.script(`case $${v} in /*) ${v}=${shQuote(origin)}$${v} ;; esac`);
       if (value.startsWith("/")) value = origin + value;
     }
-    if (c.check !== false)
-      this.log.script(`[ "$${v}" = ${shQuote(value)} ] || { echo ${shQuote(`${v} is not ${value} as planned: stopping`)} >&2; exit 1; }`);
+    if (c.check !== false) this.log.script(`[ "$${v}" = ${shQuote(value)} ] || { echo ${shQuote(`${v} is not ${value} as planned: stopping`)} >&2; exit 1; }`);
     this.vars.set(value, v);
   }
 }
-
 
 // ───────────────────────────── 6. transport ─────────────────────────────
 
@@ -1173,8 +1196,11 @@ function describeNetworkError(err: unknown, url: string): { reason: string; code
   if (code === "ENOTFOUND" || /getaddrinfo|dns error|failed to lookup/i.test(message))
     return { reason: "host not found", code: "ENOTFOUND", hint: `check the registry name "${host}"` };
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|certificate|UnknownIssuer/i.test(`${code} ${message}`))
-    return { reason: `TLS certificate not trusted (${code})`, code: "CERT",
-      hint: `trust the registry's CA with --cacert FILE or /etc/docker/certs.d/${host}/ca.crt, or skip verification with --insecure` };
+    return {
+      reason: `TLS certificate not trusted (${code})`,
+      code: "CERT",
+      hint: `trust the registry's CA with --cacert FILE or /etc/docker/certs.d/${host}/ca.crt, or skip verification with --insecure`,
+    };
   if (code === "ECONNRESET" || /socket connection was closed|closed unexpectedly/i.test(message))
     return { reason: "the connection closed before the answer was complete", code: "ECONNRESET" };
   if (code === "EPROTO" || /TLS|SSL|handshake|wrong version/i.test(message))
@@ -1330,8 +1356,13 @@ class Auth {
     const scope = challenge?.params.scope ?? scopeFor(req.method, req.url);
     const carried = req.auth ? ("basic" in req.auth ? "basic" : "bearer") : "nothing";
     const step = on401({
-      scheme: challenge?.scheme as Refusal["scheme"], carried, credential: !!cred, username: !!cred?.username,
-      error: challenge?.params.error, fresh: !!req.auth && "bearer" in req.auth && this.fresh.has(req.auth.bearer), scope: !!scope,
+      scheme: challenge?.scheme as Refusal["scheme"],
+      carried,
+      credential: !!cred,
+      username: !!cred?.username,
+      error: challenge?.params.error,
+      fresh: !!req.auth && "bearer" in req.auth && this.fresh.has(req.auth.bearer),
+      scope: !!scope,
     });
     if ("fail" in step) {
       const from = cred ? ` from ${cred.source}` : "";
@@ -1360,7 +1391,10 @@ class Auth {
     if (!t) {
       t = this.fetchToken(host, challenge, scope);
       this.tokens.set(key, t);
-      t.then((token) => this.settled.set(key, token.variable), () => this.tokens.delete(key));
+      t.then(
+        (token) => this.settled.set(key, token.variable),
+        () => this.tokens.delete(key),
+      );
     }
     return t;
   }
@@ -1391,8 +1425,16 @@ class Auth {
     if (cred?.identityToken) {
       // docker's identitytoken is an OAuth2 refresh token: POST it to the realm.
       req = {
-        method: "POST", url: url.toString(), script,
-        form: [["grant_type", "refresh_token"], ["service", challenge.params.service ?? ""], ["scope", scope], ["client_id", "regctl"], ["refresh_token", { secret: "identityToken", host }]],
+        method: "POST",
+        url: url.toString(),
+        script,
+        form: [
+          ["grant_type", "refresh_token"],
+          ["service", challenge.params.service ?? ""],
+          ["scope", scope],
+          ["client_id", "regctl"],
+          ["refresh_token", { secret: "identityToken", host }],
+        ],
       };
     } else {
       if (challenge.params.service) url.searchParams.append("service", challenge.params.service);
@@ -1401,8 +1443,13 @@ class Auth {
     }
     const res = await this.deps.send(req);
     if (res.status === 401 || res.status === 403)
-      throw new RegistryError(req.method, req.url, res.status, parseErrorBody(res.body),
-        cred ? `the token server refused the credentials from ${cred.source}: check the username and password (regctl login ${host})` : howToLogIn(host));
+      throw new RegistryError(
+        req.method,
+        req.url,
+        res.status,
+        parseErrorBody(res.body),
+        cred ? `the token server refused the credentials from ${cred.source}: check the username and password (regctl login ${host})` : howToLogIn(host),
+      );
     if (res.status >= 300) throw new RegistryError(req.method, req.url, res.status, parseErrorBody(res.body), "the token server failed");
     const answer = { method: req.method, what: `${url.origin}${url.pathname}` };
     const body = parseJsonAnswer<{ token?: unknown; access_token?: unknown }>(res.body, answer, "check the registry's auth.token realm");
@@ -1468,8 +1515,14 @@ const isWrite = (req: Pick<RegistryRequest, "method">) => req.method !== "GET" &
  * A write is tried again when it surely did not happen (429, 503, refused), and when it may have
  * (a cut connection, 502, 504) only if it is idempotent or can be verified first.
  */
-export function retryDecision(req: Pick<RegistryRequest, "method" | "idempotent" | "verify">, outcome: Outcome, attempt: number,
-  uncertain = 0, limits: RetryLimits = RETRY, jitter = Math.random): RetryDecision {
+export function retryDecision(
+  req: Pick<RegistryRequest, "method" | "idempotent" | "verify">,
+  outcome: Outcome,
+  attempt: number,
+  uncertain = 0,
+  limits: RetryLimits = RETRY,
+  jitter = Math.random,
+): RetryDecision {
   const stop: RetryDecision = { then: "stop" };
   const wait = { then: "retry" as const, waitMs: Math.min(limits.backoffCapMs, limits.backoffMs * 2 ** (attempt - 1)) * (0.75 + jitter() * 0.5) };
   if (attempt >= limits.attempts) return { then: "stop", unknown: isWrite(req) && mayHaveHappened(outcome) };
@@ -1614,8 +1667,10 @@ export class Transport {
     const res = await this.retrying(await this.auth.attach(request)).catch(() => undefined);
     if (res?.status === done) return res;
     if (res && (res.status < 300 || res.status === 404)) return undefined;
-    throw new RegctlError(`${req.method} ${req.url}: no answer, and the check after it (${request.method} ${request.url}) failed too: the outcome is unknown`,
-      "run the same command again: it reads the registry before it writes");
+    throw new RegctlError(
+      `${req.method} ${req.url}: no answer, and the check after it (${request.method} ${request.url}) failed too: the outcome is unknown`,
+      "run the same command again: it reads the registry before it writes",
+    );
   }
 
   /** Wait while the host asked every request to hold off (a 429 or 503 seen by any of them). */
@@ -1670,7 +1725,11 @@ export class Transport {
 
   private async once(req: RegistryRequest, url: string, headers: Record<string, string>, body?: string): Promise<RegistryResponse> {
     const signal = AbortSignal.timeout(this.opts.timeoutMs);
-    this.log.debug(`→ ${req.method} ${shown(url, req)}${Object.entries(headers).map(([k, v]) => `\n${k}: ${/^authorization$/i.test(k) ? `${v.split(" ")[0]} [redacted]` : v}`).join("")}`);
+    this.log.debug(
+      `→ ${req.method} ${shown(url, req)}${Object.entries(headers)
+        .map(([k, v]) => `\n${k}: ${/^authorization$/i.test(k) ? `${v.split(" ")[0]} [redacted]` : v}`)
+        .join("")}`,
+    );
     // Loaded on the first request, so --help and a cached TAB do not pay for it.
     const { ofetch } = await import("ofetch");
     const raw = await ofetch.raw(url, {
@@ -1718,9 +1777,16 @@ export class Transport {
       o = ca.length || cert ? { client: deno.createHttpClient({ caCerts: ca, ...(cert && key ? { cert, key } : {}) }) } : {};
     } else {
       // Private CAs are added to the system's, so a redirect to public storage still verifies.
-      o = ca.length || cert || this.opts.insecure
-        ? { tls: { ...(ca.length ? { ca: [...builtin<typeof import("node:tls")>("node:tls").rootCertificates, ...ca] } : {}), ...(cert ? { cert, key } : {}), ...(this.opts.insecure ? { rejectUnauthorized: false } : {}) } }
-        : {};
+      o =
+        ca.length || cert || this.opts.insecure
+          ? {
+              tls: {
+                ...(ca.length ? { ca: [...builtin<typeof import("node:tls")>("node:tls").rootCertificates, ...ca] } : {}),
+                ...(cert ? { cert, key } : {}),
+                ...(this.opts.insecure ? { rejectUnauthorized: false } : {}),
+              },
+            }
+          : {};
     }
     this.tlsCache.set(host, o);
     return o;
@@ -1751,8 +1817,7 @@ function shown(url: string, req: RegistryRequest): string {
 function ownChallenge(req: RegistryRequest, res: RegistryResponse): RegistryResponse {
   const to = new URL(res.url).host;
   if (to !== new URL(req.url).host)
-    throw new RegctlError(`${req.method} ${req.url}: redirected to ${to}, which asks for credentials`,
-      "refused: the registry's credentials are never sent to another host");
+    throw new RegctlError(`${req.method} ${req.url}: redirected to ${to}, which asks for credentials`, "refused: the registry's credentials are never sent to another host");
   return res;
 }
 
@@ -1816,8 +1881,7 @@ export class Registry {
     const url = req.url ?? (await this.base()) + path;
     const res = await this.transport.send({ ...rest, url });
     if (!res.sent || res.verified || res.status < 300 || req.expect?.includes(res.status)) return res;
-    if (res.status === 400 && /HTTP request to an HTTPS server/i.test(new TextDecoder().decode(res.body)) && !this.forced)
-      writeSchemeCache(this.host, undefined);
+    if (res.status === 400 && /HTTP request to an HTTPS server/i.test(new TextDecoder().decode(res.body)) && !this.forced) writeSchemeCache(this.host, undefined);
     const errors = parseErrorBody(res.body);
     // HEAD answers carry no body: a 404 on a manifest is what a GET would call MANIFEST_UNKNOWN.
     if (req.method === "HEAD" && res.status === 404 && path.includes("/manifests/"))
@@ -1884,7 +1948,8 @@ const blobPath = (repo: string, digest: string) => `/v2/${encodePath(repo)}/blob
 function checkDigestHeader(asked: Asked, ref: string, header: string | undefined): void {
   if (header === undefined) return;
   if (!isDigest(header)) throw new BadAnswer(asked, `the registry answered a malformed digest "${quoted(header)}"`);
-  if (isDigest(ref) && header !== ref) throw new BadAnswer(asked, `the registry answered digest ${header}`, "the registry is not answering for the digest asked: refusing to go on");
+  if (isDigest(ref) && header !== ref)
+    throw new BadAnswer(asked, `the registry answered digest ${header}`, "the registry is not answering for the digest asked: refusing to go on");
 }
 
 /** HEAD /v2/<name>/manifests/<ref> — the stored digest, media type and size, reading no body. */
@@ -1997,7 +2062,10 @@ async function blobUpload(reg: Registry, repo: string, bytes: string, digest: st
     method: "POST",
     path: `/v2/${encodePath(repo)}/blobs/uploads/`,
     idempotent: true,
-    script: { why: "start a blob upload; the Location header names where its bytes go", capture: { variable: "LOCATION", header: "location", check: false, resolve: true, planned } },
+    script: {
+      why: "start a blob upload; the Location header names where its bytes go",
+      capture: { variable: "LOCATION", header: "location", check: false, resolve: true, planned },
+    },
   });
   // Location may be relative, and already carries a query (_state): add the digest to it as it is.
   const location = start.sent ? start.headers.get("location") : planned;
@@ -2055,9 +2123,11 @@ async function paginate(reg: Registry, firstPath: string, key: "tags" | "reposit
   let url: string | undefined = base + firstPath;
   for (let page = 0; url; page++) {
     if (seen.has(url)) throw new BadAnswer(asked(url), "the registry's Link repeats a page", "the registry paginates in a loop");
-    if (page >= MAX_PAGES) throw new BadAnswer(asked(firstPath), `more than ${MAX_PAGES} pages`, "the registry's pagination does not end (or ask for bigger pages with --page-size)");
+    if (page >= MAX_PAGES)
+      throw new BadAnswer(asked(firstPath), `more than ${MAX_PAGES} pages`, "the registry's pagination does not end (or ask for bigger pages with --page-size)");
     seen.add(url);
-    if (!url.startsWith(`${base}/`)) throw new BadAnswer(asked(firstPath), `the next page is on another host (${new URL(url).host})`, "refused: credentials stay with the registry");
+    if (!url.startsWith(`${base}/`))
+      throw new BadAnswer(asked(firstPath), `the next page is on another host (${new URL(url).host})`, "refused: credentials stay with the registry");
     const res = await reg.request({ method: "GET", path: url.slice(base.length), maxBody: MAX_JSON_BYTES, script: { why: page === 0 ? why : undefined, recheck } });
     const items = parseJsonAnswer<Record<string, unknown>>(res.body, asked(url), "the registry sent something else where a list was due")[key];
     if (items !== null && items !== undefined && !Array.isArray(items)) throw new BadAnswer(asked(url), `"${key}" is not a list`);
@@ -2078,8 +2148,13 @@ const pageQuery = (pageSize?: number) => (pageSize ? `?n=${pageSize}` : "");
 
 /** GET /v2/_catalog — every repository, following Link pages (the registry's page size unless asked). */
 export function catalog(reg: Registry, pageSize?: number): Promise<string[]> {
-  return paginate(reg, `/v2/_catalog${pageQuery(pageSize)}`, "repositories", "the catalog, page by page: each answer's Link header names the next page",
-    (name) => name.length <= 255 && name.split("/").every((p) => NAME_COMPONENT.test(p)));
+  return paginate(
+    reg,
+    `/v2/_catalog${pageQuery(pageSize)}`,
+    "repositories",
+    "the catalog, page by page: each answer's Link header names the next page",
+    (name) => name.length <= 255 && name.split("/").every((p) => NAME_COMPONENT.test(p)),
+  );
 }
 
 /**
@@ -2301,8 +2376,7 @@ interface UntagResult {
 /** Check once per repository that deletes are enabled, so no step is taken that cannot finish. */
 async function requireDeletes(reg: Registry, repo: string): Promise<void> {
   if ((await deletesEnabled(reg, repo, { required: true })) === false)
-    throw new RegctlError(`deletes are disabled on ${reg.host} (405 UNSUPPORTED): nothing was changed`,
-      hintFor("DELETE", `${await reg.base()}/v2/`, 405, []));
+    throw new RegctlError(`deletes are disabled on ${reg.host} (405 UNSUPPORTED): nothing was changed`, hintFor("DELETE", `${await reg.base()}/v2/`, 405, []));
 }
 
 /**
@@ -2351,11 +2425,15 @@ class Untagger {
       await manifestDelete(reg, repo, t.digest, `delete the throwaway by digest: ${tag} goes with it, the original manifest stays`);
     } catch (err) {
       // The tag points at the throwaway now: put it back where it was, then report.
-      const back = await manifestPut(reg, repo, tag, new TextDecoder().decode(original.bytes), original.mediaType, `put ${tag} back on ${original.digest}`)
-        .then(() => true, () => false);
+      const back = await manifestPut(reg, repo, tag, new TextDecoder().decode(original.bytes), original.mediaType, `put ${tag} back on ${original.digest}`).then(
+        () => true,
+        () => false,
+      );
       if (back) throw err;
-      throw new RegctlError(`${repo}:${tag} is left on the throwaway manifest ${t.digest} (it was ${original.digest}): ${err instanceof Error ? err.message : err}`,
-        `run the same untag again, then remove the throwaway: regctl delete ${reg.host}/${repo}@${t.digest}`);
+      throw new RegctlError(
+        `${repo}:${tag} is left on the throwaway manifest ${t.digest} (it was ${original.digest}): ${err instanceof Error ? err.message : err}`,
+        `run the same untag again, then remove the throwaway: regctl delete ${reg.host}/${repo}@${t.digest}`,
+      );
     }
     return reg.dryRun ? "planned" : "throwaway";
   }
@@ -2403,19 +2481,26 @@ const MAX_NESTING = 4;
  * Every tag's manifest and the facts of every digest, reading each manifest once, and each config
  * once when creation times are wanted (a config read costs the registry more than a manifest).
  */
-async function describeTags(reg: Registry, repo: string, concurrency: number, { created: wantCreated = true } = {}): Promise<{ tags: { tag: string; digest: string }[]; images: Map<string, ImageFacts> }> {
+async function describeTags(
+  reg: Registry,
+  repo: string,
+  concurrency: number,
+  { created: wantCreated = true } = {},
+): Promise<{ tags: { tag: string; digest: string }[]; images: Map<string, ImageFacts> }> {
   const names = (await tagList(reg, repo)).sort(byteOrder);
   const manifests = new Map<string, Manifest>();
-  const rows = (await mapLimit(names, concurrency, async (tag) => {
-    try {
-      const m = await manifestGet(reg, repo, tag);
-      manifests.set(m.digest, m);
-      return { tag, digest: m.digest };
-    } catch (err) {
-      if (isGone(err)) return undefined; // deleted meanwhile
-      throw err;
-    }
-  })).filter((r): r is { tag: string; digest: string } => r !== undefined);
+  const rows = (
+    await mapLimit(names, concurrency, async (tag) => {
+      try {
+        const m = await manifestGet(reg, repo, tag);
+        manifests.set(m.digest, m);
+        return { tag, digest: m.digest };
+      } catch (err) {
+        if (isGone(err)) return undefined; // deleted meanwhile
+        throw err;
+      }
+    })
+  ).filter((r): r is { tag: string; digest: string } => r !== undefined);
   // A config that is not JSON, or holds no valid date, gives no creation time (such an image is
   // kept by any policy that needs one); a config that cannot be read fails the whole plan.
   const configs = new Map<string, Promise<string | undefined>>();
@@ -2437,11 +2522,14 @@ async function describeTags(reg: Registry, repo: string, concurrency: number, { 
     let f = described.get(digest);
     if (!f) {
       if (depth > MAX_NESTING) throw new BadAnswer({ method: "GET", what: refName(repo, digest) }, `lists nested more than ${MAX_NESTING} deep`);
-      f = manifestGet(reg, repo, digest).then((m) => describe(m, depth), (err) => {
-        // A child the registry no longer has (garbage-collected) has no blobs to count.
-        if (isGone(err)) return undefined;
-        throw err;
-      });
+      f = manifestGet(reg, repo, digest).then(
+        (m) => describe(m, depth),
+        (err) => {
+          // A child the registry no longer has (garbage-collected) has no blobs to count.
+          if (isGone(err)) return undefined;
+          throw err;
+        },
+      );
       described.set(digest, f);
     }
     return f;
@@ -2551,7 +2639,11 @@ export function decidePrune(tags: readonly { tag: string; digest: string }[], im
   newest.forEach((t, i) => {
     if (policy.keep !== undefined && i < policy.keep) return reasons.set(t.tag, { remove: false, reason: `among the ${policy.keep} newest` });
     if (policy.olderThan !== undefined && time(t) >= policy.olderThan) return reasons.set(t.tag, { remove: false, reason: `created after ${cutoff}` });
-    const why = [policy.keep !== undefined ? `beyond the ${policy.keep} newest` : "", policy.olderThan !== undefined ? `created before ${cutoff}` : "", policy.match ? "matches --match" : ""].filter(Boolean);
+    const why = [
+      policy.keep !== undefined ? `beyond the ${policy.keep} newest` : "",
+      policy.olderThan !== undefined ? `created before ${cutoff}` : "",
+      policy.match ? "matches --match" : "",
+    ].filter(Boolean);
     reasons.set(t.tag, { remove: true, reason: why.join(", ") || "matched" });
   });
   const needed = new Set<string>();
@@ -2614,8 +2706,13 @@ interface PruneOutcome {
  * The caller has checked first, with `recheckBeforeWrites`, that deletes are enabled and that the
  * repository still holds what the plan was made from.
  */
-async function executePrune(reg: Registry, plan: PrunePlan & { images: Map<string, ImageFacts> }, concurrency: number,
-  progress: (done: number, total: number) => void = () => {}, stop: () => boolean = () => false): Promise<PruneOutcome> {
+async function executePrune(
+  reg: Registry,
+  plan: PrunePlan & { images: Map<string, ImageFacts> },
+  concurrency: number,
+  progress: (done: number, total: number) => void = () => {},
+  stop: () => boolean = () => false,
+): Promise<PruneOutcome> {
   const outcome: PruneOutcome = { deleted: [], untagged: [], failed: [], skipped: [] };
   if (!plan.deletes.length && !plan.untags.length) return outcome;
   const untagger = new Untagger(reg, plan.repository);
@@ -2632,7 +2729,15 @@ async function executePrune(reg: Registry, plan: PrunePlan & { images: Map<strin
     ...plan.deletes.map((digest) => ({
       what: `${plan.repository}@${digest}`,
       run: async () => {
-        await manifestDelete(reg, plan.repository, digest, `delete ${digest}: ${plan.rows.filter((r) => r.digest === digest).map((r) => r.tag).join(", ")}`);
+        await manifestDelete(
+          reg,
+          plan.repository,
+          digest,
+          `delete ${digest}: ${plan.rows
+            .filter((r) => r.digest === digest)
+            .map((r) => r.tag)
+            .join(", ")}`,
+        );
         outcome.deleted.push(digest);
       },
     })),
@@ -2714,15 +2819,18 @@ const CONFLICTS_SHOWN = 3;
 
 /** What changed, in a line: `prod → sha256:…`, the repository named when the plan spans several. */
 function describeConflicts(conflicts: PlanConflict[], { repository = false } = {}): string {
-  const shown = conflicts.slice(0, CONFLICTS_SHOWN).map((c) => `${repository ? `${c.repository}:` : ""}${c.tag} → ${c.digest}` +
-    (c.planned ? ` (planned on ${c.planned})` : c.holds ? ` (a list holding ${c.holds})` : ""));
+  const shown = conflicts
+    .slice(0, CONFLICTS_SHOWN)
+    .map((c) => `${repository ? `${c.repository}:` : ""}${c.tag} → ${c.digest}` + (c.planned ? ` (planned on ${c.planned})` : c.holds ? ` (a list holding ${c.holds})` : ""));
   return shown.join(", ") + (conflicts.length > shown.length ? `, and ${conflicts.length - shown.length} more` : "");
 }
 
 /** The error that stops a delete or prune whose repository changed since the plan: nothing was written. */
 function changedSincePlan(conflicts: PlanConflict[], { repository = false } = {}): RegctlError {
-  return new RegctlError(`${CHANGED_SINCE_PLAN}: ${describeConflicts(conflicts, { repository })}; run it again`,
-    "a tag was pushed after the plan was made, and carrying the plan out would have removed it: nothing was changed. The same command plans again from what the registry holds now");
+  return new RegctlError(
+    `${CHANGED_SINCE_PLAN}: ${describeConflicts(conflicts, { repository })}; run it again`,
+    "a tag was pushed after the plan was made, and carrying the plan out would have removed it: nothing was changed. The same command plans again from what the registry holds now",
+  );
 }
 
 // ── du: storage by repository and tag ──
@@ -2819,12 +2927,25 @@ function table(rows: [string, string | undefined][]): string {
 }
 
 const shortDigest = (d: string) => d.replace(/^sha256:/, "").slice(0, 12);
-const shortDate = (d?: string) => (d ? d.replace("T", " ").replace(/(:\d\d)(\.\d+)?Z$/, "$1Z").slice(0, 20) : "-");
+const shortDate = (d?: string) =>
+  d
+    ? d
+        .replace("T", " ")
+        .replace(/(:\d\d)(\.\d+)?Z$/, "$1Z")
+        .slice(0, 20)
+    : "-";
 
 /** Columns padded to their widest cell. */
 function columns(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 function bar(value: number, max: number, width = 24): string {
@@ -2834,26 +2955,42 @@ function bar(value: number, max: number, width = 24): string {
 
 function printPrunePlan(plan: PrunePlan): void {
   out(`${plan.registry}/${plan.repository}`);
-  out(columns([["TAG", "DIGEST", "CREATED", "SIZE", "ACTION", "REASON"],
-    ...plan.rows.map((r) => [r.tag, shortDigest(r.digest), shortDate(r.created), humanSize(r.size), r.action, r.reason])]));
+  out(
+    columns([
+      ["TAG", "DIGEST", "CREATED", "SIZE", "ACTION", "REASON"],
+      ...plan.rows.map((r) => [r.tag, shortDigest(r.digest), shortDate(r.created), humanSize(r.size), r.action, r.reason]),
+    ]),
+  );
   const count = (a: string) => plan.rows.filter((r) => r.action === a).length;
   if (plan.cutoff) out(`--older-than: images created before ${shortDate(plan.cutoff)} (UTC) are old`);
-  out(`plan: keep ${count("keep")} tags, delete ${plan.deletes.length} manifests (${count("delete")} tags), untag ${count("untag")}; garbage-collect then frees about ${humanSize(plan.frees)}`);
+  out(
+    `plan: keep ${count("keep")} tags, delete ${plan.deletes.length} manifests (${count("delete")} tags), untag ${count("untag")}; garbage-collect then frees about ${humanSize(plan.frees)}`,
+  );
 }
 
 function printUsage(usages: RepoUsage[], registryView: boolean): void {
   if (registryView) {
     const max = Math.max(0, ...usages.map((u) => u.stored));
-    out(columns([["REPOSITORY", "TAGS", "STORED", "SHARED", "ALONE", ""],
-      ...usages.map((u) => [u.repository, String(u.tags.length), humanSize(u.stored), humanSize(u.shared), humanSize(u.unique ?? 0), bar(u.stored, max)])]));
+    out(
+      columns([
+        ["REPOSITORY", "TAGS", "STORED", "SHARED", "ALONE", ""],
+        ...usages.map((u) => [u.repository, String(u.tags.length), humanSize(u.stored), humanSize(u.shared), humanSize(u.unique ?? 0), bar(u.stored, max)]),
+      ]),
+    );
     out(`${usages.length} repositories; ALONE is what deleting the whole repository frees after garbage-collect`);
     return;
   }
   for (const u of usages) {
     const max = Math.max(0, ...u.tags.map((t) => t.size));
-    out(columns([["TAG", "DIGEST", "SIZE", "FREES", "", "SHARED WITH"],
-      ...u.tags.map((t) => [t.tag, shortDigest(t.digest), humanSize(t.size), humanSize(t.unique), bar(t.size, max), t.sharedWith.join(", ")])]));
-    out(`${u.repository}: ${u.tags.length} tags, ${humanSize(u.stored)} stored, ${humanSize(u.shared)} shared between images; FREES is what deleting that digest (and every tag on it) frees after garbage-collect`);
+    out(
+      columns([
+        ["TAG", "DIGEST", "SIZE", "FREES", "", "SHARED WITH"],
+        ...u.tags.map((t) => [t.tag, shortDigest(t.digest), humanSize(t.size), humanSize(t.unique), bar(t.size, max), t.sharedWith.join(", ")]),
+      ]),
+    );
+    out(
+      `${u.repository}: ${u.tags.length} tags, ${humanSize(u.stored)} stored, ${humanSize(u.shared)} shared between images; FREES is what deleting that digest (and every tag on it) frees after garbage-collect`,
+    );
   }
 }
 
@@ -2866,12 +3003,14 @@ function progressBar(enabled: boolean, label: string): (done: number, total: num
 }
 
 function printPing(p: PingResult): void {
-  out(table([
-    ["registry", `${p.registry} (${p.url})`],
-    ["api", p.apiVersion ?? "(no Docker-Distribution-Api-Version header)"],
-    ["auth", p.realm ? `${p.auth} (realm ${p.realm})` : p.auth],
-    ["deletes", p.deletes === undefined ? "unknown" : p.deletes ? "enabled" : "disabled (405 UNSUPPORTED)"],
-  ]));
+  out(
+    table([
+      ["registry", `${p.registry} (${p.url})`],
+      ["api", p.apiVersion ?? "(no Docker-Distribution-Api-Version header)"],
+      ["auth", p.realm ? `${p.auth} (realm ${p.realm})` : p.auth],
+      ["deletes", p.deletes === undefined ? "unknown" : p.deletes ? "enabled" : "disabled (405 UNSUPPORTED)"],
+    ]),
+  );
 }
 
 function printInspect(ref: string, s: ImageSummary): void {
@@ -2887,12 +3026,7 @@ function printInspect(ref: string, s: ImageSummary): void {
     for (const m of s.manifests) out(`  ${(m.platform ?? "unknown").padEnd(16)} ${m.digest}  ${m.mediaType}`);
     return;
   }
-  rows.push(
-    ["platform", s.platform],
-    ["config", s.config?.digest],
-    ["created", s.config?.created],
-    ["layers", `${s.layers?.length ?? 0} (${humanSize(s.layersSize ?? 0)})`],
-  );
+  rows.push(["platform", s.platform], ["config", s.config?.digest], ["created", s.config?.created], ["layers", `${s.layers?.length ?? 0} (${humanSize(s.layersSize ?? 0)})`]);
   out(table(rows));
   for (const l of s.layers ?? []) out(`  ${l.digest}  ${humanSize(l.size)}`);
 }
@@ -3125,13 +3259,11 @@ export async function completeLine(line: string, spec: CompletionSpec, env = pro
   // global options before it too (regctl --json tags REPO).
   let at = 0;
   while (at < args.length - 1 && args[at]!.startsWith("-")) at += spec.global.find((o) => spelled(o, args[at]))?.takesValue ? 2 : 1;
-  if (at === args.length - 1 && !cur.startsWith("-"))
-    return match(spec.commands.map((c) => ({ value: c.name, description: c.description })));
+  if (at === args.length - 1 && !cur.startsWith("-")) return match(spec.commands.map((c) => ({ value: c.name, description: c.description })));
   const command = at < args.length - 1 ? spec.commands.find((c) => c.name === args[at]) : undefined;
   const options = command ? command.options : spec.global;
   const optionFor = (word: string | undefined) => options.find((o) => spelled(o, word));
-  if (cur.startsWith("-"))
-    return match(options.flatMap((o) => o.names.filter((n) => n.length > 1).map((n) => ({ value: `--${n}`, description: o.description }))));
+  if (cur.startsWith("-")) return match(options.flatMap((o) => o.names.filter((n) => n.length > 1).map((n) => ({ value: `--${n}`, description: o.description }))));
   const valueOf = optionFor(prev);
   if (valueOf?.takesValue) return completeOptionValue(valueOf, cur);
   if (!command) return [];
@@ -3175,7 +3307,12 @@ function completeFiles(cur: string): Candidate[] {
 }
 
 /** Registries, then repositories after `host/`, tags after `repo:`, digests after `repo@`. */
-async function completeTarget(cur: string, kind: "registry" | "repo" | "ref", flags: { plainHttp: boolean; insecure: boolean; cacert: string[] }, env: NodeJS.ProcessEnv): Promise<Candidate[]> {
+async function completeTarget(
+  cur: string,
+  kind: "registry" | "repo" | "ref",
+  flags: { plainHttp: boolean; insecure: boolean; cacert: string[] },
+  env: NodeJS.ProcessEnv,
+): Promise<Candidate[]> {
   const slash = cur.indexOf("/");
   if (slash < 0) {
     return knownRegistries(env)
@@ -3186,10 +3323,20 @@ async function completeTarget(cur: string, kind: "registry" | "repo" | "ref", fl
   if (!DOMAIN.test(host)) return [];
   const registry = normalizeRegistry(host);
   const rest = cur.slice(slash + 1);
-  const transport = new Transport({
-    curl: false, dryRun: true, timeoutMs: COMPLETION_BUDGET_MS, insecure: flags.insecure, cacert: flags.cacert, retry: { ...RETRY, attempts: 1 }, env,
-    helperTimeoutMs: COMPLETION_BUDGET_MS, regularFileOnly: true,
-  }, makeLog({ curl: false, verbose: false }, () => {}));
+  const transport = new Transport(
+    {
+      curl: false,
+      dryRun: true,
+      timeoutMs: COMPLETION_BUDGET_MS,
+      insecure: flags.insecure,
+      cacert: flags.cacert,
+      retry: { ...RETRY, attempts: 1 },
+      env,
+      helperTimeoutMs: COMPLETION_BUDGET_MS,
+      regularFileOnly: true,
+    },
+    makeLog({ curl: false, verbose: false }, () => {}),
+  );
   const reg = new Registry(registry, transport, flags.plainHttp ? "http" : undefined);
   const at = rest.indexOf("@");
   const colon = rest.indexOf(":");
@@ -3197,8 +3344,11 @@ async function completeTarget(cur: string, kind: "registry" | "repo" | "ref", fl
     const repo = rest.slice(0, at >= 0 ? at : colon);
     const prefix = `${host}/${repo}`;
     if (at >= 0) {
-      const rows = await cachedList(`digests ${registry}/${repo}`, async () =>
-        (await tagDigests(reg, repo, COMPLETION_CONCURRENCY)).filter((r) => r.digest).map((r) => `${r.digest}\t${r.tag}`), env);
+      const rows = await cachedList(
+        `digests ${registry}/${repo}`,
+        async () => (await tagDigests(reg, repo, COMPLETION_CONCURRENCY)).filter((r) => r.digest).map((r) => `${r.digest}\t${r.tag}`),
+        env,
+      );
       const byDigest = new Map<string, string[]>();
       for (const row of rows ?? []) {
         const [d, t] = row.split("\t") as [string, string];
@@ -3210,9 +3360,7 @@ async function completeTarget(cur: string, kind: "registry" | "repo" | "ref", fl
     return (tags ?? []).map((t) => ({ value: `${prefix}:${t}` })).filter((c) => c.value.startsWith(cur));
   }
   const repos = await cachedList(`repos ${registry}`, () => catalog(reg), env);
-  return (repos ?? [])
-    .map((r) => ({ value: `${host}/${r}${kind === "ref" ? ":" : ""}`, description: "repository" }))
-    .filter((c) => c.value.startsWith(cur));
+  return (repos ?? []).map((r) => ({ value: `${host}/${r}${kind === "ref" ? ":" : ""}`, description: "repository" })).filter((c) => c.value.startsWith(cur));
 }
 
 /** Answer one TAB: candidates on stdout, one a line; nothing at all on any failure. */
@@ -3327,13 +3475,17 @@ function selfCommand(env = process.env): string[] {
   if (deno) return [process.execPath, "run", "-A", resolve(script)];
   if (!script.startsWith("/$bunfs/")) return [process.execPath, resolve(script)];
   const onPath = (name: string) =>
-    (env.PATH ?? "").split(":").filter(Boolean).map((d) => join(d, name)).find((p) => {
-      try {
-        return statSync(p).isFile();
-      } catch {
-        return false;
-      }
-    });
+    (env.PATH ?? "")
+      .split(":")
+      .filter(Boolean)
+      .map((d) => join(d, name))
+      .find((p) => {
+        try {
+          return statSync(p).isFile();
+        } catch {
+          return false;
+        }
+      });
   const invoked = process.argv0.includes("/") ? resolve(process.argv0) : (onPath(process.argv0) ?? process.execPath);
   const same = (a?: string, b?: string) => {
     try {
@@ -3508,8 +3660,16 @@ function parseCommandLine(words: string[], table: readonly CommandSpec[] = COMMA
     const name = long ? w.slice(2, eq > 0 ? eq : undefined) : w.slice(1, 2);
     const spec = long ? byName(name) : w.length === 2 || eq === 2 ? byShort(name) : undefined;
     if (!spec) {
-      const near = long ? suggest(name, all.map((o) => o.name)) : undefined;
-      throw new UsageError(`unknown option "${long ? `--${name}` : w}"`, near ? `did you mean --${near}? (regctl COMMAND --help lists them)` : "regctl COMMAND --help lists the options of a command");
+      const near = long
+        ? suggest(
+            name,
+            all.map((o) => o.name),
+          )
+        : undefined;
+      throw new UsageError(
+        `unknown option "${long ? `--${name}` : w}"`,
+        near ? `did you mean --${near}? (regctl COMMAND --help lists them)` : "regctl COMMAND --help lists the options of a command",
+      );
     }
     const inline = eq > 0 ? w.slice(eq + 1) : undefined;
     if (spec.kind === "flag") {
@@ -3529,7 +3689,10 @@ function parseCommandLine(words: string[], table: readonly CommandSpec[] = COMMA
     const name = positional.shift()!;
     command = table.find((c) => c.name === name);
     if (!command) {
-      const near = suggest(name, table.map((c) => c.name));
+      const near = suggest(
+        name,
+        table.map((c) => c.name),
+      );
       throw new UsageError(`unknown command "${name}"`, near ? `did you mean ${near}? (regctl --help lists the commands)` : "regctl --help lists the commands");
     }
   }
@@ -3540,19 +3703,25 @@ function parseCommandLine(words: string[], table: readonly CommandSpec[] = COMMA
     // The command's own declaration: another command may declare the same name with another text.
     const spec = allowed.find((o) => o.name === named.name);
     if (!spec)
-      throw command ? new UsageError(`${command.name} takes no ${spelled(named)}`, `regctl ${command.name} --help lists its options`)
+      throw command
+        ? new UsageError(`${command.name} takes no ${spelled(named)}`, `regctl ${command.name} --help lists its options`)
         : new UsageError(`${spelled(named)} belongs to a command`, "regctl --help lists the commands");
     const key = camel(spec.name);
     if (key in options && !isRepeatable(spec)) {
       const shown = (v: unknown) => (v === true ? "" : ` ${JSON.stringify(value)}`);
-      throw new UsageError(`${spelled(spec)} given twice${spec.kind === "flag" ? "" : ` (${JSON.stringify(given.find((g) => g.spec.name === spec.name)!.value)} and${shown(value)})`}`,
-        `give it once; only ${GLOBAL_OPTIONS.concat(table.flatMap((c) => c.options ?? [])).filter(isRepeatable).map(spelled).filter((n, i, a) => a.indexOf(n) === i).join(", ")} may be repeated`);
+      throw new UsageError(
+        `${spelled(spec)} given twice${spec.kind === "flag" ? "" : ` (${JSON.stringify(given.find((g) => g.spec.name === spec.name)!.value)} and${shown(value)})`}`,
+        `give it once; only ${GLOBAL_OPTIONS.concat(table.flatMap((c) => c.options ?? []))
+          .filter(isRepeatable)
+          .map(spelled)
+          .filter((n, i, a) => a.indexOf(n) === i)
+          .join(", ")} may be repeated`,
+      );
     }
     const v = spec.kind === "flag" ? true : optionValue(spec, value!);
     options[key] = isRepeatable(spec) ? [...((options[key] as unknown[]) ?? []), v] : v;
   }
-  for (const spec of allowed)
-    if (spec.default !== undefined && !(camel(spec.name) in options)) options[camel(spec.name)] = optionValue(spec, spec.default);
+  for (const spec of allowed) if (spec.default !== undefined && !(camel(spec.name) in options)) options[camel(spec.name)] = optionValue(spec, spec.default);
   if (command) {
     const usage = `usage: regctl ${command.name} ${command.arg.optional ? `[${command.arg.name}]` : `<${command.arg.name}>`}`;
     if (!positional.length && !command.arg.optional) throw new UsageError(`${command.name} needs ${command.arg.name === "ref" ? "a reference" : `a ${command.arg.name}`}`, usage);
@@ -3597,7 +3766,7 @@ function globalOptions(o: RawOptions): GlobalOptions {
 
 /** --password-stdin: the whole of stdin, less one trailing newline (as docker login reads it). */
 function readPasswordStdin(): string {
-  if (process.stdin.isTTY) throw new UsageError("--password-stdin reads the password from a pipe, and stdin is a terminal", "echo \"$PASSWORD\" | regctl … -u USER --password-stdin");
+  if (process.stdin.isTTY) throw new UsageError("--password-stdin reads the password from a pipe, and stdin is a terminal", 'echo "$PASSWORD" | regctl … -u USER --password-stdin');
   const text = readFileSync(0, "utf8").replace(/\r?\n$/, "");
   if (!text) throw new UsageError("--password-stdin: stdin was empty", "pipe the password in: regctl … -u USER --password-stdin < file");
   return text;
@@ -3622,14 +3791,22 @@ async function context(raw: RawOptions, command: string): Promise<Context> {
     password = process.env.REGCTL_PASSWORD;
     if (password === undefined) {
       if (!process.stdin.isTTY || !process.stderr.isTTY)
-        throw new UsageError("-u needs a password: --password-stdin, or REGCTL_PASSWORD", "echo \"$PASSWORD\" | regctl … -u USER --password-stdin");
+        throw new UsageError("-u needs a password: --password-stdin, or REGCTL_PASSWORD", 'echo "$PASSWORD" | regctl … -u USER --password-stdin');
       password = await ask("Password: ", { secret: true });
     }
   }
-  const transport = new Transport({
-    curl: opts.curl, dryRun: opts.dryRun, timeoutMs: opts.timeoutMs, insecure: opts.insecure,
-    cacert: opts.cacert, username: opts.username, password,
-  }, log);
+  const transport = new Transport(
+    {
+      curl: opts.curl,
+      dryRun: opts.dryRun,
+      timeoutMs: opts.timeoutMs,
+      insecure: opts.insecure,
+      cacert: opts.cacert,
+      username: opts.username,
+      password,
+    },
+    log,
+  );
   return { opts, log, transport, password, used: new Set() };
 }
 
@@ -3753,14 +3930,15 @@ const commands = {
 
   async delete(ctx: Context, target: string) {
     const ref = parseReference(target);
-    if (!ref.tag && !ref.digest)
-      throw new UsageError(`"${target}" names no tag or digest`, `say which image: ${formatReference(ref)}:TAG or @sha256:…`);
+    if (!ref.tag && !ref.digest) throw new UsageError(`"${target}" names no tag or digest`, `say which image: ${formatReference(ref)}:TAG or @sha256:…`);
     const reg = registryFor(ctx, ref.registry);
     const plan = await planDelete(reg, ref, ctx.opts.concurrency);
     const name = `${plan.registry}/${plan.repository}`;
     if (plan.referencedBy.length)
-      throw new RegctlError(`${plan.digest} is a platform manifest of ${plan.referencedBy.map((r) => `${name}:${r.tag}`).join(", ")}`,
-        "deleting it would leave that list pointing at nothing: delete the list instead");
+      throw new RegctlError(
+        `${plan.digest} is a platform manifest of ${plan.referencedBy.map((r) => `${name}:${r.tag}`).join(", ")}`,
+        "deleting it would leave that list pointing at nothing: delete the list instead",
+      );
     const tagText = plan.tags.length ? plan.tags.map((t) => `${name}:${t}`).join(", ") : "(no tags)";
     if (!ctx.opts.json || ctx.opts.dryRun) {
       ctx.log.note(`${plan.reference} is ${plan.digest} (${plan.mediaType})`);
@@ -3772,7 +3950,10 @@ const commands = {
     // The probe first, so a registry that deletes nothing says so before the tags are read again.
     const changed = await recheckBeforeWrites(reg, [plan.writes], ctx.opts.concurrency);
     if (changed.length) throw changedSincePlan(changed);
-    const { result: { deleted }, stopped } = await interruptible(ctx, async () => ({ deleted: (await manifestDelete(reg, plan.repository, plan.digest)).sent }));
+    const {
+      result: { deleted },
+      stopped,
+    } = await interruptible(ctx, async () => ({ deleted: (await manifestDelete(reg, plan.repository, plan.digest)).sent }));
     if (deleted) forgetCompletions(plan.registry, plan.repository);
     const { writes: _w, ...shown } = plan;
     if (ctx.opts.json) return printJson({ ...shown, deleted, dryRun: ctx.opts.dryRun });
@@ -3794,7 +3975,11 @@ const accountCommands = {
     let username = ctx.opts.username;
     let password = ctx.password;
     if (username === undefined || password === undefined) {
-      if (!tty) throw new UsageError("login needs -u USER and --password-stdin when there is no terminal to ask on", `echo "$PASSWORD" | regctl login ${registry} -u USER --password-stdin`);
+      if (!tty)
+        throw new UsageError(
+          "login needs -u USER and --password-stdin when there is no terminal to ask on",
+          `echo "$PASSWORD" | regctl login ${registry} -u USER --password-stdin`,
+        );
       username ??= (await ask("Username: ")).trim();
       password ??= await ask("Password: ", { secret: true });
     }
@@ -3817,8 +4002,7 @@ const accountCommands = {
 };
 
 /** Several regexes given for one option: a name matches when any of them does. */
-const anyOf = (list: unknown): ((s: string) => boolean) | undefined =>
-  Array.isArray(list) && list.length ? (s) => (list as RegExp[]).some((r) => r.test(s)) : undefined;
+const anyOf = (list: unknown): ((s: string) => boolean) | undefined => (Array.isArray(list) && list.length ? (s) => (list as RegExp[]).some((r) => r.test(s)) : undefined);
 
 function prunePolicy(o: RawOptions): PrunePolicy {
   const policy: PrunePolicy = {
@@ -3839,7 +4023,10 @@ const cleanupCommands = {
   async untag(ctx: Context, target: string) {
     const ref = parseReference(target);
     if (!ref.tag || ref.digest)
-      throw new UsageError(ref.digest ? `"${target}" names a digest; untag takes a tag alone` : `"${target}" names no tag`, "untag takes REPO:TAG; to delete a digest with every tag on it, use regctl delete");
+      throw new UsageError(
+        ref.digest ? `"${target}" names a digest; untag takes a tag alone` : `"${target}" names no tag`,
+        "untag takes REPO:TAG; to delete a digest with every tag on it, use regctl delete",
+      );
     const reg = registryFor(ctx, ref.registry);
     if (!ctx.opts.dryRun && !(await confirm(ctx, `Remove the tag ${formatReference(ref)} (the image and its other tags stay)?`)))
       throw new RegctlError("nothing changed: not confirmed");
@@ -3883,7 +4070,11 @@ const cleanupCommands = {
       const work = plans.reduce((n, p) => n + p.deletes.length + p.untags.length, 0);
       if (work === 0) return ctx.opts.json ? printJson(plans.map(({ images: _i, writes: _w, ...p }) => p)) : out("nothing to prune");
       if (!ctx.opts.dryRun && !(await confirm(ctx, `Carry out this plan (${work} changes)?`))) throw new RegctlError("nothing changed: not confirmed");
-      const changed = await recheckBeforeWrites(reg, plans.map((p) => p.writes), ctx.opts.concurrency);
+      const changed = await recheckBeforeWrites(
+        reg,
+        plans.map((p) => p.writes),
+        ctx.opts.concurrency,
+      );
       if (!changed.length) break;
       const named = { repository: repos.length > 1 };
       if (ctx.opts.yes || round === MAX_PLAN_ROUNDS) throw changedSincePlan(changed, named);
@@ -3897,13 +4088,14 @@ const cleanupCommands = {
       }
       return results;
     });
-    if (ctx.opts.json)
-      printJson(plans.map(({ images: _i, writes: _w, ...p }, i) => ({ ...p, outcome: outcomes[i], dryRun: ctx.opts.dryRun })));
+    if (ctx.opts.json) printJson(plans.map(({ images: _i, writes: _w, ...p }, i) => ({ ...p, outcome: outcomes[i], dryRun: ctx.opts.dryRun })));
     else
       for (const [i, p] of plans.entries()) {
         const r = outcomes[i]!;
-        out(`${registry}/${p.repository}: ${ctx.opts.dryRun ? "dry run: would delete" : "deleted"} ${r.deleted.length} manifests, ${ctx.opts.dryRun ? "untag" : "untagged"} ${r.untagged.length} tags` +
-          `${r.failed.length ? `, ${r.failed.length} failed` : ""}${r.skipped.length ? `, ${r.skipped.length} not started` : ""}`);
+        out(
+          `${registry}/${p.repository}: ${ctx.opts.dryRun ? "dry run: would delete" : "deleted"} ${r.deleted.length} manifests, ${ctx.opts.dryRun ? "untag" : "untagged"} ${r.untagged.length} tags` +
+            `${r.failed.length ? `, ${r.failed.length} failed` : ""}${r.skipped.length ? `, ${r.skipped.length} not started` : ""}`,
+        );
         for (const f of r.failed) ctx.log.note(`failed: ${f.what}: ${f.error}`);
         for (const s of r.skipped) ctx.log.note(`not started: ${s}`);
       }
@@ -3933,8 +4125,7 @@ const completionCommand = {
   async completion(ctx: Context, action: string, o: RawOptions) {
     const pick = (name: unknown): Shell => {
       const shell = String(name ?? basename(process.env.SHELL ?? ""));
-      if (!SHELLS.includes(shell as Shell))
-        throw new UsageError(`no completion for shell "${shell || "(unknown)"}"`, "name one with --shell bash, zsh or fish");
+      if (!SHELLS.includes(shell as Shell)) throw new UsageError(`no completion for shell "${shell || "(unknown)"}"`, "name one with --shell bash, zsh or fish");
       return shell as Shell;
     };
     if (action === "install" || action === "uninstall") {
@@ -3974,8 +4165,21 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
   { name: "concurrency", kind: "count", placeholder: "n", min: 1, max: 64, default: "8", example: "8", description: "Requests in flight at once, 1 to 64" },
   { name: "plain-http", kind: "flag", description: "Use http:// (the default is https://, and plain http only for a loopback registry without TLS)" },
   { name: "insecure", kind: "flag", description: "Skip TLS certificate verification (says so on stderr)" },
-  { name: "cacert", kind: "file", placeholder: "file", example: "ca.crt", description: "Trust this CA certificate (PEM) too; may be repeated. /etc/docker/certs.d/HOST/ and ~/.docker/certs.d/HOST/ are read as docker does" },
-  { name: "username", short: "u", kind: "value", placeholder: "user", example: "alice", description: "Username for the registry (else REGCTL_USERNAME, docker's config.json and helpers, podman's auth.json)" },
+  {
+    name: "cacert",
+    kind: "file",
+    placeholder: "file",
+    example: "ca.crt",
+    description: "Trust this CA certificate (PEM) too; may be repeated. /etc/docker/certs.d/HOST/ and ~/.docker/certs.d/HOST/ are read as docker does",
+  },
+  {
+    name: "username",
+    short: "u",
+    kind: "value",
+    placeholder: "user",
+    example: "alice",
+    description: "Username for the registry (else REGCTL_USERNAME, docker's config.json and helpers, podman's auth.json)",
+  },
   { name: "password-stdin", kind: "flag", description: "Read the password (or a token) from stdin, with --username" },
   { name: "timeout", kind: "duration", placeholder: "duration", min: 1, default: "30s", example: "10s", description: "Per-request timeout, with a unit: 10s, 2m" },
   { name: "verbose", short: "v", kind: "flag", description: "Print every request and response header on stderr (credentials redacted)" },
@@ -3990,33 +4194,106 @@ export function optionsOf(c: CommandSpec): OptionSpec[] {
   return [...(c.options ?? []), ...GLOBAL_OPTIONS.filter((o) => c.globals.includes(o.name))];
 }
 
-const PAGE_SIZE: OptionSpec = { name: "page-size", kind: "count", placeholder: "n", min: 1, max: 10000, example: "1000", description: "Ask for N entries a page (the registry's default otherwise; distribution allows up to 1000)" };
+const PAGE_SIZE: OptionSpec = {
+  name: "page-size",
+  kind: "count",
+  placeholder: "n",
+  min: 1,
+  max: 10000,
+  example: "1000",
+  description: "Ask for N entries a page (the registry's default otherwise; distribution allows up to 1000)",
+};
 const REPO_PATTERN = (what: string): OptionSpec => ({ name: "repo", kind: "regex", placeholder: "regex", example: "'^ci/'", description: `${what}; may be repeated: any of them` });
 
 export const COMMANDS: CommandSpec[] = [
-  { name: "ping", arg: { name: "registry", kind: "registry" }, globals: [...NET, "json"], description: "Is it a v2 registry, which auth scheme, are deletes enabled",
-    examples: ["regctl ping localhost:5000"], run: commands.ping },
-  { name: "repos", arg: { name: "registry", kind: "registry" }, globals: [...NET, "json"], description: "List every repository (the whole catalog, following Link pages)",
-    options: [PAGE_SIZE], examples: ["regctl repos localhost:5000"], run: commands.repos },
-  { name: "tags", arg: { name: "repo", kind: "repo" }, globals: [...NET, "json", "concurrency"], description: "List every tag of a repository",
+  {
+    name: "ping",
+    arg: { name: "registry", kind: "registry" },
+    globals: [...NET, "json"],
+    description: "Is it a v2 registry, which auth scheme, are deletes enabled",
+    examples: ["regctl ping localhost:5000"],
+    run: commands.ping,
+  },
+  {
+    name: "repos",
+    arg: { name: "registry", kind: "registry" },
+    globals: [...NET, "json"],
+    description: "List every repository (the whole catalog, following Link pages)",
+    options: [PAGE_SIZE],
+    examples: ["regctl repos localhost:5000"],
+    run: commands.repos,
+  },
+  {
+    name: "tags",
+    arg: { name: "repo", kind: "repo" },
+    globals: [...NET, "json", "concurrency"],
+    description: "List every tag of a repository",
     options: [{ name: "digests", kind: "flag", description: "Print TAG<TAB>DIGEST, resolving digests concurrently" }, PAGE_SIZE],
-    examples: ["regctl tags localhost:5000/busybox --digests"], run: commands.tags },
-  { name: "digest", arg: { name: "ref", kind: "ref" }, globals: [...NET, "json"], description: "Print the digest the registry stores for REF (the one DELETE accepts)",
-    examples: ["regctl digest localhost:5000/busybox:latest"], run: commands.digest },
-  { name: "manifest", arg: { name: "ref", kind: "ref" }, globals: NET, description: "Print the manifest (pretty JSON, or the exact bytes with --raw)",
+    examples: ["regctl tags localhost:5000/busybox --digests"],
+    run: commands.tags,
+  },
+  {
+    name: "digest",
+    arg: { name: "ref", kind: "ref" },
+    globals: [...NET, "json"],
+    description: "Print the digest the registry stores for REF (the one DELETE accepts)",
+    examples: ["regctl digest localhost:5000/busybox:latest"],
+    run: commands.digest,
+  },
+  {
+    name: "manifest",
+    arg: { name: "ref", kind: "ref" },
+    globals: NET,
+    description: "Print the manifest (pretty JSON, or the exact bytes with --raw)",
     options: [{ name: "raw", kind: "flag", description: "Print the exact bytes the registry stores" }],
-    examples: ["regctl manifest localhost:5000/busybox:latest --raw | sha256sum"], run: commands.manifest },
-  { name: "inspect", arg: { name: "ref", kind: "ref" }, globals: [...NET, "json"], description: "Media type, digest, size; platforms of a list; config, created and layers of an image",
-    examples: ["regctl inspect localhost:5000/busybox:latest"], run: commands.inspect },
-  { name: "delete", arg: { name: "ref", kind: "ref" }, globals: WRITES, description: "Delete an image by tag or digest: every tag on that digest goes with it",
-    examples: ["regctl delete localhost:5000/busybox:latest --dry-run --curl 2>plan.sh && sh plan.sh"], run: commands.delete },
-  { name: "login", arg: { name: "registry", kind: "registry" }, globals: [...NET, "json", "dry-run"], description: "Check credentials against the registry, then store them as docker does (helper, else config.json 0600)",
-    examples: ["echo \"$PASSWORD\" | regctl login registry.example.com -u alice --password-stdin"], run: accountCommands.login },
-  { name: "logout", arg: { name: "registry", kind: "registry" }, globals: ["json", "dry-run"], description: "Remove the stored credentials for a registry",
-    examples: ["regctl logout registry.example.com"], run: accountCommands.logout },
-  { name: "untag", arg: { name: "ref", kind: "ref" }, globals: WRITES, description: "Remove one tag; the image and its other tags stay",
-    examples: ["regctl untag localhost:5000/busybox:latest"], run: cleanupCommands.untag },
-  { name: "prune", arg: { name: "target", kind: "target" }, globals: WRITES, description: "Delete tags by a retention policy: plan first (a table), then carry it out",
+    examples: ["regctl manifest localhost:5000/busybox:latest --raw | sha256sum"],
+    run: commands.manifest,
+  },
+  {
+    name: "inspect",
+    arg: { name: "ref", kind: "ref" },
+    globals: [...NET, "json"],
+    description: "Media type, digest, size; platforms of a list; config, created and layers of an image",
+    examples: ["regctl inspect localhost:5000/busybox:latest"],
+    run: commands.inspect,
+  },
+  {
+    name: "delete",
+    arg: { name: "ref", kind: "ref" },
+    globals: WRITES,
+    description: "Delete an image by tag or digest: every tag on that digest goes with it",
+    examples: ["regctl delete localhost:5000/busybox:latest --dry-run --curl 2>plan.sh && sh plan.sh"],
+    run: commands.delete,
+  },
+  {
+    name: "login",
+    arg: { name: "registry", kind: "registry" },
+    globals: [...NET, "json", "dry-run"],
+    description: "Check credentials against the registry, then store them as docker does (helper, else config.json 0600)",
+    examples: ['echo "$PASSWORD" | regctl login registry.example.com -u alice --password-stdin'],
+    run: accountCommands.login,
+  },
+  {
+    name: "logout",
+    arg: { name: "registry", kind: "registry" },
+    globals: ["json", "dry-run"],
+    description: "Remove the stored credentials for a registry",
+    examples: ["regctl logout registry.example.com"],
+    run: accountCommands.logout,
+  },
+  {
+    name: "untag",
+    arg: { name: "ref", kind: "ref" },
+    globals: WRITES,
+    description: "Remove one tag; the image and its other tags stay",
+    examples: ["regctl untag localhost:5000/busybox:latest"],
+    run: cleanupCommands.untag,
+  },
+  {
+    name: "prune",
+    arg: { name: "target", kind: "target" },
+    globals: WRITES,
+    description: "Delete tags by a retention policy: plan first (a table), then carry it out",
     options: [
       { name: "keep", kind: "count", placeholder: "n", example: "10", description: "Keep the N newest matching tags, by image creation time" },
       { name: "match", kind: "regex", placeholder: "regex", example: "'^pr-'", description: "Only tags matching this; may be repeated: any of them" },
@@ -4024,20 +4301,39 @@ export const COMMANDS: CommandSpec[] = [
       { name: "older-than", kind: "duration", placeholder: "duration", example: "30d", description: "Only images created longer ago than this, with a unit: 30d, 12h, 2w" },
       REPO_PATTERN("TARGET is a registry: prune every repository matching this"),
     ],
-    examples: ["regctl prune localhost:5000/app --keep 10 --dry-run", "regctl prune localhost:5000 --repo '^ci/' --older-than 30d --yes"], run: cleanupCommands.prune },
-  { name: "du", arg: { name: "target", kind: "target" }, globals: [...NET, "json", "concurrency"], description: "Storage by repository (REGISTRY) or by tag (REPO): sizes, what is shared, what a delete frees",
+    examples: ["regctl prune localhost:5000/app --keep 10 --dry-run", "regctl prune localhost:5000 --repo '^ci/' --older-than 30d --yes"],
+    run: cleanupCommands.prune,
+  },
+  {
+    name: "du",
+    arg: { name: "target", kind: "target" },
+    globals: [...NET, "json", "concurrency"],
+    description: "Storage by repository (REGISTRY) or by tag (REPO): sizes, what is shared, what a delete frees",
     options: [REPO_PATTERN("With a registry: only repositories matching this")],
-    examples: ["regctl du localhost:5000", "regctl du localhost:5000/busybox"], run: cleanupCommands.du },
-  { name: "completion", arg: { name: "action", kind: "choice", optional: true, choices: [...SHELLS, "install", "uninstall"] }, globals: ["dry-run"], description: "Print the bash, zsh or fish completion script, or install/uninstall it for your shell",
+    examples: ["regctl du localhost:5000", "regctl du localhost:5000/busybox"],
+    run: cleanupCommands.du,
+  },
+  {
+    name: "completion",
+    arg: { name: "action", kind: "choice", optional: true, choices: [...SHELLS, "install", "uninstall"] },
+    globals: ["dry-run"],
+    description: "Print the bash, zsh or fish completion script, or install/uninstall it for your shell",
     options: [{ name: "shell", kind: "choice", placeholder: "shell", choices: SHELLS, description: "bash, zsh or fish (default: from $SHELL)" }],
-    examples: ["regctl completion install        # then open a new shell", "source <(regctl completion bash)"], run: completionCommand.completion },
+    examples: ["regctl completion install        # then open a new shell", "source <(regctl completion bash)"],
+    run: completionCommand.completion,
+  },
 ];
 
 /** What completion needs of the table: names, descriptions, which options take a value, argument kinds. */
 export function completionSpec(): CompletionSpec {
-  const options = (list: OptionSpec[]) => list.map((o) => ({
-    names: [o.name, ...(o.short ? [o.short] : [])], description: o.description, takesValue: o.kind !== "flag", kind: o.kind, choices: o.choices,
-  }));
+  const options = (list: OptionSpec[]) =>
+    list.map((o) => ({
+      names: [o.name, ...(o.short ? [o.short] : [])],
+      description: o.description,
+      takesValue: o.kind !== "flag",
+      kind: o.kind,
+      choices: o.choices,
+    }));
   return {
     commands: COMMANDS.map((c) => ({ name: c.name, description: c.description, arg: c.arg.kind, argChoices: c.arg.choices, options: options(optionsOf(c)) })),
     global: options(GLOBAL_OPTIONS),
@@ -4103,8 +4399,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   try {
     const line = parseCommandLine(argv.slice(2));
     // --help and --version answer and do nothing else, whatever else the line says.
-    if (line.help) return printHelp(line.command), Exit.OK;
-    if (line.version) return printVersion(), Exit.OK;
+    if (line.help) return (printHelp(line.command), Exit.OK);
+    if (line.version) return (printVersion(), Exit.OK);
     const command = line.command;
     if (!command) {
       printHelp();

@@ -134,10 +134,13 @@ async function tagsOf(base: string): Promise<string[]> {
 /** Two sorted tag lists must be equal; the error names what is missing and what is extra. */
 function checkTags(tool: string, got: string[], want: string[]): void {
   if (got.length === want.length && got.every((t, i) => t === want[i])) return;
-  const missing = want.filter((t) => !got.includes(t)), extra = got.filter((t) => !want.includes(t));
-  throw new Error(`${tool}: the repository holds ${got.length} tags, expected ${want.length}; ` +
-    `missing ${missing.slice(0, 5).join(" ") || "none"}${missing.length > 5 ? " …" : ""}, ` +
-    `extra ${extra.slice(0, 5).join(" ") || "none"}${extra.length > 5 ? " …" : ""}`);
+  const missing = want.filter((t) => !got.includes(t)),
+    extra = got.filter((t) => !want.includes(t));
+  throw new Error(
+    `${tool}: the repository holds ${got.length} tags, expected ${want.length}; ` +
+      `missing ${missing.slice(0, 5).join(" ") || "none"}${missing.length > 5 ? " …" : ""}, ` +
+      `extra ${extra.slice(0, 5).join(" ") || "none"}${extra.length > 5 ? " …" : ""}`,
+  );
 }
 
 // ───────────────────────────── cases ─────────────────────────────
@@ -181,8 +184,7 @@ function buildCases(reg: Registry, expected: Map<string, string>, unreachable: U
   const LIST = `list ${TAGS} tags + resolve every digest`;
   const PRUNE = `prune ${PRUNE_TAGS} tags → keep ${PRUNE_KEEP}`;
   const STARTUP = `startup and completion (TAB after ${REPO}: with ${TAGS} tags)`;
-  const skopeo = (...args: string[]) =>
-    exec(["skopeo", "--command-timeout", "30s", ...args, "--tls-verify=false"], skopeoEnv);
+  const skopeo = (...args: string[]) => exec(["skopeo", "--command-timeout", "30s", ...args, "--tls-verify=false"], skopeoEnv);
 
   return [
     {
@@ -260,26 +262,32 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
     if (new Set(images.map((i) => i.created)).size !== PRUNE_TAGS) throw new Error(`${repo}: two images share a creation time: "newest" is ambiguous`);
     const newest = [...images].sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
     return {
-      repo, base: `${reg.url}/v2/${repo}`,
+      repo,
+      base: `${reg.url}/v2/${repo}`,
       all: images.map((i) => i.tag).sort(),
-      kept: newest.slice(0, PRUNE_KEEP).map((i) => i.tag).sort(),
+      kept: newest
+        .slice(0, PRUNE_KEEP)
+        .map((i) => i.tag)
+        .sort(),
       doomed: newest.slice(PRUNE_KEEP).map((i) => i.digest),
     };
   };
   let dryRepo: PruneRepo | undefined; // the dry run changes nothing: one repository serves every run
 
   /** One run: seed (untimed), time `body`, then check what is left; records the registry's CPU. */
-  const timed = (tool: string, cpu: number[], body: (r: PruneRepo) => Promise<void>, dry = false) => async () => {
-    const r = dry ? (dryRepo ??= await seed()) : await seed();
-    const c0 = cpuMs(pid);
-    const t0 = performance.now();
-    await body(r);
-    const ms = performance.now() - t0;
-    const c1 = cpuMs(pid);
-    if (c0 !== undefined && c1 !== undefined) cpu.push(c1 - c0);
-    checkTags(tool, await tagsOf(r.base), dry ? r.all : r.kept);
-    return ms;
-  };
+  const timed =
+    (tool: string, cpu: number[], body: (r: PruneRepo) => Promise<void>, dry = false) =>
+    async () => {
+      const r = dry ? (dryRepo ??= await seed()) : await seed();
+      const c0 = cpuMs(pid);
+      const t0 = performance.now();
+      await body(r);
+      const ms = performance.now() - t0;
+      const c1 = cpuMs(pid);
+      if (c0 !== undefined && c1 !== undefined) cpu.push(c1 - c0);
+      checkTags(tool, await tagsOf(r.base), dry ? r.all : r.kept);
+      return ms;
+    };
   const cpuNote = (cpu: number[]) =>
     cpu.length ? `the registry spent ${(median(cpu) / 1000).toFixed(2)} s of CPU per run (median; ${CPUS} CPUs here, shared with the client)` : undefined;
   const notes = (...parts: (string | undefined)[]) => parts.filter(Boolean).join("; ") || undefined;
@@ -347,12 +355,22 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
       note: "the plan alone: nothing deleted",
       runs: PRUNE_RUNS,
       rss: true,
-      run: timed("regctl prune --dry-run", cpu.dry, async (r) => {
-        const out = await prune(r, "--dry-run");
-        const keeps = out.split("\n").filter((l) => /\s\skeep\s\s/.test(l)).map((l) => l.split(" ")[0]!).sort();
-        checkTags("regctl prune --dry-run (its plan)", keeps, r.kept);
-        if (!out.includes(`would delete ${r.doomed.length} manifests`)) throw new Error(`regctl prune --dry-run: no "would delete ${r.doomed.length} manifests" in:\n${out.slice(-500)}`);
-      }, true),
+      run: timed(
+        "regctl prune --dry-run",
+        cpu.dry,
+        async (r) => {
+          const out = await prune(r, "--dry-run");
+          const keeps = out
+            .split("\n")
+            .filter((l) => /\s\skeep\s\s/.test(l))
+            .map((l) => l.split(" ")[0]!)
+            .sort();
+          checkTags("regctl prune --dry-run (its plan)", keeps, r.kept);
+          if (!out.includes(`would delete ${r.doomed.length} manifests`))
+            throw new Error(`regctl prune --dry-run: no "would delete ${r.doomed.length} manifests" in:\n${out.slice(-500)}`);
+        },
+        true,
+      ),
       explain: async () => cpuNote(cpu.dry),
     },
     {
@@ -375,9 +393,12 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
         // What it deleted must be exactly what had to go (tags/list is checked after).
         checkTags("curl loop doing the whole job (the digests it deleted)", out.split("\n").filter(Boolean).sort(), [...r.doomed].sort());
       }),
-      explain: async () => notes(cpuNote(cpu.curlWhole),
-        `${WHOLE_JOB_REQUESTS} requests (1 GET tags/list, ${PRUNE_TAGS} GET manifests, ${PRUNE_TAGS} GET blobs, ` +
-        `${PRUNE_TAGS - PRUNE_KEEP} DELETE manifests), one curl process each`),
+      explain: async () =>
+        notes(
+          cpuNote(cpu.curlWhole),
+          `${WHOLE_JOB_REQUESTS} requests (1 GET tags/list, ${PRUNE_TAGS} GET manifests, ${PRUNE_TAGS} GET blobs, ` +
+            `${PRUNE_TAGS - PRUNE_KEEP} DELETE manifests), one curl process each`,
+        ),
     },
     {
       job,
@@ -399,8 +420,10 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
           return (xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1);
         };
         const perDelete = cpu.seq.length ? `, ${(median(cpu.seq) / (PRUNE_TAGS - PRUNE_KEEP)).toFixed(1)} ms of registry CPU` : "";
-        return `one DELETE takes ${avg((t) => t)} ms on average${perDelete}: ${avg((t) => t.slice(0, 10))} ms for the first 10 ` +
-          `(${PRUNE_TAGS} tags in the repository), ${avg((t) => t.slice(-10))} ms for the last 10 (${PRUNE_KEEP + 10} tags)`;
+        return (
+          `one DELETE takes ${avg((t) => t)} ms on average${perDelete}: ${avg((t) => t.slice(0, 10))} ms for the first 10 ` +
+          `(${PRUNE_TAGS} tags in the repository), ${avg((t) => t.slice(-10))} ms for the last 10 (${PRUNE_KEEP + 10} tags)`
+        );
       },
     },
     {
@@ -435,8 +458,10 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
       const what = line.match(/\/v2\/\S*?\/(tags\/list|manifests|blobs)(?=[/?\s'"]|$)/)?.[1] ?? line.match(/\/v2\/\S*/)?.[0] ?? "?";
       kinds.set(`${method} ${what}`, (kinds.get(`${method} ${what}`) ?? 0) + 1);
     }
-    return `regctl sends ${total} requests (${[...kinds].map(([k, n]) => `${n} ${k}`).join(", ")}), ` +
-      `the curl loop given the digests ${r.doomed.length}, the curl loop doing the whole job ${WHOLE_JOB_REQUESTS}`;
+    return (
+      `regctl sends ${total} requests (${[...kinds].map(([k, n]) => `${n} ${k}`).join(", ")}), ` +
+      `the curl loop given the digests ${r.doomed.length}, the curl loop doing the whole job ${WHOLE_JOB_REQUESTS}`
+    );
   }
 }
 
@@ -457,7 +482,10 @@ function completionCases(reg: Registry, job: string, tags: string[]): Case[] {
     const t0 = performance.now();
     const out = await exec([REGCTL, "__complete", "zsh"], env);
     const ms = performance.now() - t0;
-    const values = out.split("\n").filter(Boolean).map((l) => l.split("\t")[0]!);
+    const values = out
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split("\t")[0]!);
     const stray = values.find((v) => !v.startsWith(prefix));
     if (stray !== undefined) throw new Error(`regctl __complete: "${stray}" does not start with ${prefix}`);
     checkTags("regctl __complete zsh", values.map((v) => v.slice(prefix.length)).sort(), want);
@@ -478,10 +506,11 @@ function completionCases(reg: Registry, job: string, tags: string[]): Case[] {
       name: "regctl __complete zsh, cold",
       note: "completion cache removed, schemes.json kept",
       runs: COMPLETE_RUNS,
-      run: () => complete(() => {
-        if (!existsSync(schemes)) throw new Error(`${schemes} missing: the cold case would pay the http/https probe`);
-        rmSync(join(cache, "regctl", "completion"), { recursive: true, force: true });
-      }),
+      run: () =>
+        complete(() => {
+          if (!existsSync(schemes)) throw new Error(`${schemes} missing: the cold case would pay the http/https probe`);
+          rmSync(join(cache, "regctl", "completion"), { recursive: true, force: true });
+        }),
     },
     {
       job,
@@ -568,12 +597,17 @@ function report(results: Result[]): void {
     if (!r) throw new Error(`no result named ${name} in ${job}`);
     return r;
   };
-  const regctl = get("list", "regctl tags"), curl = get("list", "curl loop"), ceiling = get("list", "ceiling");
-  const prune = get("prune", "regctl prune"), pruneCurl = get("prune", "curl loop (sh, sequential DELETE");
+  const regctl = get("list", "regctl tags"),
+    curl = get("list", "curl loop"),
+    ceiling = get("list", "ceiling");
+  const prune = get("prune", "regctl prune"),
+    pruneCurl = get("prune", "curl loop (sh, sequential DELETE");
   const pruneCurlWhole = get("prune", "curl loop doing the whole job");
   const help = get("startup", "regctl --help");
-  const warm = get("startup", "regctl __complete zsh, warm"), cold = get("startup", "regctl __complete zsh, cold");
-  const down = get("startup", "TAB on a registry that is down"), unanswered = get("startup", "TAB on a registry that does not answer");
+  const warm = get("startup", "regctl __complete zsh, warm"),
+    cold = get("startup", "regctl __complete zsh, cold");
+  const down = get("startup", "TAB on a registry that is down"),
+    unanswered = get("startup", "TAB on a registry that does not answer");
   // Peak RSS of every regctl row that measured one; the largest is the target's.
   const rssRows = results.filter((r) => r.name.startsWith("regctl") && r.rssBytes !== undefined);
   const biggest = rssRows.length ? rssRows.reduce((a, b) => (b.rssBytes! > a.rssBytes! ? b : a)) : undefined;
@@ -582,19 +616,27 @@ function report(results: Result[]): void {
     ["regctl ≥ 5× faster than the curl loop", curl.ms >= 5 * regctl.ms, `${(curl.ms / regctl.ms).toFixed(1)}×`],
     ["regctl within 2× of the ceiling", regctl.ms <= 2 * ceiling.ms, `${(regctl.ms / ceiling.ms).toFixed(2)}× the ceiling's time`],
     [`regctl prune ≥ 5× faster than the curl loop of ${PRUNE_TAGS - PRUNE_KEEP} DELETEs`, pruneCurl.ms >= 5 * prune.ms, `${(pruneCurl.ms / prune.ms).toFixed(1)}×`],
-    [`regctl prune ≥ 5× faster than the curl loop doing the whole job (${WHOLE_JOB_REQUESTS} requests, finds the digests itself)`,
-      pruneCurlWhole.ms >= 5 * prune.ms, `${(pruneCurlWhole.ms / prune.ms).toFixed(1)}×`],
+    [
+      `regctl prune ≥ 5× faster than the curl loop doing the whole job (${WHOLE_JOB_REQUESTS} requests, finds the digests itself)`,
+      pruneCurlWhole.ms >= 5 * prune.ms,
+      `${(pruneCurlWhole.ms / prune.ms).toFixed(1)}×`,
+    ],
     ["regctl --help ≤ 20 ms", help.ms <= 20, `${ms(help.ms)} ms`],
     ["completion, warm cache ≤ 30 ms", warm.ms <= 30, `${ms(warm.ms)} ms`],
     ["completion, cold cache ≤ 100 ms", cold.ms <= 100, `${ms(cold.ms)} ms`],
     ["TAB on a registry that is down, or does not answer, ≤ 2 s", Math.max(down.ms, unanswered.ms) <= 2000, `${ms(down.ms)} ms, ${ms(unanswered.ms)} ms`],
-    ["regctl peak RSS ≤ 60 MiB", regctlMiB === undefined ? undefined : regctlMiB <= 60,
-      regctlMiB === undefined ? "no /usr/bin/time" : `${regctlMiB.toFixed(1)} MiB, ${biggest!.name}`],
+    [
+      "regctl peak RSS ≤ 60 MiB",
+      regctlMiB === undefined ? undefined : regctlMiB <= 60,
+      regctlMiB === undefined ? "no /usr/bin/time" : `${regctlMiB.toFixed(1)} MiB, ${biggest!.name}`,
+    ],
   ];
   console.log("\n### targets\n");
   for (const [label, met, got] of targets) console.log(`- ${met === undefined ? "unknown" : met ? "met" : "MISSED"}: ${label} (${got})`);
-  console.log(`\n${RUNS} runs per row (--help: ${HELP_RUNS}; prune: ${PRUNE_RUNS}, each on a freshly seeded repository, seeding untimed; ` +
-    `completion: ${COMPLETE_RUNS}, a TAB on a registry that does not answer: ${UNANSWERED_RUNS}) after one untimed warm-up; peak RSS from the warm-up run; ${CPUS} CPUs.`);
+  console.log(
+    `\n${RUNS} runs per row (--help: ${HELP_RUNS}; prune: ${PRUNE_RUNS}, each on a freshly seeded repository, seeding untimed; ` +
+      `completion: ${COMPLETE_RUNS}, a TAB on a registry that does not answer: ${UNANSWERED_RUNS}) after one untimed warm-up; peak RSS from the warm-up run; ${CPUS} CPUs.`,
+  );
 }
 
 // ───────────────────────────── main ─────────────────────────────

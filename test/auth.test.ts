@@ -296,8 +296,7 @@ esac
     chmodSync(join(dir, `docker-credential-${name}`), 0o755);
     return dir;
   };
-  const tagsWith = (h: string, extra: Record<string, string> = {}) =>
-    run(["tags", `${tls.host}/busybox`, "--cacert", tls.caCertPath!], { env: { HOME: h, ...extra } });
+  const tagsWith = (h: string, extra: Record<string, string> = {}) => run(["tags", `${tls.host}/busybox`, "--cacert", tls.caCertPath!], { env: { HOME: h, ...extra } });
 
   test("auths.<host>.auth", async () => {
     const r = await tagsWith(configHome({ auths: { [`https://${tls.host}`]: { auth: BASIC } } }));
@@ -335,12 +334,23 @@ esac
   test("a helper that never answers: stopped at the limit, one line naming it, nothing of it left running", async () => {
     const dir = helperDir("hang", tls.host, 30);
     // The limit is 10 s; the transport takes a shorter one so the test does not wait that long.
-    const transport = new Transport({
-      curl: false, dryRun: false, timeoutMs: 5000, insecure: false, cacert: [tls.caCertPath!], helperTimeoutMs: 500,
-      env: { HOME: configHome({ credsStore: "hang" }), PATH: `${dir}:/usr/bin:/bin` },
-    }, makeLog({ curl: false, verbose: false }, () => {}));
+    const transport = new Transport(
+      {
+        curl: false,
+        dryRun: false,
+        timeoutMs: 5000,
+        insecure: false,
+        cacert: [tls.caCertPath!],
+        helperTimeoutMs: 500,
+        env: { HOME: configHome({ credsStore: "hang" }), PATH: `${dir}:/usr/bin:/bin` },
+      },
+      makeLog({ curl: false, verbose: false }, () => {}),
+    );
     const t0 = performance.now();
-    const err = await tagList(new RegistryApi(tls.host, transport, "https"), "busybox").then(() => undefined, (e: unknown) => e);
+    const err = await tagList(new RegistryApi(tls.host, transport, "https"), "busybox").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const ms = performance.now() - t0;
     expect(err).toBeInstanceOf(RegctlError);
     expect({ message: (err as RegctlError).message, hint: (err as RegctlError).hint }).toEqual({

@@ -21,7 +21,12 @@ afterAll(async () => {
 function revisions(r: Registry, repo: string): string[] {
   const dir = join(r.dir, "storage", "docker", "registry", "v2", "repositories", repo, "_manifests", "revisions", "sha256");
   // A DELETE removes the revision's link file; the empty directory stays until garbage-collect.
-  return existsSync(dir) ? readdirSync(dir).filter((h) => existsSync(join(dir, h, "link"))).map((h) => `sha256:${h}`).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((h) => existsSync(join(dir, h, "link")))
+        .map((h) => `sha256:${h}`)
+        .sort()
+    : [];
 }
 
 /** Pull an image whole, as docker would: the manifest, then its config and every layer, each checked. */
@@ -93,8 +98,15 @@ describe("untag", () => {
 describe("prune", () => {
   test("--keep 10 of 300 tags keeps the 10 newest by creation time (not by name), each still pulls whole", async () => {
     const pushed = await pushManyTags(reg.url, "p/many", 300, { distinctImages: true });
-    const newest = [...pushed].sort((a, b) => b.created.localeCompare(a.created)).slice(0, 10).map((t) => t.tag).sort();
-    const byName = [...pushed].map((t) => t.tag).sort().slice(-10);
+    const newest = [...pushed]
+      .sort((a, b) => b.created.localeCompare(a.created))
+      .slice(0, 10)
+      .map((t) => t.tag)
+      .sort();
+    const byName = [...pushed]
+      .map((t) => t.tag)
+      .sort()
+      .slice(-10);
     expect(newest).not.toEqual(byName);
     const r = await run(["prune", `${reg.host}/p/many`, "--keep", "10", "--yes"], { timeoutMs: 120_000 });
     expect(r.code).toBe(0);
@@ -144,7 +156,11 @@ describe("prune", () => {
     const index = await pushIndex(reg.url, "p/index", ["current"], children, { format: "oci" });
     // A child tagged on its own, and older single images.
     const child = index.children[0]!;
-    const put = await fetch(`${reg.url}/v2/p/index/manifests/amd64-only`, { method: "PUT", headers: { "Content-Type": child.mediaType }, body: new TextDecoder().decode(child.manifest) });
+    const put = await fetch(`${reg.url}/v2/p/index/manifests/amd64-only`, {
+      method: "PUT",
+      headers: { "Content-Type": child.mediaType },
+      body: new TextDecoder().decode(child.manifest),
+    });
     expect(put.status).toBe(201);
     for (let i = 0; i < 3; i++) await pushImage(reg.url, "p/index", [`old-${i}`], { seed: `old-${i}`, created: `2024-0${i + 1}-01T00:00:00Z` });
     const r = await run(["prune", `${reg.host}/p/index`, "--keep", "1", "--match", "^(current|old-)", "--yes"]);

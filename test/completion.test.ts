@@ -62,8 +62,7 @@ const inHome = (cmd: string[], env: Env, timeoutMs = 15_000): Promise<ExecResult
 const regctl = (args: string[], env: Env) => inHome([join(binDir, "regctl"), ...args], env);
 
 /** One TAB as the scripts ask it: the line up to the cursor in COMP_LINE. */
-const answer = (shell: string, line: string, env: Env) =>
-  inHome([join(binDir, "regctl"), "__complete", shell], { ...env, COMP_LINE: line, COMP_POINT: String(line.length) });
+const answer = (shell: string, line: string, env: Env) => inHome([join(binDir, "regctl"), "__complete", shell], { ...env, COMP_LINE: line, COMP_POINT: String(line.length) });
 
 const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const fishq = (s: string) => `'${s.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
@@ -104,7 +103,10 @@ async function bashComplete(env: Env, lines: string[], source = "source <(regctl
   const r = await inHome(["bash", "--norc", "--noprofile", "-c", script], env);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
-  return r.stdout.split("<<<\n").slice(1).map((part) => part.split("\n").filter(Boolean));
+  return r.stdout
+    .split("<<<\n")
+    .slice(1)
+    .map((part) => part.split("\n").filter(Boolean));
 }
 
 /** The words a completed line ends in, one per COMPREPLY entry (sorted). */
@@ -124,11 +126,18 @@ async function fishComplete(env: Env, lines: string[], opts: { source?: boolean 
   // installed script is only found by a fish that reads its configuration.
   const r = await inHome(["fish", ...(source ? ["--no-config"] : []), "-c", script], env);
   expect(r.stderr).toBe("");
-  return r.stdout.split("<<<\n").slice(1).map((part) =>
-    part.split("\n").filter(Boolean).map((l) => {
-      const tab = l.indexOf("\t");
-      return (tab < 0 ? [l, ""] : [l.slice(0, tab), l.slice(tab + 1)]) as [string, string];
-    }));
+  return r.stdout
+    .split("<<<\n")
+    .slice(1)
+    .map((part) =>
+      part
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => {
+          const tab = l.indexOf("\t");
+          return (tab < 0 ? [l, ""] : [l.slice(0, tab), l.slice(tab + 1)]) as [string, string];
+        }),
+    );
 }
 
 const values = (rows: [string, string][]) => sorted(rows.map(([v]) => v));
@@ -144,14 +153,14 @@ beforeAll(async () => {
   binDir = join(tmp, "bin");
   mkdirSync(binDir);
   let bin = process.env.REGCTL_BIN ? resolve(ROOT, process.env.REGCTL_BIN) : "";
-  const registries = Promise.all([
-    startRegistry(),
-    startRegistry({ tls: true, htpasswd: { user: USER, password: PASSWORD } }),
-    startRegistry(),
-  ]);
+  const registries = Promise.all([startRegistry(), startRegistry({ tls: true, htpasswd: { user: USER, password: PASSWORD } }), startRegistry()]);
   if (!bin) {
     bin = join(tmp, "regctl");
-    const b = await inHome([join(ROOT, "node_modules", ".bin", "bun"), "build", "--compile", join(ROOT, "regctl.ts"), "--outfile", bin], { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp }, 60_000);
+    const b = await inHome(
+      [join(ROOT, "node_modules", ".bin", "bun"), "build", "--compile", join(ROOT, "regctl.ts"), "--outfile", bin],
+      { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp },
+      60_000,
+    );
     if (b.code !== 0) throw new Error(`bun build --compile failed: ${b.stderr}${b.stdout}`);
   }
   symlinkSync(bin, join(binDir, "regctl"));
@@ -222,7 +231,10 @@ describe("bash, through bash-completion's machinery", () => {
       [`regctl delete ${H}/busybox:latest `, []], // delete takes one reference
       [`regctl delete ${H}/nosuchrepo:`, []],
     ];
-    const got = await bashCandidates(env, cases.map(([line]) => line));
+    const got = await bashCandidates(
+      env,
+      cases.map(([line]) => line),
+    );
     cases.forEach(([line, want], i) => expect({ line, got: got[i] }).toEqual({ line, got: sorted(want) }));
 
     const commands = await bashCandidates(env, ["regctl "]);
@@ -320,9 +332,12 @@ describe("zsh, interactive in tmux", () => {
     expect(hex(digestA)[0]).not.toBe(hex(digestB)[0]);
     await zshPane.completes(`regctl delete ${H}/busybox@`, `regctl delete ${H}/busybox@sha256:`, false);
     zshPane.keys("Tab");
-    await zshPane.listing("the digests listed with their tags", (b) =>
-      b.some((l) => l.startsWith(`${H}/busybox@${digestA} `) && l.endsWith("-- 1.36, latest")) &&
-      b.some((l) => l.startsWith(`${H}/busybox@${digestB} `) && l.endsWith("-- edge")));
+    await zshPane.listing(
+      "the digests listed with their tags",
+      (b) =>
+        b.some((l) => l.startsWith(`${H}/busybox@${digestA} `) && l.endsWith("-- 1.36, latest")) &&
+        b.some((l) => l.startsWith(`${H}/busybox@${digestB} `) && l.endsWith("-- edge")),
+    );
     await zshPane.completes(`regctl delete ${H}/busybox@sha256:${hex(digestA).slice(0, 4)}`, `regctl delete ${H}/busybox@${digestA}`, true);
   });
 
@@ -383,8 +398,9 @@ describe("fish, through complete -C", () => {
 /** Every file under dir (not directories), relative, sorted. */
 function filesUnder(dir: string, prefix = ""): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]).sort();
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]))
+    .sort();
 }
 
 describe("completion install / uninstall, then a new shell", () => {
@@ -487,8 +503,15 @@ describe("a registry that is down or does not answer", () => {
     const env = makeHome("down");
     const lines = [DOWN, HANG].flatMap((host) => [`regctl delete ${host}/bu`, `regctl delete ${host}/busybox:`, `regctl delete ${host}/busybox@`]);
     const results = await Promise.all(lines.map((line) => answer("zsh", line, env)));
-    results.forEach((r, i) => expect({ line: lines[i], code: r.code, stdout: r.stdout, stderr: r.stderr, ms: r.ms < BY_THE_DEADLINE_MS })
-      .toEqual({ line: lines[i], code: 0, stdout: "", stderr: "", ms: true }));
+    results.forEach((r, i) =>
+      expect({ line: lines[i], code: r.code, stdout: r.stdout, stderr: r.stderr, ms: r.ms < BY_THE_DEADLINE_MS }).toEqual({
+        line: lines[i],
+        code: 0,
+        stdout: "",
+        stderr: "",
+        ms: true,
+      }),
+    );
     expect(existsSync(join(env.XDG_CACHE_HOME!, "regctl", "completion")) ? readdirSync(join(env.XDG_CACHE_HOME!, "regctl", "completion")) : []).toEqual([]);
   }, 20_000);
 
@@ -555,13 +578,16 @@ function credentialHelperDir(name: string, seconds: number): string {
   const dir = join(tmp, `helper-${name}`);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `docker-credential-${name}`);
-  writeFileSync(file, `#!/bin/sh
+  writeFileSync(
+    file,
+    `#!/bin/sh
 echo $$ >> ${shq(join(dir, "pids"))}
 sleep ${seconds} &
 echo $! >> ${shq(join(dir, "pids"))}
 wait
 printf '%s' '{"Username":"${USER}","Secret":"${PASSWORD}"}'
-`);
+`,
+  );
   chmodSync(file, 0o755);
   return dir;
 }
@@ -718,12 +744,14 @@ describe("warm and cold", () => {
       const r = await answer("zsh", line, env);
       expect(r.stdout).toBe(first.stdout);
     }
-    for (let i = 0; i < N; i++) { // no completion cache; the scheme already known
+    for (let i = 0; i < N; i++) {
+      // no completion cache; the scheme already known
       rmSync(join(dir, "completion"), { recursive: true, force: true });
       const r = await answer("zsh", line, env);
       expect(r.stdout).toBe(first.stdout);
     }
-    for (let i = 0; i < N; i++) { // no cache at all: the scheme is probed too
+    for (let i = 0; i < N; i++) {
+      // no cache at all: the scheme is probed too
       rmSync(dir, { recursive: true, force: true });
       const r = await answer("zsh", line, env);
       expect(r.stdout).toBe(first.stdout);

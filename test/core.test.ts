@@ -68,7 +68,10 @@ describe("the seed question: delete busybox:latest", () => {
     // stderr is itself a script: every line a command or a comment (the deletes-enabled probe and
     // the recheck's loop before the DELETE included).
     for (const line of plan.stderr.trim().split("\n"))
-      expect(line.startsWith("#") || /^(curl |DIGEST=\$\(curl |\[ "\$DIGEST" = |ACCEPT=|set -eu|\[ "\$\(curl |TAGS=|PLAN_[A-Z]+=|CHANGED=$|while :; do$|  |done$|\[ -z "\$CHANGED" \])/.test(line)).toBe(true);
+      expect(
+        line.startsWith("#") ||
+          /^(curl |DIGEST=\$\(curl |\[ "\$DIGEST" = |ACCEPT=|set -eu|\[ "\$\(curl |TAGS=|PLAN_[A-Z]+=|CHANGED=$|while :; do$|  |done$|\[ -z "\$CHANGED" \])/.test(line),
+      ).toBe(true);
     expect(plan.stderr).toContain("PLAN_DELETES=");
     expect(plan.stderr).toContain(`-X DELETE http://${reg.host}/v2/${repo}/manifests/"$DIGEST"`);
     expect(plan.stderr).toContain("Accept: ");
@@ -138,7 +141,10 @@ test("REGCTL_CURL=1 turns the transcript on without --curl", async () => {
 
 describe("lists and indexes", () => {
   test("inspect shows the platforms of a docker list and an OCI index", async () => {
-    for (const [repo, pushed] of [["multi/list", list], ["multi/index", index]] as const) {
+    for (const [repo, pushed] of [
+      ["multi/list", list],
+      ["multi/index", index],
+    ] as const) {
       const r = await run(["inspect", `${reg.host}/${repo}:1`, "--json"]);
       expect(r.code).toBe(0);
       const s = JSON.parse(r.stdout);
@@ -204,7 +210,10 @@ describe("reads", () => {
     const d = await run(["tags", `${reg.host}/busybox`, "--digests"]);
     expect(d.stdout).toBe(`edge\t${edge.digest}\n`);
     const many = await run(["tags", `${reg.host}/many`, "--digests", "--concurrency", "16"]);
-    const rows = many.stdout.trim().split("\n").map((l) => l.split("\t"));
+    const rows = many.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("\t"));
     expect(rows.map((x) => x[0])).toEqual(tags);
     const digests = new Set(rows.map((x) => x[1]));
     expect(digests.size).toBe(1);

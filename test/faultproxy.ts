@@ -134,7 +134,12 @@ export async function startFaultProxy(target: string, faults: Faults = {}): Prom
     if (f.maxFaults !== undefined && injected >= f.maxFaults) return "none";
     const r = unit(`${f.seed ?? 1}|${key}|${n}`);
     let edge = 0;
-    const bands: [number | undefined, Fault][] = [[f.dropRate, "drop"], [f.status503Rate, "503"], [f.status429Rate, "429"], [f.slowRate, "slow"]];
+    const bands: [number | undefined, Fault][] = [
+      [f.dropRate, "drop"],
+      [f.status503Rate, "503"],
+      [f.status429Rate, "429"],
+      [f.slowRate, "slow"],
+    ];
     for (const [rate, fault] of bands) {
       edge += rate ?? 0;
       if (r < edge) {

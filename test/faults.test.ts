@@ -37,8 +37,7 @@ async function proxy(faults: Parameters<typeof startFaultProxy>[1]): Promise<Fau
   return p;
 }
 
-const newest = (pushed: TaggedImage[], n: number) =>
-  [...pushed].sort((a, b) => b.created.localeCompare(a.created)).slice(0, n);
+const newest = (pushed: TaggedImage[], n: number) => [...pushed].sort((a, b) => b.created.localeCompare(a.created)).slice(0, n);
 
 /** The digest the registry stores for a tag, asked directly (no proxy, no regctl). */
 async function digestOf(repo: string, tag: string): Promise<string | null> {
@@ -66,8 +65,7 @@ async function expectExactly(repo: string, keep: TaggedImage[]): Promise<void> {
 }
 
 const IMPOSSIBLE = `sha256:${"0".repeat(64)}`;
-const isRealDelete = (r: LoggedRequest, repo: string) =>
-  r.method === "DELETE" && r.path.startsWith(`/v2/${repo}/manifests/sha256:`) && !r.path.endsWith(IMPOSSIBLE);
+const isRealDelete = (r: LoggedRequest, repo: string) => r.method === "DELETE" && r.path.startsWith(`/v2/${repo}/manifests/sha256:`) && !r.path.endsWith(IMPOSSIBLE);
 
 /**
  * A DELETE whose answer was lost may have happened: before it is sent again, regctl must look
@@ -125,7 +123,9 @@ function spawnRegctl(args: string[]) {
   const child = Bun.spawn([...regctlCommand(), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", XDG_CACHE_HOME: CACHE_HOME, NO_COLOR: "1" },
-    stdin: "ignore", stdout: "pipe", stderr: "pipe",
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
   });
   const killer = setTimeout(() => child.kill("SIGKILL"), 90_000);
   void child.exited.then(() => clearTimeout(killer));
@@ -141,7 +141,10 @@ describe("reads through faults", () => {
     figures.push(`tags --digests: ${p.stats.requests} requests, faults ${JSON.stringify(faultTable(p.log))}, longest streak ${longestStreak(p.log)}, exit ${r.code}, ${ms} ms`);
     noStack(r);
     expect(r.code).toBe(0);
-    const got = r.stdout.trim().split("\n").map((l) => l.split("\t"));
+    const got = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("\t"));
     const want = seeded["f/tags"]!.map((t) => [t.tag, t.digest]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
     expect(got).toEqual(want);
     // The faults really happened, of every kind.
@@ -164,8 +167,10 @@ describe("prune through faults", () => {
     // Each run with its requests: a rerun reads the registry afresh, so each is judged on its own.
     const rounds = [{ result: first, log: p.log.slice() }];
     const deletesFirst = p.log.filter((r) => isRealDelete(r, repo));
-    figures.push(`prune: ${p.log.length} requests, faults ${JSON.stringify(faultTable(p.log))}, longest streak ${longestStreak(p.log)}; ` +
-      `${deletesFirst.length} DELETEs for ${planned} digests (${deletesFirst.filter((r) => r.fault === "drop-after-forward").length} acted on with the answer lost), exit ${first.code}`);
+    figures.push(
+      `prune: ${p.log.length} requests, faults ${JSON.stringify(faultTable(p.log))}, longest streak ${longestStreak(p.log)}; ` +
+        `${deletesFirst.length} DELETEs for ${planned} digests (${deletesFirst.filter((r) => r.fault === "drop-after-forward").length} acted on with the answer lost), exit ${first.code}`,
+    );
     noStack(first);
     const firstSaid = pruneSummary(first.stdout, `${p.host}/${repo}`);
     expect(firstSaid).toBeDefined();
@@ -174,7 +179,13 @@ describe("prune through faults", () => {
       expect(firstSaid).toEqual({ deleted: planned, failed: 0, notStarted: 0 });
     } else {
       // Or it says what did not finish, each one by name, and to run it again ...
-      figures.push(`FINDING prune under faults exited ${first.code}: ${first.stderr.split("\n").filter((l) => /^(regctl:|failed:)/.test(l)).slice(0, 6).join(" | ")}`);
+      figures.push(
+        `FINDING prune under faults exited ${first.code}: ${first.stderr
+          .split("\n")
+          .filter((l) => /^(regctl:|failed:)/.test(l))
+          .slice(0, 6)
+          .join(" | ")}`,
+      );
       expect(first.code).toBe(1);
       expect(first.stderr).toContain("regctl: the prune did not finish");
       expect(first.stderr).toContain("run the same prune again");
@@ -186,7 +197,17 @@ describe("prune through faults", () => {
       // one did, there is nothing left to prune).
       const second = await prune();
       rounds.push({ result: second, log: p.log.slice(rounds[0]!.log.length) });
-      figures.push(`prune rerun (same faults): exit ${second.code}${second.code ? `: ${second.stderr.split("\n").filter((l) => /^(regctl:|failed:)/.test(l)).slice(0, 4).join(" | ")}` : ""}`);
+      figures.push(
+        `prune rerun (same faults): exit ${second.code}${
+          second.code
+            ? `: ${second.stderr
+                .split("\n")
+                .filter((l) => /^(regctl:|failed:)/.test(l))
+                .slice(0, 4)
+                .join(" | ")}`
+            : ""
+        }`,
+      );
       noStack(second);
       expect(second.code).toBe(0);
       const secondSaid = second.stdout.includes("nothing to prune") ? { deleted: 0, failed: 0, notStarted: 0 } : pruneSummary(second.stdout, `${p.host}/${repo}`);
@@ -252,8 +273,10 @@ describe("prune through faults", () => {
     const sent = p.log.filter((r) => isRealDelete(r, repo));
     const notStarted = [...stderr.matchAll(/not started: \S+@(sha256:[a-f0-9]{64})/g)].map((m) => m[1]!);
     const reported = Number(/deleted (\d+) manifests/.exec(stdout)?.[1] ?? NaN);
-    figures.push(`interrupt: SIGINT after ${Date.now() - t0} ms with ${sentBefore} DELETEs sent; ${sent.length} sent in all, ` +
-      `${reported} reported deleted, ${notStarted.length} reported not started; exit ${code}`);
+    figures.push(
+      `interrupt: SIGINT after ${Date.now() - t0} ms with ${sentBefore} DELETEs sent; ${sent.length} sent in all, ` +
+        `${reported} reported deleted, ${notStarted.length} reported not started; exit ${code}`,
+    );
     expect(stderr).not.toContain("    at ");
     expect(sentBefore).toBeGreaterThanOrEqual(16);
     expect(code).toBe(130);

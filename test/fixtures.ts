@@ -58,12 +58,19 @@ export async function exec(cmd: string[], opts: ExecOptions = {}): Promise<ExecR
 export function execSync(cmd: string[], opts: ExecOptions = {}): ExecResult {
   const t0 = performance.now();
   const p = Bun.spawnSync(cmd, {
-    cwd: opts.cwd, env: opts.env, stdin: stdinOf(opts.stdin), stdout: "pipe", stderr: "pipe",
+    cwd: opts.cwd,
+    env: opts.env,
+    stdin: stdinOf(opts.stdin),
+    stdout: "pipe",
+    stderr: "pipe",
     ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: "SIGKILL" } : {}),
   });
   return finish(cmd, opts, {
-    code: p.exitCode ?? 128, ...(p.signalCode ? { signal: String(p.signalCode) } : {}),
-    stdout: p.stdout.toString(), stderr: p.stderr.toString(), ms: performance.now() - t0,
+    code: p.exitCode ?? 128,
+    ...(p.signalCode ? { signal: String(p.signalCode) } : {}),
+    stdout: p.stdout.toString(),
+    stderr: p.stderr.toString(),
+    ms: performance.now() - t0,
   });
 }
 
@@ -92,12 +99,47 @@ const openssl = (args: string[], dir: string) => exec(["openssl", ...args], { cw
 
 /** A self-signed CA in `dir` (ca.crt, ca.key); EC P-256 keys are fast to make. */
 export async function makeCA(dir: string, name = "regctl test CA"): Promise<TestCA> {
-  await openssl(["req", "-x509", ...EC, "-keyout", "ca.key", "-out", "ca.crt", "-subj", `/CN=${name}`,
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
+  await openssl(
+    [
+      "req",
+      "-x509",
+      ...EC,
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    ],
+    dir,
+  );
   const sign = async (leaf: string, subject: string, extensions: string[] = []): Promise<CertFiles> => {
     // OpenSSL 3 `req -x509 -CA` signs the new cert with our CA in one step.
-    await openssl(["req", "-x509", ...EC, "-CA", "ca.crt", "-CAkey", "ca.key", "-keyout", `${leaf}.key`, "-out", `${leaf}.crt`,
-      "-subj", subject, "-addext", "basicConstraints=critical,CA:FALSE", ...extensions.flatMap((e) => ["-addext", e])], dir);
+    await openssl(
+      [
+        "req",
+        "-x509",
+        ...EC,
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-keyout",
+        `${leaf}.key`,
+        "-out",
+        `${leaf}.crt`,
+        "-subj",
+        subject,
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        ...extensions.flatMap((e) => ["-addext", e]),
+      ],
+      dir,
+    );
     return { cert: join(dir, `${leaf}.crt`), key: join(dir, `${leaf}.key`) };
   };
   return {
@@ -138,10 +180,7 @@ export type TestServer = {
 };
 
 /** Bun.serve on 127.0.0.1 and a free port, logging every request; `tls` holds PEM text. */
-export function serve(
-  handler: (req: Request, url: URL, seen: Seen[]) => Response | Promise<Response>,
-  opts: { tls?: { cert: string; key: string } } = {},
-): TestServer {
+export function serve(handler: (req: Request, url: URL, seen: Seen[]) => Response | Promise<Response>, opts: { tls?: { cert: string; key: string } } = {}): TestServer {
   const seen: Seen[] = [];
   const s = Bun.serve({
     hostname: "127.0.0.1",

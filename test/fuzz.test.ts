@@ -10,8 +10,22 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  findCredential, formatReference, isDigest, parseDuration, parseErrorBody, parseLinkNext, parseReference, parseRegistry,
-  parseRetryAfter, parseWwwAuthenticate, readDockerConfig, RegctlError, shQuote, shQuoteWithVars, splitWords, UsageError,
+  findCredential,
+  formatReference,
+  isDigest,
+  parseDuration,
+  parseErrorBody,
+  parseLinkNext,
+  parseReference,
+  parseRegistry,
+  parseRetryAfter,
+  parseWwwAuthenticate,
+  readDockerConfig,
+  RegctlError,
+  shQuote,
+  shQuoteWithVars,
+  splitWords,
+  UsageError,
 } from "../regctl.ts";
 import { exec } from "./fixtures.ts";
 
@@ -19,7 +33,11 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20260127);
 const counts: Record<string, number> = {};
 afterAll(() => {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  console.log(`\nfuzz (seed ${SEED}): ${total} inputs\n  ${Object.entries(counts).map(([k, v]) => `${k}: ${v}`).join("\n  ")}`);
+  console.log(
+    `\nfuzz (seed ${SEED}): ${total} inputs\n  ${Object.entries(counts)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join("\n  ")}`,
+  );
 });
 
 // ── a seeded PRNG and the mutations ──
@@ -42,10 +60,60 @@ type Rng = ReturnType<typeof prng>;
 
 /** Characters that break parsers: separators, quotes, unicode look-alikes, controls, surrogates. */
 const NASTY = [
-  "\u0000", "\u0001", "\t", "\n", "\r", "\u001b", "\u007f", " ", "\u00a0", "\u2028", "\u2029", "\ufeff", "\u200b", "\u202e",
-  "\uff1a" /* fullwidth colon */, "\uff0f" /* fullwidth slash */, "\u0130" /* İ: lowercases to two code points */, "\u212a" /* Kelvin K */,
-  "\ud800" /* lone surrogate */, "\udfff", "😀", "é", "e\u0301", "%00", "%2F", "..", "/", ":", "@", "#", "?", "&", "=", ",", ";",
-  '"', "'", "\\", "<", ">", "[", "]", "{", "}", "$", "`", "*", "!", "~", "sha256:", "http://", "https://", "localhost", "0",
+  "\u0000",
+  "\u0001",
+  "\t",
+  "\n",
+  "\r",
+  "\u001b",
+  "\u007f",
+  " ",
+  "\u00a0",
+  "\u2028",
+  "\u2029",
+  "\ufeff",
+  "\u200b",
+  "\u202e",
+  "\uff1a" /* fullwidth colon */,
+  "\uff0f" /* fullwidth slash */,
+  "\u0130" /* İ: lowercases to two code points */,
+  "\u212a" /* Kelvin K */,
+  "\ud800" /* lone surrogate */,
+  "\udfff",
+  "😀",
+  "é",
+  "e\u0301",
+  "%00",
+  "%2F",
+  "..",
+  "/",
+  ":",
+  "@",
+  "#",
+  "?",
+  "&",
+  "=",
+  ",",
+  ";",
+  '"',
+  "'",
+  "\\",
+  "<",
+  ">",
+  "[",
+  "]",
+  "{",
+  "}",
+  "$",
+  "`",
+  "*",
+  "!",
+  "~",
+  "sha256:",
+  "http://",
+  "https://",
+  "localhost",
+  "0",
 ];
 
 function randomString(r: Rng, max = 40, alphabet?: string): string {
@@ -67,23 +135,38 @@ function mutate(r: Rng, input: string, others: readonly string[]): string {
   for (let m = 1 + r.int(3); m > 0; m--) {
     const at = r.int(s.length + 1);
     switch (r.int(9)) {
-      case 0: s = s.slice(0, at) + String.fromCharCode(r.int(256)) + s.slice(at); break; // a byte
-      case 1: s = s.slice(0, at) + s.slice(at + 1 + r.int(8)); break; // delete
-      case 2: s = s.slice(0, at) + String.fromCharCode(r.int(128)) + s.slice(at + 1); break; // replace
-      case 3: s = s.slice(0, at) + r.pick(NASTY) + s.slice(at); break; // nasty
-      case 4: s = s.slice(0, at) + String.fromCodePoint(r.int(0x110000)) + s.slice(at); break; // any code point
-      case 5: { // a huge repeat of a slice
+      case 0:
+        s = s.slice(0, at) + String.fromCharCode(r.int(256)) + s.slice(at);
+        break; // a byte
+      case 1:
+        s = s.slice(0, at) + s.slice(at + 1 + r.int(8));
+        break; // delete
+      case 2:
+        s = s.slice(0, at) + String.fromCharCode(r.int(128)) + s.slice(at + 1);
+        break; // replace
+      case 3:
+        s = s.slice(0, at) + r.pick(NASTY) + s.slice(at);
+        break; // nasty
+      case 4:
+        s = s.slice(0, at) + String.fromCodePoint(r.int(0x110000)) + s.slice(at);
+        break; // any code point
+      case 5: {
+        // a huge repeat of a slice
         const len = 1 + r.int(8);
         s = s.slice(0, at) + s.slice(at, at + len).repeat(r.pick([2, 64, 600, 5000, 30000])) + s.slice(at + len);
         break;
       }
-      case 6: { // splice with another example
+      case 6: {
+        // splice with another example
         const o = r.pick(others);
         s = s.slice(0, at) + o.slice(r.int(o.length + 1));
         break;
       }
-      case 7: s = r.next() < 0.5 ? s.toUpperCase() : s.trim(); break;
-      default: s = s.slice(0, at) + randomString(r, 6) + s.slice(at);
+      case 7:
+        s = r.next() < 0.5 ? s.toUpperCase() : s.trim();
+        break;
+      default:
+        s = s.slice(0, at) + randomString(r, 6) + s.slice(at);
     }
   }
   return s.slice(0, 100_000); // huge, but bounded: repeats of repeats stay under 100 K characters
@@ -155,30 +238,52 @@ const D512 = `sha512:${H64.repeat(2)}`;
 
 describe("references and registries", () => {
   const VALID = [
-    "busybox", "busybox:latest", "library/busybox:1.36", "localhost:5000/busybox", "localhost/app:v1", "127.0.0.1:5000/a/b/c:tag",
-    "registry.example.com/team/app:1.0.0-rc.1", "[::1]:5000/app:x", "[fe80::1]/x", "docker.io/library/busybox", "index.docker.io/x/y",
-    `localhost:5000/app@${D256}`, `ghcr.io/o/r:t@${D256}`, `app@${D512}`, "https://localhost:5000/app:tag", "docker://busybox",
-    "a__b/c--d.e_f:TAG_1.2-rc", "x".repeat(200) + ":" + "t".repeat(128), "my-registry:443/a.b/c-d/e__f",
+    "busybox",
+    "busybox:latest",
+    "library/busybox:1.36",
+    "localhost:5000/busybox",
+    "localhost/app:v1",
+    "127.0.0.1:5000/a/b/c:tag",
+    "registry.example.com/team/app:1.0.0-rc.1",
+    "[::1]:5000/app:x",
+    "[fe80::1]/x",
+    "docker.io/library/busybox",
+    "index.docker.io/x/y",
+    `localhost:5000/app@${D256}`,
+    `ghcr.io/o/r:t@${D256}`,
+    `app@${D512}`,
+    "https://localhost:5000/app:tag",
+    "docker://busybox",
+    "a__b/c--d.e_f:TAG_1.2-rc",
+    "x".repeat(200) + ":" + "t".repeat(128),
+    "my-registry:443/a.b/c-d/e__f",
   ];
   test("parseReference: only UsageError; what parses re-parses from formatReference to the same value, and is well-formed", () => {
     const r = prng(SEED);
-    const res = fuzz("parseReference", inputs(r, 12_000, VALID, "abz09._-/:@[]sh256ABCDEF"), (s) => {
-      for (const requireTagOrDigest of [false, true]) {
-        const ref = parseReference(s, { requireTagOrDigest });
-        const text = formatReference(ref);
-        let again;
-        try {
-          again = parseReference(text, { requireTagOrDigest });
-        } catch (err) {
-          throw new PropertyError(`parsed to ${show(ref)}, but its formatReference ${show(text)} (${text.length} chars) does not re-parse: ${(err as Error).message.slice(0, 120)}`);
+    const res = fuzz(
+      "parseReference",
+      inputs(r, 12_000, VALID, "abz09._-/:@[]sh256ABCDEF"),
+      (s) => {
+        for (const requireTagOrDigest of [false, true]) {
+          const ref = parseReference(s, { requireTagOrDigest });
+          const text = formatReference(ref);
+          let again;
+          try {
+            again = parseReference(text, { requireTagOrDigest });
+          } catch (err) {
+            throw new PropertyError(
+              `parsed to ${show(ref)}, but its formatReference ${show(text)} (${text.length} chars) does not re-parse: ${(err as Error).message.slice(0, 120)}`,
+            );
+          }
+          must(JSON.stringify(again) === JSON.stringify(ref), `re-parses to ${show(again)}, not ${show(ref)}`);
+          must(!/[\s\u0000-\u001f\u007f]/.test(text), `formatReference holds whitespace or a control: ${show(text)}`);
+          must(ref.tag === undefined || /^[\w][\w.-]{0,127}$/.test(ref.tag), `tag ${show(ref.tag)}`);
+          must(ref.digest === undefined || isDigest(ref.digest), `digest ${show(ref.digest)}`);
+          must(!/[A-Z]/.test(ref.repository) && ref.repository.length > 0, `repository ${show(ref.repository)}`);
         }
-        must(JSON.stringify(again) === JSON.stringify(ref), `re-parses to ${show(again)}, not ${show(ref)}`);
-        must(!/[\s\u0000-\u001f\u007f]/.test(text), `formatReference holds whitespace or a control: ${show(text)}`);
-        must(ref.tag === undefined || /^[\w][\w.-]{0,127}$/.test(ref.tag), `tag ${show(ref.tag)}`);
-        must(ref.digest === undefined || isDigest(ref.digest), `digest ${show(ref.digest)}`);
-        must(!/[A-Z]/.test(ref.repository) && ref.repository.length > 0, `repository ${show(ref.repository)}`);
-      }
-    }, [UsageError]);
+      },
+      [UsageError],
+    );
     if (res.bad.length) console.log(`parseReference: ${res.bad.length} failures, e.g.\n  ${res.bad.slice(0, 6).join("\n  ")}`);
     expect(res.bad.slice(0, 4)).toEqual([]);
     expect(res.slowest.ms).toBeLessThan(250);
@@ -210,12 +315,17 @@ describe("references and registries", () => {
   test("parseRegistry: only UsageError; a result is a host that parses again", () => {
     const r = prng(SEED + 1);
     const VALID_R = ["localhost:5000", "http://127.0.0.1:5000/", "https://registry.example.com", "[::1]:443", "docker.io", "ghcr.io", "my-host"];
-    const res = fuzz("parseRegistry", inputs(r, 6_000, VALID_R, "az09.-:/[]"), (s) => {
-      const { registry, scheme } = parseRegistry(s);
-      must(scheme === undefined || scheme === "http" || scheme === "https", `scheme ${show(scheme)}`);
-      must(parseRegistry(registry).registry === registry, `${show(registry)} does not parse again to itself`);
-      must(!/[\s/]/.test(registry), `registry ${show(registry)}`);
-    }, [UsageError]);
+    const res = fuzz(
+      "parseRegistry",
+      inputs(r, 6_000, VALID_R, "az09.-:/[]"),
+      (s) => {
+        const { registry, scheme } = parseRegistry(s);
+        must(scheme === undefined || scheme === "http" || scheme === "https", `scheme ${show(scheme)}`);
+        must(parseRegistry(registry).registry === registry, `${show(registry)} does not parse again to itself`);
+        must(!/[\s/]/.test(registry), `registry ${show(registry)}`);
+      },
+      [UsageError],
+    );
     expect(res.bad.slice(0, 4)).toEqual([]);
     expect(res.slowest.ms).toBeLessThan(250);
   });
@@ -232,11 +342,16 @@ describe("references and registries", () => {
 
   test("parseDuration: only UsageError; a result is a whole number of ms, ≥ 0, that a timer takes", () => {
     const r = prng(SEED + 3);
-    const res = fuzz("parseDuration", inputs(r, 6_000, ["30", "30s", "1500ms", "2m", "12h", "30d", "1.5w", " 5 s ", "0", "999999999999d"], "0123456789.msdhw "), (s) => {
-      const ms = parseDuration(s);
-      // AbortSignal.timeout (--timeout) takes at most 2^53 - 1 ms; beyond, every request fails with a RangeError.
-      must(Number.isSafeInteger(ms) && ms >= 0, `${show(s)} → ${ms}`);
-    }, [UsageError]);
+    const res = fuzz(
+      "parseDuration",
+      inputs(r, 6_000, ["30", "30s", "1500ms", "2m", "12h", "30d", "1.5w", " 5 s ", "0", "999999999999d"], "0123456789.msdhw "),
+      (s) => {
+        const ms = parseDuration(s);
+        // AbortSignal.timeout (--timeout) takes at most 2^53 - 1 ms; beyond, every request fails with a RangeError.
+        must(Number.isSafeInteger(ms) && ms >= 0, `${show(s)} → ${ms}`);
+      },
+      [UsageError],
+    );
     if (res.bad.length) console.log(`parseDuration: ${res.bad.length} failures, e.g.\n  ${res.bad.slice(0, 3).join("\n  ")}`);
     expect(res.bad.slice(0, 4)).toEqual([]);
   });
@@ -249,8 +364,12 @@ describe("registry answers", () => {
     const r = prng(SEED + 4);
     const VALID = [
       'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"',
-      'Basic realm="Registry Realm"', 'Bearer realm="x", error="insufficient_scope", Basic realm="y"', "Negotiate, NTLM",
-      'Bearer realm="a\\"b,c",service=plain', "Bearer realm=https://x/token,service=y", 'Digest realm="x", qop="auth,auth-int", nonce="abc"',
+      'Basic realm="Registry Realm"',
+      'Bearer realm="x", error="insufficient_scope", Basic realm="y"',
+      "Negotiate, NTLM",
+      'Bearer realm="a\\"b,c",service=plain',
+      "Bearer realm=https://x/token,service=y",
+      'Digest realm="x", qop="auth,auth-int", nonce="abc"',
     ];
     let slowSmall = { ms: 0, length: 0 };
     const res = fuzz("parseWwwAuthenticate", inputs(r, 8_000, VALID, 'Bearer realm=",\\ '), (s) => {
@@ -290,8 +409,10 @@ describe("registry answers", () => {
   test("parseLinkNext: never throws, never slow; a result is an absolute URL", () => {
     const r = prng(SEED + 5);
     const VALID = [
-      '</v2/_catalog?last=b&n=2>; rel="next"', '<https://r.example.com/v2/a/tags/list?n=1&last=x>; rel=next',
-      '</v2/a/tags/list?last=1>; rel="prev", </v2/a/tags/list?last=2>; rel="next"', '<http://[::1]:5000/v2/_catalog?n=5>;rel="next";title="x"',
+      '</v2/_catalog?last=b&n=2>; rel="next"',
+      "<https://r.example.com/v2/a/tags/list?n=1&last=x>; rel=next",
+      '</v2/a/tags/list?last=1>; rel="prev", </v2/a/tags/list?last=2>; rel="next"',
+      '<http://[::1]:5000/v2/_catalog?n=5>;rel="next";title="x"',
     ];
     const bases = ["http://127.0.0.1:5000/v2/_catalog", "https://registry.example.com/v2/a/tags/list?n=2"];
     const res = fuzz("parseLinkNext", inputs(r, 8_000, VALID, '<>/;=", relnxt?&'), (s) => {
@@ -318,9 +439,15 @@ describe("registry answers", () => {
   test("parseErrorBody: never throws, on strings and bytes; codes are strings", () => {
     const r = prng(SEED + 7);
     const VALID = [
-      '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}}]}', '{"errors":null}', "[]", "null",
-      '{"errors":[{"code":1},{"code":"A","message":5},null,"x",[]]}', '{"errors":{"length":3}}', "<html>no</html>",
-      `{"errors":[${'{"code":"X"},'.repeat(50)}{"code":"Y"}]}`, `${"[".repeat(5000)}${"]".repeat(5000)}`,
+      '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}}]}',
+      '{"errors":null}',
+      "[]",
+      "null",
+      '{"errors":[{"code":1},{"code":"A","message":5},null,"x",[]]}',
+      '{"errors":{"length":3}}',
+      "<html>no</html>",
+      `{"errors":[${'{"code":"X"},'.repeat(50)}{"code":"Y"}]}`,
+      `${"[".repeat(5000)}${"]".repeat(5000)}`,
     ];
     const enc = new TextEncoder();
     const res = fuzz("parseErrorBody", inputs(r, 6_000, VALID, '{}[]":,errorscode'), (s) => {
@@ -345,22 +472,38 @@ describe("docker config files", () => {
     '{"auths":{"localhost:5000":{"auth":"YWxpY2U6c2VjcmV0"}}}',
     '{"auths":{"https://index.docker.io/v1/":{"identitytoken":"tok"}},"credHelpers":{"gcr.io":"gcloud"},"credsStore":"desktop"}',
     '{"auths":{"r.example.com":{"username":"u","password":"p"}},"HttpHeaders":{"User-Agent":"x"}}',
-    "{}", '{"auths":{}}', '{"auths":[]}', '{"auths":null}', '{"credsStore":5}', "[]", "null", '"x"', "", "\ufeff{}",
+    "{}",
+    '{"auths":{}}',
+    '{"auths":[]}',
+    '{"auths":null}',
+    '{"credsStore":5}',
+    "[]",
+    "null",
+    '"x"',
+    "",
+    "\ufeff{}",
   ];
 
   test("readDockerConfig: only RegctlError, on random and mutated files; a result is an object", () => {
     const r = prng(SEED + 8);
     let i = 0;
-    const res = fuzz("readDockerConfig", inputs(r, 3_000, VALID, '{}[]":,authsuernmpwdcredHlStoyb64='), (s) => {
-      const path = join(dir, `c${i++ % 50}.json`);
-      // Some as text, some as raw bytes (invalid UTF-8 included).
-      writeFileSync(path, r.next() < 0.8 ? s : Buffer.from(Array.from(s, (c) => c.charCodeAt(0) & 255)));
-      const c = readDockerConfig(path);
-      must(c === undefined || (typeof c === "object" && c !== null && !Array.isArray(c)), show(c));
-    }, [RegctlError]);
+    const res = fuzz(
+      "readDockerConfig",
+      inputs(r, 3_000, VALID, '{}[]":,authsuernmpwdcredHlStoyb64='),
+      (s) => {
+        const path = join(dir, `c${i++ % 50}.json`);
+        // Some as text, some as raw bytes (invalid UTF-8 included).
+        writeFileSync(path, r.next() < 0.8 ? s : Buffer.from(Array.from(s, (c) => c.charCodeAt(0) & 255)));
+        const c = readDockerConfig(path);
+        must(c === undefined || (typeof c === "object" && c !== null && !Array.isArray(c)), show(c));
+      },
+      [RegctlError],
+    );
     // Paths that are not files.
     mkdirSync(join(dir, "adir"), { recursive: true });
-    const special = fuzz("readDockerConfig (paths)", [join(dir, "adir"), join(dir, "missing.json"), join(dir, "c0.json", "below"), "", "\u0000"], (p) => void readDockerConfig(p), [RegctlError]);
+    const special = fuzz("readDockerConfig (paths)", [join(dir, "adir"), join(dir, "missing.json"), join(dir, "c0.json", "below"), "", "\u0000"], (p) => void readDockerConfig(p), [
+      RegctlError,
+    ]);
     if (res.bad.length) console.log(`readDockerConfig: ${res.bad.length} failures, e.g.\n  ${res.bad.slice(0, 3).join("\n  ")}`);
     expect(res.bad.slice(0, 4)).toEqual([]);
     expect(special.bad.slice(0, 4)).toEqual([]);
@@ -378,22 +521,30 @@ describe("docker config files", () => {
     const generated = function* () {
       for (const v of VALID) if (!/cred/.test(v)) yield v;
       for (let n = 0; n < 1_500; n++) {
-        const entry = `{${["auth", "identitytoken", "username", "password"].filter(() => r.next() < 0.5).map((k) => `"${k}":${r.pick(values)}`).join(",")}}`;
+        const entry = `{${["auth", "identitytoken", "username", "password"]
+          .filter(() => r.next() < 0.5)
+          .map((k) => `"${k}":${r.pick(values)}`)
+          .join(",")}}`;
         const key = r.pick(["localhost:5000", "http://localhost:5000", "https://localhost:5000/v2/", "other:1"]);
         const doc = `{"auths":{"${key}":${r.next() < 0.9 ? entry : r.pick(values)}}}`;
         yield r.next() < 0.7 ? doc : mutate(r, doc, VALID).replace(/cred/gi, "x");
       }
     };
     const wrongType: string[] = [];
-    const res = await fuzzAsync("findCredential", generated(), async (s) => {
-      writeFileSync(join(home, ".docker", "config.json"), s);
-      const c = await findCredential("localhost:5000", {}, { HOME: home, PATH: emptyPath });
-      if (c) {
-        if (typeof c.source !== "string") wrongType.push(`${show(s)} → no source`);
-        for (const k of ["username", "password", "identityToken"] as const)
-          if (c[k] !== undefined && typeof c[k] !== "string") wrongType.push(`${show(s)} → ${k} is ${show(c[k])}, not a string`);
-      }
-    }, [RegctlError]);
+    const res = await fuzzAsync(
+      "findCredential",
+      generated(),
+      async (s) => {
+        writeFileSync(join(home, ".docker", "config.json"), s);
+        const c = await findCredential("localhost:5000", {}, { HOME: home, PATH: emptyPath });
+        if (c) {
+          if (typeof c.source !== "string") wrongType.push(`${show(s)} → no source`);
+          for (const k of ["username", "password", "identityToken"] as const)
+            if (c[k] !== undefined && typeof c[k] !== "string") wrongType.push(`${show(s)} → ${k} is ${show(c[k])}, not a string`);
+        }
+      },
+      [RegctlError],
+    );
     if (res.bad.length) console.log(`findCredential: ${res.bad.length} inputs threw something else than RegctlError, e.g.\n  ${res.bad.slice(0, 3).join("\n  ")}`);
     if (wrongType.length) console.log(`findCredential: ${wrongType.length} inputs gave a credential field that is not a string, e.g.\n  ${wrongType.slice(0, 3).join("\n  ")}`);
     // A config file with a number where a string belongs must be a RegctlError naming the file, not "a bug in regctl".
@@ -413,12 +564,16 @@ describe("shell", () => {
       const w = splitWords(s);
       must(Array.isArray(w) && w.length >= 1 && w.every((x) => typeof x === "string"), show(w));
     });
-    const words = fuzz("splitWords ∘ shQuote", (function* () {
-      for (let i = 0; i < 4_000; i++) yield Array.from({ length: 1 + r.int(4) }, () => (r.next() < 0.5 ? randomString(r, 12, ` '"\\$\`\t\n`) : mutate(r, "a b'c", VALID)));
-    })(), (arr) => {
-      const back = splitWords(arr.map(shQuote).join(" "));
-      must(JSON.stringify(back) === JSON.stringify(arr), `${show(arr)} → ${show(arr.map(shQuote).join(" "))} → ${show(back)}`);
-    });
+    const words = fuzz(
+      "splitWords ∘ shQuote",
+      (function* () {
+        for (let i = 0; i < 4_000; i++) yield Array.from({ length: 1 + r.int(4) }, () => (r.next() < 0.5 ? randomString(r, 12, ` '"\\$\`\t\n`) : mutate(r, "a b'c", VALID)));
+      })(),
+      (arr) => {
+        const back = splitWords(arr.map(shQuote).join(" "));
+        must(JSON.stringify(back) === JSON.stringify(arr), `${show(arr)} → ${show(arr.map(shQuote).join(" "))} → ${show(back)}`);
+      },
+    );
     expect(res.bad.slice(0, 4)).toEqual([]);
     expect(words.bad.slice(0, 4)).toEqual([]);
   });

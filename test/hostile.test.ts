@@ -80,10 +80,14 @@ function expectClearFailure(r: RunResult, says?: RegExp): void {
 /** An image: config blob and a docker manifest that names it. */
 function image(seed: string, created = "2024-01-01T00:00:00Z") {
   const config = enc.encode(JSON.stringify({ architecture: "amd64", os: "linux", created, rootfs: { type: "layers", diff_ids: [] }, seed }));
-  const manifest = enc.encode(JSON.stringify({
-    schemaVersion: 2, mediaType: DOCKER_MANIFEST,
-    config: { mediaType: "application/vnd.docker.container.image.v1+json", digest: sha256(config), size: config.length }, layers: [],
-  }));
+  const manifest = enc.encode(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: DOCKER_MANIFEST,
+      config: { mediaType: "application/vnd.docker.container.image.v1+json", digest: sha256(config), size: config.length },
+      layers: [],
+    }),
+  );
   return { config, configDigest: sha256(config), manifest, digest: sha256(manifest) };
 }
 
@@ -214,7 +218,9 @@ describe("(b) answers too large to hold", () => {
       const r = await regctl([cmd!, `${srv.host}/${ref}`, "--plain-http"]);
       const ms = Math.round(performance.now() - t0);
       srv.stop();
-      figures.push(`(b) ${name}: ${srv.requests} request(s), the server wrote ${srv.written.map((w) => `${(w / MiB).toFixed(2)} MiB`).join(", ")} of ${size / MiB} MiB, ${ms} ms, exit ${r.code}`);
+      figures.push(
+        `(b) ${name}: ${srv.requests} request(s), the server wrote ${srv.written.map((w) => `${(w / MiB).toFixed(2)} MiB`).join(", ")} of ${size / MiB} MiB, ${ms} ms, exit ${r.code}`,
+      );
       expectClearFailure(r, /larger than|refused/);
       for (const w of srv.written) expect(w).toBeLessThanOrEqual(most);
       expect(srv.requests).toBeLessThanOrEqual(5);
@@ -239,7 +245,11 @@ describe("(c) pagination that never ends", () => {
 
   const variants: [string, string, (k: number, url: URL) => { names: string[]; next?: string }][] = [
     ["a catalog whose Link repeats itself", "repos", (k) => ({ names: k === 1 ? ["a", "b"] : ["c", "d"], next: "/v2/_catalog?last=b&n=2" })],
-    ["a catalog whose Link goes back to the first page", "repos", (k) => ({ names: k === 1 ? ["a", "b"] : ["c", "d"], next: k === 1 ? "/v2/_catalog?last=b&n=2" : "/v2/_catalog" })],
+    [
+      "a catalog whose Link goes back to the first page",
+      "repos",
+      (k) => ({ names: k === 1 ? ["a", "b"] : ["c", "d"], next: k === 1 ? "/v2/_catalog?last=b&n=2" : "/v2/_catalog" }),
+    ],
     ["a catalog that never ends: a new `last` each page, the same names", "repos", (k) => ({ names: ["a", "b"], next: `/v2/_catalog?last=b${k}&n=2` })],
     ["a catalog that never ends: a new `last` each page, new names", "repos", (k) => ({ names: [`r${pad(k)}a`, `r${pad(k)}b`], next: `/v2/_catalog?last=r${pad(k)}b&n=2` })],
     ["a tag list whose Link repeats itself", "tags", (k) => ({ names: k === 1 ? ["1", "2"] : ["3", "4"], next: "/v2/app/tags/list?last=2&n=2" })],
@@ -271,8 +281,7 @@ describe("(d) other hosts: Links, redirects, https → http", () => {
   test("a catalog Link to another host: not followed, the other host sees no credentials", async () => {
     const other = serve(() => json({ repositories: ["stolen"] }));
     const reg = serve((req, url) => {
-      if (req.headers.get("authorization") !== `Basic ${BASIC}`)
-        return new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": 'Basic realm="hostile"' } });
+      if (req.headers.get("authorization") !== `Basic ${BASIC}`) return new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": 'Basic realm="hostile"' } });
       if (url.pathname === "/v2/_catalog") return json({ repositories: ["a", "b"] }, { headers: { Link: `<http://${other.host}/v2/_catalog?last=b>; rel="next"` } });
       return json({});
     });
@@ -286,9 +295,9 @@ describe("(d) other hosts: Links, redirects, https → http", () => {
   test("a tag-list Link to the same server named `localhost` (another host, to a client): not followed", async () => {
     let port = 0;
     const reg = serve((req, url) => {
-      if (req.headers.get("authorization") !== `Basic ${BASIC}`)
-        return new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": 'Basic realm="hostile"' } });
-      if (url.pathname === "/v2/app/tags/list" && !url.search) return json({ name: "app", tags: ["1"] }, { headers: { Link: `<http://localhost:${port}/v2/app/tags/list?last=1>; rel="next"` } });
+      if (req.headers.get("authorization") !== `Basic ${BASIC}`) return new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": 'Basic realm="hostile"' } });
+      if (url.pathname === "/v2/app/tags/list" && !url.search)
+        return json({ name: "app", tags: ["1"] }, { headers: { Link: `<http://localhost:${port}/v2/app/tags/list?last=1>; rel="next"` } });
       return json({ name: "app", tags: ["2"] });
     });
     port = reg.port;
@@ -301,8 +310,7 @@ describe("(d) other hosts: Links, redirects, https → http", () => {
     const img = image("redirected");
     const other = serve(() => new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": 'Basic realm="give me yours"' } }));
     const reg = serve((req, url) => {
-      if (req.headers.get("authorization") !== `Basic ${BASIC}`)
-        return new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": 'Basic realm="hostile"' } });
+      if (req.headers.get("authorization") !== `Basic ${BASIC}`) return new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": 'Basic realm="hostile"' } });
       if (url.pathname.startsWith("/v2/app/manifests/")) return Response.redirect(`http://${other.host}/m/${img.digest}`, 307);
       return json({});
     });
@@ -319,13 +327,14 @@ describe("(d) other hosts: Links, redirects, https → http", () => {
       return new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": `Bearer realm="http://127.0.0.1:${other.port}/token",service="evil"` } });
     });
     const reg = serve((req, url) => {
-      if (req.headers.get("authorization") !== `Basic ${BASIC}`)
-        return new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": 'Basic realm="hostile"' } });
+      if (req.headers.get("authorization") !== `Basic ${BASIC}`) return new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": 'Basic realm="hostile"' } });
       if (url.pathname.startsWith("/v2/app/manifests/")) return Response.redirect(`http://${other.host}/m/${img.digest}`, 307);
       return json({});
     });
     const r = await regctl(["manifest", `${reg.host}/app:1`, "--plain-http"], creds);
-    figures.push(`(d) redirect to a host with its own token realm: ${other.seen.map((s) => `${s.method} ${s.path.split("?")[0]}${s.auth ? ` [Authorization: ${s.auth.split(" ")[0]}]` : ""}`).join(", ")}; exit ${r.code}`);
+    figures.push(
+      `(d) redirect to a host with its own token realm: ${other.seen.map((s) => `${s.method} ${s.path.split("?")[0]}${s.auth ? ` [Authorization: ${s.auth.split(" ")[0]}]` : ""}`).join(", ")}; exit ${r.code}`,
+    );
     expect(other.seen.filter((s) => s.auth !== null)).toEqual([]);
     expectClearFailure(r);
   });
@@ -334,8 +343,7 @@ describe("(d) other hosts: Links, redirects, https → http", () => {
     const img = image("storage");
     const storage = serve(() => new Response(img.config));
     const api = serve((req, url) => {
-      if (req.headers.get("authorization") !== `Basic ${BASIC}`)
-        return new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": 'Basic realm="hostile"' } });
+      if (req.headers.get("authorization") !== `Basic ${BASIC}`) return new Response("{}", { status: 401, headers: { ...API, "WWW-Authenticate": 'Basic realm="hostile"' } });
       if (url.pathname === "/v2/app/manifests/1") return manifestResponse(req, img.manifest, img.digest);
       if (url.pathname.startsWith("/v2/app/blobs/")) return Response.redirect(`http://${storage.host}/bucket/blob?X-Amz-Signature=abc`, 307);
       return json({});
@@ -350,14 +358,21 @@ describe("(d) other hosts: Links, redirects, https → http", () => {
     expect(storage.seen[0]!.auth).toBeNull();
   });
 
-  for (const [name, args] of [["manifest (GET)", ["manifest", "app:1"]], ["digest (HEAD)", ["digest", "app:1"]], ["tags (GET)", ["tags", "app"]]] as const) {
+  for (const [name, args] of [
+    ["manifest (GET)", ["manifest", "app:1"]],
+    ["digest (HEAD)", ["digest", "app:1"]],
+    ["tags (GET)", ["tags", "app"]],
+  ] as const) {
     test(`https → http redirect of ${name}: refused, the http host sees nothing`, async () => {
       const img = image("downgrade");
       const plain = serve(() => manifestResponse(new Request("http://x/"), img.manifest, img.digest));
-      const secure = serve((_req, url) => {
-        if (url.pathname === "/v2/") return json({});
-        return Response.redirect(`http://${plain.host}${url.pathname}`, 302);
-      }, { tls: true });
+      const secure = serve(
+        (_req, url) => {
+          if (url.pathname === "/v2/") return json({});
+          return Response.redirect(`http://${plain.host}${url.pathname}`, 302);
+        },
+        { tls: true },
+      );
       const [cmd, ref] = args;
       const r = await regctl([cmd, `${secure.host}/${ref}`, "--cacert", caCert], creds);
       expectClearFailure(r, /https to http|downgrade/);
@@ -379,7 +394,9 @@ describe("(e) a token realm on another host over plain http", () => {
       return json({});
     });
     const r = await regctl(["tags", `${reg.host}/app`, "--plain-http"], creds);
-    figures.push(`(e) realm on localhost: token server saw ${tokenServer.seen.map((s) => s.auth ? `Authorization: ${s.auth.split(" ")[0]}` : "no credentials").join(", ")}; exit ${r.code}`);
+    figures.push(
+      `(e) realm on localhost: token server saw ${tokenServer.seen.map((s) => (s.auth ? `Authorization: ${s.auth.split(" ")[0]}` : "no credentials")).join(", ")}; exit ${r.code}`,
+    );
     expect(tokenServer.seen.length).toBeGreaterThan(0);
     expect(tokenServer.seen.filter((s) => s.auth !== null)).toEqual([]);
     expect(r.stderr).toMatch(/warning: .*plain http/);
@@ -402,7 +419,11 @@ describe("(f) HTML where JSON was due, truncated JSON", () => {
     ["catalog as HTML", ["repos", "HOST"], () => html()],
     ["manifest as HTML (no digest header)", ["manifest", "app:1"], () => html()],
     ["manifest as HTML whose digest header matches the HTML", ["inspect", "app:1"], () => html(sha256(HTML))],
-    ["delete --yes of a manifest served as HTML", ["delete", "app:1", "--yes"], (req, url) => url.pathname.endsWith("/tags/list") ? json({ name: "app", tags: ["1"] }) : req.method === "DELETE" ? new Response(null, { status: 202 }) : html(sha256(HTML))],
+    [
+      "delete --yes of a manifest served as HTML",
+      ["delete", "app:1", "--yes"],
+      (req, url) => (url.pathname.endsWith("/tags/list") ? json({ name: "app", tags: ["1"] }) : req.method === "DELETE" ? new Response(null, { status: 202 }) : html(sha256(HTML))),
+    ],
     ["tags list truncated", ["tags", "app"], () => new Response('{"name":"app","tags":["1","2"', { headers: { "Content-Type": "application/json" } })],
     ["catalog truncated", ["repos", "HOST"], () => new Response('{"repositories":["a",', { headers: { "Content-Type": "application/json" } })],
     ["manifest truncated (digest header matches the bytes)", ["manifest", "app:1"], (req) => manifestResponse(req, enc.encode(TRUNCATED_MANIFEST), sha256(TRUNCATED_MANIFEST))],
@@ -415,7 +436,12 @@ describe("(f) HTML where JSON was due, truncated JSON", () => {
       const [cmd, ref, ...rest] = args;
       const r = await regctl([cmd!, ref === "HOST" ? srv.host : `${srv.host}/${ref}`, ...rest, "--plain-http"]);
       srv.stop();
-      figures.push(`(f) ${name}: exit ${r.code}: ${r.stderr.split("\n").find((l) => l.startsWith("regctl:"))?.slice(0, 140)}`);
+      figures.push(
+        `(f) ${name}: exit ${r.code}: ${r.stderr
+          .split("\n")
+          .find((l) => l.startsWith("regctl:"))
+          ?.slice(0, 140)}`,
+      );
       expectClearFailure(r);
       expect(srv.seen.filter((s) => s.method === "DELETE" && !s.path.endsWith(ZERO))).toEqual([]);
     });
@@ -424,7 +450,11 @@ describe("(f) HTML where JSON was due, truncated JSON", () => {
   test("tag names that are not tags (a path, spaces, 300 characters, a number): never requested as they are", async () => {
     const img = image("tagnames");
     const hostileTags = ["1", "../../victim/manifests/latest", "a b", "x".repeat(300), "%2e%2e%2fvictim", 5];
-    for (const args of [["tags", "app", "--digests"], ["prune", "app", "--keep", "1", "--dry-run"], ["du", "app"]]) {
+    for (const args of [
+      ["tags", "app", "--digests"],
+      ["prune", "app", "--keep", "1", "--dry-run"],
+      ["du", "app"],
+    ]) {
       const srv = serve((req, url) => {
         if (url.pathname === "/v2/") return json({});
         if (url.pathname === "/v2/app/tags/list") return json({ name: "app", tags: hostileTags });
@@ -435,8 +465,12 @@ describe("(f) HTML where JSON was due, truncated JSON", () => {
       const [cmd, ref, ...rest] = args;
       const r = await regctl([cmd!, `${srv.host}/${ref}`, ...rest, "--plain-http"]);
       srv.stop();
-      const outside = srv.seen.filter((s) => !/^\/v2\/(app\/(tags\/list|manifests\/[\w][\w.-]{0,127}|manifests\/sha256:[a-f0-9]{64}|blobs\/sha256:[a-f0-9]{64})(\?.*)?)?$/.test(s.path));
-      figures.push(`(f) hostile tag names, ${args.join(" ")}: exit ${r.code}; requests outside the repository or for a non-tag: ${outside.map((s) => `${s.method} ${s.path.slice(0, 60)}`).join(", ") || "none"}`);
+      const outside = srv.seen.filter(
+        (s) => !/^\/v2\/(app\/(tags\/list|manifests\/[\w][\w.-]{0,127}|manifests\/sha256:[a-f0-9]{64}|blobs\/sha256:[a-f0-9]{64})(\?.*)?)?$/.test(s.path),
+      );
+      figures.push(
+        `(f) hostile tag names, ${args.join(" ")}: exit ${r.code}; requests outside the repository or for a non-tag: ${outside.map((s) => `${s.method} ${s.path.slice(0, 60)}`).join(", ") || "none"}`,
+      );
       expect(outside).toEqual([]);
       expectClearFailure(r, /tag/);
     }
@@ -469,12 +503,18 @@ describe("(g) garbage WWW-Authenticate on a 401", () => {
         if (url.pathname === "/badtoken") return json({ token: 'has "quotes" and spaces' });
         const h = header?.replace(/SELF/g, `http://127.0.0.1:${srv.port}`);
         return new Response(JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }), {
-          status: 401, headers: { ...API, "Content-Type": "application/json", ...(h !== undefined ? { "WWW-Authenticate": h } : {}) },
+          status: 401,
+          headers: { ...API, "Content-Type": "application/json", ...(h !== undefined ? { "WWW-Authenticate": h } : {}) },
         });
       });
       const r = await regctl(["tags", `${srv.host}/app`, "--plain-http"], creds);
       srv.stop();
-      figures.push(`(g) ${name}: ${srv.seen.length} requests, exit ${r.code}: ${r.stderr.split("\n").find((l) => l.startsWith("regctl:"))?.slice(0, 120)}`);
+      figures.push(
+        `(g) ${name}: ${srv.seen.length} requests, exit ${r.code}: ${r.stderr
+          .split("\n")
+          .find((l) => l.startsWith("regctl:"))
+          ?.slice(0, 120)}`,
+      );
       expectClearFailure(r);
       expect(srv.seen.length).toBeLessThanOrEqual(6);
     });
@@ -525,7 +565,9 @@ describe("a registry that dies mid-command", () => {
     const outcome = (JSON.parse(r.stdout || "[{}]")[0]?.outcome ?? {}) as { deleted?: string[]; failed?: { what: string; error: string }[]; skipped?: string[] };
     const deleted = outcome.deleted ?? [];
     const failed = (outcome.failed ?? []).map((f) => ({ digest: /@(sha256:[a-f0-9]{64})/.exec(f.what)?.[1] ?? f.what, error: f.error }));
-    figures.push(`dies mid prune: ${m.deleted.size} deleted before it died; reported ${deleted.length} deleted, ${failed.length} failed, ${outcome.skipped?.length ?? 0} not started; exit ${r.code}`);
+    figures.push(
+      `dies mid prune: ${m.deleted.size} deleted before it died; reported ${deleted.length} deleted, ${failed.length} failed, ${outcome.skipped?.length ?? 0} not started; exit ${r.code}`,
+    );
     expectClearFailure(r, /did not finish/);
     expect(r.stderr).toContain("run the same prune again");
     // Every planned delete is accounted for, once.
@@ -568,7 +610,14 @@ describe("(h) creation times the registry cannot give", () => {
     for (const created of [undefined, "not a date"]) {
       const config = enc.encode(JSON.stringify({ architecture: "amd64", os: "linux", ...(created ? { created } : {}) }));
       const undated = { ...newest, config, configDigest: sha256(config) };
-      undated.manifest = enc.encode(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: { mediaType: "application/vnd.docker.container.image.v1+json", digest: undated.configDigest, size: config.length }, layers: [] }));
+      undated.manifest = enc.encode(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: DOCKER_MANIFEST,
+          config: { mediaType: "application/vnd.docker.container.image.v1+json", digest: undated.configDigest, size: config.length },
+          layers: [],
+        }),
+      );
       undated.digest = sha256(undated.manifest);
       byTag.newest = undated;
       const srv = server(() => undefined);
@@ -583,7 +632,10 @@ describe("(h) creation times the registry cannot give", () => {
 
 describe("(i) a token that expires during the run", () => {
   test("refused with invalid_token, it is renewed once; refused again, regctl stops", async () => {
-    for (const [accepted, code] of [["token-2", 0], ["never", 1]] as const) {
+    for (const [accepted, code] of [
+      ["token-2", 0],
+      ["never", 1],
+    ] as const) {
       let issued = 0;
       const srv = serve((req, url) => {
         if (url.pathname === "/token") return json({ token: `token-${++issued}` });
@@ -605,7 +657,11 @@ describe("(i) a token that expires during the run", () => {
 describe("(j) a registry that takes DELETE of a tag for a DELETE of its manifest", () => {
   test("untag puts the other tags back; nothing else is lost", async () => {
     const img = image("shared-by-tags");
-    const tags = new Map<string, string>([["a", img.digest], ["b", img.digest], ["c", img.digest]]);
+    const tags = new Map<string, string>([
+      ["a", img.digest],
+      ["b", img.digest],
+      ["c", img.digest],
+    ]);
     const blobs = new Map<string, Uint8Array<ArrayBuffer>>([[img.digest, img.manifest]]);
     const srv = serve(async (req, url) => {
       const p = url.pathname;

@@ -6,8 +6,7 @@ import { type Registry, startRegistry } from "./registry.ts";
 import { MediaTypes, pushImage, pushIndex, pushManyRepos, pushManyTags } from "./seed.ts";
 import { startTagServer } from "./tagserver.ts";
 
-const ALL_TYPES = [MediaTypes.docker.manifest, MediaTypes.docker.index, MediaTypes.oci.manifest,
-  MediaTypes.oci.index].join(", ");
+const ALL_TYPES = [MediaTypes.docker.manifest, MediaTypes.docker.index, MediaTypes.oci.manifest, MediaTypes.oci.index].join(", ");
 
 const registries: Registry[] = [];
 afterAll(async () => {
@@ -64,8 +63,7 @@ describe("real registry + seed", () => {
     expect(list.children.map((c) => c.mediaType)).toEqual([MediaTypes.docker.manifest, MediaTypes.docker.manifest]);
     expect(index.children.map((c) => c.mediaType)).toEqual([MediaTypes.oci.manifest, MediaTypes.oci.manifest]);
     // The stored config is the one we built, with the child's platform.
-    const cfg = await getJson<{ architecture: string; rootfs: { diff_ids: string[] } }>(
-      `${v2}/demo/app/blobs/${list.children[1]!.configDigest}`);
+    const cfg = await getJson<{ architecture: string; rootfs: { diff_ids: string[] } }>(`${v2}/demo/app/blobs/${list.children[1]!.configDigest}`);
     expect(cfg.architecture).toBe("arm64");
     expect(cfg.rootfs.diff_ids).toHaveLength(1);
   }, 20_000);
@@ -96,8 +94,7 @@ describe("real registry + seed", () => {
     expect(byCreated).not.toEqual(pushed.map((p) => p.tag));
     // The registry serves the created date we recorded.
     const p = pushed[7]!;
-    const man = await getJson<{ config: { digest: string } }>(`${reg.url}/v2/demo/many/manifests/${p.tag}`,
-      { headers: { Accept: MediaTypes.docker.manifest } });
+    const man = await getJson<{ config: { digest: string } }>(`${reg.url}/v2/demo/many/manifests/${p.tag}`, { headers: { Accept: MediaTypes.docker.manifest } });
     const cfg = await getJson<{ created: string }>(`${reg.url}/v2/demo/many/blobs/${man.config.digest}`);
     expect(new Date(cfg.created).getTime()).toBe(new Date(p.created).getTime());
   }, 30_000);
@@ -151,8 +148,7 @@ test("TLS + htpasswd registry: 401 without credentials, 200 with them", async ()
   // Without our CA the certificate is rejected.
   await expect(fetch(`${reg.url}/v2/`)).rejects.toThrow();
   const img = await pushImage(reg.url, "secure/app", ["v1"], { headers: { Authorization }, fetchOptions: { tls: { ca } } });
-  const res = await fetch(`${reg.url}/v2/secure/app/manifests/v1`,
-    { tls: { ca }, headers: { Authorization, Accept: MediaTypes.docker.manifest } });
+  const res = await fetch(`${reg.url}/v2/secure/app/manifests/v1`, { tls: { ca }, headers: { Authorization, Accept: MediaTypes.docker.manifest } });
   expect(res.headers.get("docker-content-digest")).toBe(img.digest);
 }, 20_000);
 
@@ -160,7 +156,9 @@ test("tag server paginates with Link headers and serves manifests", async () => 
   const tags = Array.from({ length: 25 }, (_, i) => `t${String(i).padStart(2, "0")}`).reverse();
   const body = new TextEncoder().encode('{"schemaVersion":2}');
   const srv = startTagServer({
-    repo: "pages/app", tags, pageSize: 10,
+    repo: "pages/app",
+    tags,
+    pageSize: 10,
     manifests: { t00: { body, mediaType: MediaTypes.oci.manifest } },
   });
   try {
@@ -174,11 +172,7 @@ test("tag server paginates with Link headers and serves manifests", async () => 
       next = link ? new URL(link.match(/<([^>]+)>/)![1]!, srv.url).href : null;
     }
     expect(seen).toEqual([...tags].sort());
-    expect(srv.requests).toEqual([
-      "GET /v2/pages/app/tags/list?n=100",
-      "GET /v2/pages/app/tags/list?last=t09&n=10",
-      "GET /v2/pages/app/tags/list?last=t19&n=10",
-    ]);
+    expect(srv.requests).toEqual(["GET /v2/pages/app/tags/list?n=100", "GET /v2/pages/app/tags/list?last=t09&n=10", "GET /v2/pages/app/tags/list?last=t19&n=10"]);
     const head = await fetch(`${srv.url}/v2/pages/app/manifests/t00`, { method: "HEAD" });
     expect(head.status).toBe(200);
     expect(head.headers.get("docker-content-digest")).toBe(sha256(body));

@@ -15,18 +15,27 @@ afterAll(() => srv.stop());
 /** A good value and some junk for each shape. */
 function values(o: OptionSpec): { good: string; junk: string[] } {
   switch (o.kind) {
-    case "count": return { good: String(o.min ?? 1), junk: ["x", "-1", "1.5", "1e3", String((o.max ?? 1e9) + 1)] };
-    case "duration": return { good: "5s", junk: ["30", "soon", "-1s", "1y"] };
-    case "regex": return { good: "^a", junk: ["(", "[z-a]"] };
-    case "choice": return { good: o.choices![0]!, junk: ["tcsh"] };
-    default: return { good: "alice", junk: [""] };
+    case "count":
+      return { good: String(o.min ?? 1), junk: ["x", "-1", "1.5", "1e3", String((o.max ?? 1e9) + 1)] };
+    case "duration":
+      return { good: "5s", junk: ["30", "soon", "-1s", "1y"] };
+    case "regex":
+      return { good: "^a", junk: ["(", "[z-a]"] };
+    case "choice":
+      return { good: o.choices![0]!, junk: ["tcsh"] };
+    default:
+      return { good: "alice", junk: [""] };
   }
 }
 
 /** Each option once, with the first command that takes it and an argument that command accepts. */
 const ARG = { registry: "HOST", repo: "HOST/x", ref: "HOST/x:a", target: "HOST/x", choice: "bash" } as const;
 const named = new Set<string>();
-const cases = COMMANDS.flatMap((c) => optionsOf(c).filter((o) => !named.has(o.name) && named.add(o.name)).map((o) => ({ o, command: c.name, arg: ARG[c.arg.kind] as string })));
+const cases = COMMANDS.flatMap((c) =>
+  optionsOf(c)
+    .filter((o) => !named.has(o.name) && named.add(o.name))
+    .map((o) => ({ o, command: c.name, arg: ARG[c.arg.kind] as string })),
+);
 
 describe("every option, from the table", () => {
   test("the table covers the options the help lists", () => {
@@ -34,38 +43,41 @@ describe("every option, from the table", () => {
     expect(cases.map((c) => c.o.name)).toEqual(expect.arrayContaining(["keep", "match", "exclude", "older-than", "repo", "page-size", "timeout", "concurrency"]));
   });
 
-  test.each(cases.map((c) => [`${c.command} --${c.o.name}`, c] as const))("%s: twice, without a value, with junk → exit 2 naming it, nothing sent", async (_, { o, command, arg }) => {
-    const line = (...extra: string[]) => [command, arg.replace("HOST", srv.host), ...extra, ...(o.name === "plain-http" ? [] : ["--plain-http"])];
-    let before = srv.requests.length;
-    const usage = async (args: string[], message: RegExp) => {
-      const r = await run(args, { stdin: "" });
-      expect({ args, code: r.code }).toEqual({ args, code: 2 });
-      expect(r.stderr).toMatch(message);
-      expect(r.stderr).toContain("hint:");
-      expect(r.stderr).not.toContain("    at ");
-      expect(r.stdout).toBe("");
-    };
-    const flag = `--${o.name}`;
-    if (o.kind === "flag") {
-      await usage(line(flag, flag), new RegExp(`--${o.name} given twice`));
-      await usage(line(`${flag}=yes`), new RegExp(`--${o.name} takes no value`));
-    } else {
-      const { good, junk } = values(o);
-      if (o.kind === "regex" || o.kind === "file") {
-        // Repeatable: twice is accepted (it fails later for want of a registry, not as usage).
-        const r = await run([...line(flag, good, flag, good), "--timeout", "1s"]);
-        expect(r.stderr).not.toContain("given twice");
-        before = srv.requests.length;
+  test.each(cases.map((c) => [`${c.command} --${c.o.name}`, c] as const))(
+    "%s: twice, without a value, with junk → exit 2 naming it, nothing sent",
+    async (_, { o, command, arg }) => {
+      const line = (...extra: string[]) => [command, arg.replace("HOST", srv.host), ...extra, ...(o.name === "plain-http" ? [] : ["--plain-http"])];
+      let before = srv.requests.length;
+      const usage = async (args: string[], message: RegExp) => {
+        const r = await run(args, { stdin: "" });
+        expect({ args, code: r.code }).toEqual({ args, code: 2 });
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr).toContain("hint:");
+        expect(r.stderr).not.toContain("    at ");
+        expect(r.stdout).toBe("");
+      };
+      const flag = `--${o.name}`;
+      if (o.kind === "flag") {
+        await usage(line(flag, flag), new RegExp(`--${o.name} given twice`));
+        await usage(line(`${flag}=yes`), new RegExp(`--${o.name} takes no value`));
       } else {
-        await usage(line(flag, good, flag, good), new RegExp(`--${o.name} given twice`));
+        const { good, junk } = values(o);
+        if (o.kind === "regex" || o.kind === "file") {
+          // Repeatable: twice is accepted (it fails later for want of a registry, not as usage).
+          const r = await run([...line(flag, good, flag, good), "--timeout", "1s"]);
+          expect(r.stderr).not.toContain("given twice");
+          before = srv.requests.length;
+        } else {
+          await usage(line(flag, good, flag, good), new RegExp(`--${o.name} given twice`));
+        }
+        await usage([command, arg.replace("HOST", srv.host), flag], new RegExp(`--${o.name} needs a value`));
+        await usage(line(flag, "--json"), new RegExp(`--${o.name} needs a value`));
+        const quoted = (j: string) => JSON.stringify(j).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+        for (const j of junk) await usage(line(flag, j), new RegExp(`--${o.name} ${quoted(j)}|duration ${quoted(j)}`));
       }
-      await usage([command, arg.replace("HOST", srv.host), flag], new RegExp(`--${o.name} needs a value`));
-      await usage(line(flag, "--json"), new RegExp(`--${o.name} needs a value`));
-      const quoted = (j: string) => JSON.stringify(j).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-      for (const j of junk) await usage(line(flag, j), new RegExp(`--${o.name} ${quoted(j)}|duration ${quoted(j)}`));
-    }
-    expect(srv.requests.length).toBe(before);
-  });
+      expect(srv.requests.length).toBe(before);
+    },
+  );
 
   test("an option of another command, or before any command, is refused by name", async () => {
     const before = srv.requests.length;
@@ -112,8 +124,7 @@ describe("against the real registry", () => {
 
   /** One image per tag, each its own digest, created a day apart (the first oldest). */
   const seed = async (repo: string, tags: string[]) => {
-    for (const [i, tag] of tags.entries())
-      await pushImage(reg.url, repo, [tag], { seed: `${repo}-${tag}`, created: new Date(Date.UTC(2024, 0, 1 + i)).toISOString() });
+    for (const [i, tag] of tags.entries()) await pushImage(reg.url, repo, [tag], { seed: `${repo}-${tag}`, created: new Date(Date.UTC(2024, 0, 1 + i)).toISOString() });
   };
 
   test("--exclude twice: both tags are protected, every other goes", async () => {

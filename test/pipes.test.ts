@@ -38,7 +38,9 @@ async function pushWideIndex(base: string, repo: string, tag: string, count: num
     schemaVersion: 2,
     mediaType: MediaTypes.docker.index,
     manifests: Array.from({ length: count }, (_, i) => ({
-      mediaType: child.mediaType, digest: child.digest, size: child.size,
+      mediaType: child.mediaType,
+      digest: child.digest,
+      size: child.size,
       platform: { os: "linux", architecture: "amd64", variant: `v${i}` },
     })),
   });
@@ -73,7 +75,8 @@ afterAll(async () => {
  */
 async function piped(args: string[], pipe: string, extraEnv: Record<string, string> = {}): Promise<{ code: number; stderr: string }> {
   const r = await exec(["bash", "-c", `"$@" ${pipe}; echo "\${PIPESTATUS[0]}"`, "bash", ...regctlCommand(), ...args], {
-    env: { ...env, ...extraEnv }, timeoutMs: 30_000,
+    env: { ...env, ...extraEnv },
+    timeoutMs: 30_000,
   });
   return { code: Number(r.stdout.trim()), stderr: r.stderr };
 }
@@ -146,7 +149,12 @@ test("any other write error (stdout on /dev/full) ends the run with one line and
 /** Manifest revisions the registry stores for a repository, read from its storage (see cleanup.test.ts). */
 function revisions(r: Registry, repo: string): string[] {
   const dir = join(r.dir, "storage", "docker", "registry", "v2", "repositories", repo, "_manifests", "revisions", "sha256");
-  return existsSync(dir) ? readdirSync(dir).filter((h) => existsSync(join(dir, h, "link"))).map((h) => `sha256:${h}`).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((h) => existsSync(join(dir, h, "link")))
+        .map((h) => `sha256:${h}`)
+        .sort()
+    : [];
 }
 
 /** Where each tag points, straight from the registry. */
@@ -178,8 +186,11 @@ describe("an output closed while prune deletes: what is in flight finishes, noth
     const transcript = join(tmp, "stdout.sh");
     // The reader reads nothing, and leaves once the transcript shows a tag moving onto a
     // throwaway. Were the plan all written by then, the prune would run to its end unstopped.
-    const r = await piped(["prune", `${big.host}/prune/stdout`, "--keep", "1", "--yes", "--curl"],
-      `2>"$TRANSCRIPT" | for _ in $(seq 2000); do grep -q 'onto a throwaway' "$TRANSCRIPT" && break; sleep 0.01; done`, { TRANSCRIPT: transcript });
+    const r = await piped(
+      ["prune", `${big.host}/prune/stdout`, "--keep", "1", "--yes", "--curl"],
+      `2>"$TRANSCRIPT" | for _ in $(seq 2000); do grep -q 'onto a throwaway' "$TRANSCRIPT" && break; sleep 0.01; done`,
+      { TRANSCRIPT: transcript },
+    );
     expect(r.code).toBe(141);
     expectNoTrace(readFileSync(transcript, "utf8"));
     await expectNoHalfDoneChange(big, "prune/stdout", pruned.stdout, 320);

@@ -92,7 +92,9 @@ describe("[y/N]: Ctrl-C is interrupted (130), Ctrl-D is a no (1); nothing change
   test.each(cases)("$command, $key → exit $code", async ({ command, key, code, message }) => {
     const repo = `p/${command}-${key.toLowerCase()}`;
     const digests = await seed(repo);
-    const args = { delete: ["delete", `${reg.host}/${repo}:latest`], untag: ["untag", `${reg.host}/${repo}:latest`], prune: ["prune", `${reg.host}/${repo}`, "--keep", "0"] }[command]!;
+    const args = { delete: ["delete", `${reg.host}/${repo}:latest`], untag: ["untag", `${reg.host}/${repo}:latest`], prune: ["prune", `${reg.host}/${repo}`, "--keep", "0"] }[
+      command
+    ]!;
     const pane = regctlIn(args, makeHome());
     const question = await asked(pane, "? [y/N] ");
     pane.keys(key);

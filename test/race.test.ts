@@ -134,7 +134,12 @@ describe("--yes: a push lands while the first DELETE (the deletes-enabled probe)
     const hold = proxy.hold("DELETE");
     const result = run(args);
     try {
-      const held = await Promise.race([hold.arrived, result.then((r) => { throw new Error(`regctl ended before any DELETE: ${r.stderr}`); })]);
+      const held = await Promise.race([
+        hold.arrived,
+        result.then((r) => {
+          throw new Error(`regctl ended before any DELETE: ${r.stderr}`);
+        }),
+      ]);
       await meanwhile();
       return { held, ...(await (hold.release(), result)) };
     } finally {

@@ -139,7 +139,10 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   let port = 0;
   const scheme = certs ? "https" : "http";
 
-  const stderrText = () => Bun.file(stderrPath).text().catch(() => "");
+  const stderrText = () =>
+    Bun.file(stderrPath)
+      .text()
+      .catch(() => "");
 
   const kill = async () => {
     const p = proc;
@@ -154,7 +157,10 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   const launch = async (): Promise<boolean> => {
     writeConfig(port);
     const p = Bun.spawn([...SETPRIV, BINARY, "serve", configPath], {
-      cwd: dir, stdin: "ignore", stdout: Bun.file(join(dir, "stdout.log")), stderr: Bun.file(stderrPath),
+      cwd: dir,
+      stdin: "ignore",
+      stdout: Bun.file(join(dir, "stdout.log")),
+      stderr: Bun.file(stderrPath),
     });
     proc = p;
     live.add(p);

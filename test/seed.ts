@@ -62,7 +62,9 @@ function bytesFrom(seed: string, size: number): Uint8Array {
   let x = createHash("sha256").update(seed).digest().readUInt32LE(0) || 1;
   const out = new Uint8Array(size);
   for (let i = 0; i < size; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     out[i] = x & 0xff;
   }
   return out;
@@ -94,8 +96,7 @@ function tarOneFile(name: string, data: Uint8Array): Uint8Array {
 type Ctx = { base: string; repo: string; headers: Record<string, string>; fetchOptions: object };
 
 /** fetch that throws with method, url, status and body unless the status is expected. */
-async function call(ctx: Ctx, method: string, url: string, expect: number[],
-  extra: { headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<Response> {
+async function call(ctx: Ctx, method: string, url: string, expect: number[], extra: { headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<Response> {
   const res = await fetch(url, {
     ...ctx.fetchOptions,
     method,
@@ -108,8 +109,7 @@ async function call(ctx: Ctx, method: string, url: string, expect: number[],
   return res;
 }
 
-async function uploadBlob(ctx: Ctx, blob: Uint8Array, digest: string,
-  opts: { mountFrom?: string; knownBlobs?: Set<string> }): Promise<void> {
+async function uploadBlob(ctx: Ctx, blob: Uint8Array, digest: string, opts: { mountFrom?: string; knownBlobs?: Set<string> }): Promise<void> {
   if (opts.knownBlobs?.has(digest)) return;
   await upload(ctx, blob, digest, opts.mountFrom);
   opts.knownBlobs?.add(digest);
@@ -119,9 +119,7 @@ async function upload(ctx: Ctx, blob: Uint8Array, digest: string, mountFrom?: st
   const v2 = `${ctx.base}/v2/${ctx.repo}/blobs`;
   const head = await call(ctx, "HEAD", `${v2}/${digest}`, [200, 404]);
   if (head.status === 200) return;
-  const start = mountFrom
-    ? `${v2}/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountFrom)}`
-    : `${v2}/uploads/`;
+  const start = mountFrom ? `${v2}/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountFrom)}` : `${v2}/uploads/`;
   const post = await call(ctx, "POST", start, [201, 202]);
   await post.arrayBuffer();
   if (post.status === 201) return; // mounted from the other repository
@@ -148,12 +146,10 @@ async function putManifest(ctx: Ctx, ref: string, body: Uint8Array, mediaType: s
   return digest;
 }
 
-const ctxOf = (base: string, repo: string, o: Net): Ctx =>
-  ({ base: base.replace(/\/+$/, ""), repo, headers: o.headers ?? {}, fetchOptions: o.fetchOptions ?? {} });
+const ctxOf = (base: string, repo: string, o: Net): Ctx => ({ base: base.replace(/\/+$/, ""), repo, headers: o.headers ?? {}, fetchOptions: o.fetchOptions ?? {} });
 
 /** Push one image under each tag; with no tags it is pushed by digest only. */
-export async function pushImage(base: string, repo: string, tags: string[],
-  opts: PushImageOptions = {}): Promise<PushedImage> {
+export async function pushImage(base: string, repo: string, tags: string[], opts: PushImageOptions = {}): Promise<PushedImage> {
   const ctx = ctxOf(base, repo, opts);
   const types = MediaTypes[opts.format ?? "docker"];
   const seed = opts.seed ?? "seed";
@@ -162,51 +158,66 @@ export async function pushImage(base: string, repo: string, tags: string[],
     const blob = gzipSync(tar); // gzip header mtime is 0: deterministic
     return { blob, digest: sha256(blob), diffId: sha256(tar) };
   });
-  const config = enc.encode(JSON.stringify({
-    architecture: opts.architecture ?? "amd64",
-    os: opts.os ?? "linux",
-    created: opts.created ?? DEFAULT_CREATED,
-    rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
-    // One history entry per layer, as docker writes: distribution needs them to convert the
-    // image to schema1 for a client that sends no Accept header (else 400 MANIFEST_INVALID).
-    history: layers.map(() => ({ created: opts.created ?? DEFAULT_CREATED, created_by: "regctl test layer" })),
-    config: {},
-  }));
+  const config = enc.encode(
+    JSON.stringify({
+      architecture: opts.architecture ?? "amd64",
+      os: opts.os ?? "linux",
+      created: opts.created ?? DEFAULT_CREATED,
+      rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+      // One history entry per layer, as docker writes: distribution needs them to convert the
+      // image to schema1 for a client that sends no Accept header (else 400 MANIFEST_INVALID).
+      history: layers.map(() => ({ created: opts.created ?? DEFAULT_CREATED, created_by: "regctl test layer" })),
+      config: {},
+    }),
+  );
   const configDigest = sha256(config);
   for (const l of layers) await uploadBlob(ctx, l.blob, l.digest, opts);
   await uploadBlob(ctx, config, configDigest, opts);
 
-  const manifest = enc.encode(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: types.manifest,
-    config: { mediaType: types.config, digest: configDigest, size: config.length },
-    layers: layers.map((l) => ({ mediaType: types.layer, digest: l.digest, size: l.blob.length })),
-  }));
+  const manifest = enc.encode(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: types.manifest,
+      config: { mediaType: types.config, digest: configDigest, size: config.length },
+      layers: layers.map((l) => ({ mediaType: types.layer, digest: l.digest, size: l.blob.length })),
+    }),
+  );
   const digest = sha256(manifest);
   for (const ref of tags.length ? tags : [digest]) await putManifest(ctx, ref, manifest, types.manifest);
   return {
-    digest, mediaType: types.manifest, size: manifest.length, configDigest,
-    layerDigests: layers.map((l) => l.digest), layerSizes: layers.map((l) => l.blob.length), manifest,
+    digest,
+    mediaType: types.manifest,
+    size: manifest.length,
+    configDigest,
+    layerDigests: layers.map((l) => l.digest),
+    layerSizes: layers.map((l) => l.blob.length),
+    manifest,
   };
 }
 
 /** Push each platform image by digest, then a docker manifest list or OCI index under the tags. */
-export async function pushIndex(base: string, repo: string, tags: string[], children: IndexChild[],
-  opts: Net & { format?: Format } = {}): Promise<PushedIndex> {
+export async function pushIndex(base: string, repo: string, tags: string[], children: IndexChild[], opts: Net & { format?: Format } = {}): Promise<PushedIndex> {
   const format = opts.format ?? "docker";
   const types = MediaTypes[format];
   const pushed: PushedIndex["children"] = [];
   for (const c of children) {
     const img = await pushImage(base, repo, [], {
-      ...opts, format, seed: c.seed, created: c.created, os: c.platform.os, architecture: c.platform.architecture,
+      ...opts,
+      format,
+      seed: c.seed,
+      created: c.created,
+      os: c.platform.os,
+      architecture: c.platform.architecture,
     });
     pushed.push({ ...img, platform: c.platform });
   }
-  const manifest = enc.encode(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: types.index,
-    manifests: pushed.map((c) => ({ mediaType: c.mediaType, digest: c.digest, size: c.size, platform: c.platform })),
-  }));
+  const manifest = enc.encode(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: types.index,
+      manifests: pushed.map((c) => ({ mediaType: c.mediaType, digest: c.digest, size: c.size, platform: c.platform })),
+    }),
+  );
   const ctx = ctxOf(base, repo, opts);
   const digest = sha256(manifest);
   for (const ref of tags.length ? tags : [digest]) await putManifest(ctx, ref, manifest, types.index);
@@ -253,11 +264,9 @@ export type TaggedImage = { tag: string; digest: string; created: string };
  * Distinct images share one layer and differ by config, so each costs 4 requests, not 7:
  * the registry's ~1 ms of CPU per request is what bounds seeding time.
  */
-export async function pushManyTags(base: string, repo: string, count: number,
-  opts: ManyTagsOptions = {}): Promise<TaggedImage[]> {
+export async function pushManyTags(base: string, repo: string, count: number, opts: ManyTagsOptions = {}): Promise<TaggedImage[]> {
   if (count <= 0) return [];
-  const name = (i: number) =>
-    opts.prefix !== undefined ? `${opts.prefix}${i}` : `v1.${Math.floor(i / 100)}.${i % 100}`;
+  const name = (i: number) => (opts.prefix !== undefined ? `${opts.prefix}${i}` : `v1.${Math.floor(i / 100)}.${i % 100}`);
   const tags = Array.from({ length: count }, (_, i) => name(i));
   const limit = opts.concurrency ?? 8;
   const net: Net = { headers: opts.headers, fetchOptions: opts.fetchOptions };
@@ -283,8 +292,7 @@ export async function pushManyTags(base: string, repo: string, count: number,
 export type ManyReposOptions = Net & { prefix?: string; tag?: string; concurrency?: number };
 
 /** Push `count` repositories (bulk/repo-000 …) with one tag each, all sharing one layer blob. */
-export async function pushManyRepos(base: string, count: number,
-  opts: ManyReposOptions = {}): Promise<{ repo: string; digest: string }[]> {
+export async function pushManyRepos(base: string, count: number, opts: ManyReposOptions = {}): Promise<{ repo: string; digest: string }[]> {
   if (count <= 0) return [];
   const prefix = opts.prefix ?? "bulk/repo-";
   const width = Math.max(3, String(count - 1).length);
@@ -292,8 +300,7 @@ export async function pushManyRepos(base: string, count: number,
   const net: Net = { headers: opts.headers, fetchOptions: opts.fetchOptions };
   // The first push uploads the blobs; the others mount them (no data sent again).
   const first = await pushImage(base, repos[0]!, [opts.tag ?? "latest"], { ...net, seed: prefix });
-  const rest = await pool(repos.slice(1), opts.concurrency ?? 8, (repo) =>
-    pushImage(base, repo, [opts.tag ?? "latest"], { ...net, seed: prefix, mountFrom: repos[0] }));
+  const rest = await pool(repos.slice(1), opts.concurrency ?? 8, (repo) => pushImage(base, repo, [opts.tag ?? "latest"], { ...net, seed: prefix, mountFrom: repos[0] }));
   return [first, ...rest].map((img, i) => ({ repo: repos[i]!, digest: img.digest }));
 }
 
@@ -316,7 +323,8 @@ if (import.meta.main) {
     if (!Number.isInteger(n) || n < 0) throw new Error(`not a count: ${s}`);
     return n;
   };
-  const usage = "usage: bun test/seed.ts push BASE REPO TAG [TAG...] [--oci] [--seed S] [--layer-bytes N]\n" +
+  const usage =
+    "usage: bun test/seed.ts push BASE REPO TAG [TAG...] [--oci] [--seed S] [--layer-bytes N]\n" +
     "       bun test/seed.ts many-tags BASE REPO COUNT [--distinct]\n" +
     "       bun test/seed.ts many-repos BASE COUNT";
   if (cmd === "push" && base && rest.length >= 2) {

@@ -6,8 +6,18 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  completeLine, completionSpec, decidePrune, naturalCompare, on401, type Outcome, type PruneFacts, type Refusal, RETRY,
-  type RegistryRequest, retryDecision, scopeFor,
+  completeLine,
+  completionSpec,
+  decidePrune,
+  naturalCompare,
+  on401,
+  type Outcome,
+  type PruneFacts,
+  type Refusal,
+  RETRY,
+  type RegistryRequest,
+  retryDecision,
+  scopeFor,
 } from "../regctl.ts";
 
 describe("retryDecision: request, outcome, attempt → what the transport does", () => {
@@ -87,12 +97,53 @@ describe("decidePrune: tags, image facts, policy → actions", () => {
   const img = (created: string | undefined, blobs: [string, number][], children: string[] = []): PruneFacts => ({ created, blobs: new Map(blobs), children });
   // Five images a day apart (a oldest, e newest), a shared base layer, a list holding c, an undated one.
   const images = new Map<string, PruneFacts>([
-    ["A", img(at(0), [["base", 100], ["la", 10]])],
-    ["B", img(at(1), [["base", 100], ["lb", 20]])],
-    ["C", img(at(2), [["base", 100], ["lc", 30]])],
-    ["D", img(at(3), [["base", 100], ["ld", 40]])],
-    ["E", img(at(4), [["base", 100], ["le", 50]])],
-    ["L", img(at(2), [["base", 100], ["lc", 30], ["C", 5]], ["C"])],
+    [
+      "A",
+      img(at(0), [
+        ["base", 100],
+        ["la", 10],
+      ]),
+    ],
+    [
+      "B",
+      img(at(1), [
+        ["base", 100],
+        ["lb", 20],
+      ]),
+    ],
+    [
+      "C",
+      img(at(2), [
+        ["base", 100],
+        ["lc", 30],
+      ]),
+    ],
+    [
+      "D",
+      img(at(3), [
+        ["base", 100],
+        ["ld", 40],
+      ]),
+    ],
+    [
+      "E",
+      img(at(4), [
+        ["base", 100],
+        ["le", 50],
+      ]),
+    ],
+    [
+      "L",
+      img(
+        at(2),
+        [
+          ["base", 100],
+          ["lc", 30],
+          ["C", 5],
+        ],
+        ["C"],
+      ),
+    ],
     ["U", img(undefined, [["lu", 7]])],
   ]);
   const tags = (...pairs: string[]) => pairs.map((p) => ({ tag: p.split("=")[0]!, digest: p.split("=")[1]! }));
@@ -103,7 +154,15 @@ describe("decidePrune: tags, image facts, policy → actions", () => {
     ["keep more than there are", tags("v1=A", "v2=B"), { keep: 5 }, "v1:keep v2:keep", [], [], 0],
     ["keep 0: everything dated goes; the shared base is freed once", tags("v1=A", "v2=B"), { keep: 0 }, "v1:delete v2:delete", ["A", "B"], [], 130],
     ["an unmatched tag keeps its digest: the matched one on it goes alone", tags("old=A", "v1=B", "v2=A"), { keep: 1, match: [/^v/] }, "old:keep v1:keep v2:untag", [], ["v2"], 0],
-    ["two tags on one digest, keep 1: the tie goes to the higher name, the other is untagged", tags("a=A", "b=A", "z=E"), { keep: 1, match: [/^[ab]$/] }, "a:untag b:keep z:keep", [], ["a"], 0],
+    [
+      "two tags on one digest, keep 1: the tie goes to the higher name, the other is untagged",
+      tags("a=A", "b=A", "z=E"),
+      { keep: 1, match: [/^[ab]$/] },
+      "a:untag b:keep z:keep",
+      [],
+      ["a"],
+      0,
+    ],
     ["a child of a kept list stays", tags("c=C", "list=L", "e=E"), { keep: 1, match: [/^c$|^e$/] }, "c:untag e:keep list:keep", [], ["c"], 0],
     ["no creation time: never removed by age", tags("u=U", "v1=A", "v2=B"), { keep: 1 }, "u:keep v1:delete v2:keep", ["A"], [], 10],
     ["no creation time, --match alone: removed", tags("u=U", "v1=A"), { match: [/^u$/] }, "u:delete v1:keep", ["U"], [], 7],
@@ -119,20 +178,33 @@ describe("decidePrune: tags, image facts, policy → actions", () => {
 
   test("every row says why", () => {
     const d = decidePrune(tags("v1=A", "v2=B", "u=U"), images, { keep: 1, olderThan: T0 + 10 * day });
-    expect(d.rows.map((r) => `${r.tag}: ${r.reason}`)).toEqual([
-      "u: no creation time", "v1: beyond the 1 newest, created before 2026-01-11T00:00:00Z", "v2: among the 1 newest",
-    ]);
+    expect(d.rows.map((r) => `${r.tag}: ${r.reason}`)).toEqual(["u: no creation time", "v1: beyond the 1 newest, created before 2026-01-11T00:00:00Z", "v2: among the 1 newest"]);
     expect(d.cutoff).toBe("2026-01-11T00:00:00Z");
   });
 });
 
 describe("naturalCompare", () => {
   const cases: [string[], string[]][] = [
-    [["v1.10", "v1.9", "v1.2"], ["v1.2", "v1.9", "v1.10"]],
-    [["10", "9", "100", "1"], ["1", "9", "10", "100"]],
-    [["b", "a10", "a9", "a"], ["a", "a9", "a10", "b"]],
-    [["1.0.0-rc.2", "1.0.0", "1.0.0-rc.10"], ["1.0.0", "1.0.0-rc.2", "1.0.0-rc.10"]],
-    [["latest", "Latest", "v2", "v02"], ["Latest", "latest", "v02", "v2"]],
+    [
+      ["v1.10", "v1.9", "v1.2"],
+      ["v1.2", "v1.9", "v1.10"],
+    ],
+    [
+      ["10", "9", "100", "1"],
+      ["1", "9", "10", "100"],
+    ],
+    [
+      ["b", "a10", "a9", "a"],
+      ["a", "a9", "a10", "b"],
+    ],
+    [
+      ["1.0.0-rc.2", "1.0.0", "1.0.0-rc.10"],
+      ["1.0.0", "1.0.0-rc.2", "1.0.0-rc.10"],
+    ],
+    [
+      ["latest", "Latest", "v2", "v02"],
+      ["Latest", "latest", "v02", "v2"],
+    ],
   ];
   for (const [input, expected] of cases) test(`${input.join(" ")} → ${expected.join(" ")}`, () => expect([...input].sort(naturalCompare)).toEqual(expected));
 });
@@ -155,7 +227,10 @@ describe("scopeFor", () => {
 describe("completeLine: the line up to the cursor → candidates (no registry: nothing past a host/)", () => {
   const home = mkdtempSync(join(tmpdir(), "regctl-tables-"));
   mkdirSync(join(home, ".docker"));
-  writeFileSync(join(home, ".docker", "config.json"), JSON.stringify({ auths: { "registry.example.com": {}, "https://index.docker.io/v1/": {} }, credHelpers: { "ghcr.io": "x" } }));
+  writeFileSync(
+    join(home, ".docker", "config.json"),
+    JSON.stringify({ auths: { "registry.example.com": {}, "https://index.docker.io/v1/": {} }, credHelpers: { "ghcr.io": "x" } }),
+  );
   const env = { HOME: home, XDG_CACHE_HOME: join(home, "cache") };
   const cases: [string, string][] = [
     ["regctl ", "ping repos tags digest manifest inspect delete login logout untag prune du completion"],

@@ -16,8 +16,7 @@ export type TagServer = { url: string; host: string; requests: string[]; stop():
 
 const API = { "Docker-Distribution-Api-Version": "registry/2.0" };
 
-const error = (status: number, code: string, message: string) =>
-  Response.json({ errors: [{ code, message, detail: null }] }, { status, headers: API });
+const error = (status: number, code: string, message: string) => Response.json({ errors: [{ code, message, detail: null }] }, { status, headers: API });
 
 export function startTagServer(opts: TagServerOptions): TagServer {
   const sorted = [...opts.tags].sort(); // lexical, as paginating registries do

@@ -31,7 +31,11 @@ export class Pane {
   readonly id: string;
 
   /** A detached 200x50 session running `cmd` with exactly `env` (env -i): nothing leaks in. */
-  constructor(readonly prompt: string, cmd: string[], env: Env) {
+  constructor(
+    readonly prompt: string,
+    cmd: string[],
+    env: Env,
+  ) {
     this.id = `pane${++Pane.count}`;
     const vars = Object.entries({ ...env, TERM: "screen" }).map(([k, v]) => `${k}=${v}`);
     tmux("new-session", "-d", "-s", this.id, "-x", "200", "-y", "50", "/usr/bin/env", "-i", ...vars, ...cmd);
@@ -48,7 +52,9 @@ export class Pane {
 
   /** The screen's lines; `joined`: a line the terminal wrapped is one line. */
   lines(joined = false): string[] {
-    return tmux("capture-pane", "-p", ...(joined ? ["-J"] : []), "-t", this.id).split("\n").map((l) => l.trimEnd());
+    return tmux("capture-pane", "-p", ...(joined ? ["-J"] : []), "-t", this.id)
+      .split("\n")
+      .map((l) => l.trimEnd());
   }
 
   cursor(): { x: number; y: number } {
@@ -96,8 +102,7 @@ export class Pane {
     await this.fresh(typed);
     this.keys("Tab");
     const want = this.prompt + expected;
-    await this.until(`the line "${expected}"${space ? " and a space" : " and no space"}`,
-      () => this.current() === want && this.cursor().x === want.length + (space ? 1 : 0));
+    await this.until(`the line "${expected}"${space ? " and a space" : " and no space"}`, () => this.current() === want && this.cursor().x === want.length + (space ? 1 : 0));
   }
 
   /**

@@ -59,14 +59,10 @@ process.on("exit", () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-
 /** A root CA, a JWT signing cert it signs and, for tls, a server cert for 127.0.0.1/localhost. */
 async function makeCerts(dir: string, tls: boolean) {
   const ca = await makeCA(dir, "regctl test token CA");
-  const [signing, server] = await Promise.all([
-    ca.sign("signing", `/CN=${ISSUER}`, ["keyUsage=critical,digitalSignature"]),
-    tls ? ca.server() : Promise.resolve(undefined),
-  ]);
+  const [signing, server] = await Promise.all([ca.sign("signing", `/CN=${ISSUER}`, ["keyUsage=critical,digitalSignature"]), tls ? ca.server() : Promise.resolve(undefined)]);
   return {
     ca: ca.cert,
     signingCert: readFileSync(signing.cert, "utf8"),
@@ -94,7 +90,10 @@ export function parseScopes(values: string[]): Scope[] | string {
     if (first <= 0 || last === first || last === first + 1) return `invalid scope: ${s}`;
     const type = s.slice(0, first);
     const name = s.slice(first + 1, last);
-    const actions = s.slice(last + 1).split(",").filter(Boolean);
+    const actions = s
+      .slice(last + 1)
+      .split(",")
+      .filter(Boolean);
     const key = `${type}\n${name}`;
     const seen = merged.get(key);
     if (seen) seen.actions = [...new Set([...seen.actions, ...actions])];
@@ -104,8 +103,7 @@ export function parseScopes(values: string[]): Scope[] | string {
 }
 
 const json = (status: number, body: unknown) => Response.json(body, { status });
-const error = (status: number, code: string, message: string) =>
-  json(status, { errors: [{ code, message }] });
+const error = (status: number, code: string, message: string) => json(status, { errors: [{ code, message }] });
 
 export async function startTokenRegistry(opts: TokenRegistryOptions): Promise<TokenRegistry> {
   const dir = mkdtempSync(join(tempRoot(), `${PREFIX}${process.pid}-token-`));
@@ -127,8 +125,15 @@ export async function startTokenRegistry(opts: TokenRegistryOptions): Promise<To
     const issue = (user: string | undefined, access: Access[], claims: Partial<TokenClaims> = {}): string => {
       const now = Math.floor(Date.now() / 1000);
       const full: TokenClaims = {
-        iss: ISSUER, sub: user ?? "", aud: SERVICE, exp: now + EXPIRES_IN, nbf: now, iat: now,
-        jti: randomBytes(12).toString("hex"), access, ...claims,
+        iss: ISSUER,
+        sub: user ?? "",
+        aud: SERVICE,
+        exp: now + EXPIRES_IN,
+        nbf: now,
+        iat: now,
+        jti: randomBytes(12).toString("hex"),
+        access,
+        ...claims,
       };
       return signJwt(full, certs.signingKey, certs.signingCert);
     };
@@ -151,8 +156,7 @@ export async function startTokenRegistry(opts: TokenRegistryOptions): Promise<To
       });
     };
 
-    const checkPassword = (user: string, password: string) =>
-      Object.hasOwn(opts.users, user) && opts.users[user] === password;
+    const checkPassword = (user: string, password: string) => Object.hasOwn(opts.users, user) && opts.users[user] === password;
 
     const newRefreshToken = (user: string) => {
       const rt = randomBytes(24).toString("base64url");
@@ -165,7 +169,9 @@ export async function startTokenRegistry(opts: TokenRegistryOptions): Promise<To
       const authorization = req.headers.get("authorization") ?? undefined;
       const body = req.method === "GET" || req.method === "HEAD" ? undefined : await req.text();
       requests.push({
-        method: req.method, path: url.pathname, query: url.search.replace(/^\?/, ""),
+        method: req.method,
+        path: url.pathname,
+        query: url.search.replace(/^\?/, ""),
         ...(authorization !== undefined ? { authorization } : {}),
         ...(body !== undefined ? { body } : {}),
       });
@@ -235,7 +241,12 @@ export async function startTokenRegistry(opts: TokenRegistryOptions): Promise<To
 
     const srv = server;
     return {
-      registry, tokenUrl, service: SERVICE, requests, refreshTokens, issue,
+      registry,
+      tokenUrl,
+      service: SERVICE,
+      requests,
+      refreshTokens,
+      issue,
       ...(caCertPath ? { caCertPath } : {}),
       stop: async () => {
         await srv.stop();

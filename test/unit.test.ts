@@ -1,8 +1,21 @@
 // Unit tables for the pure parts of regctl.ts: references, curl quoting, headers, errors.
 import { describe, expect, test } from "bun:test";
 import {
-  formatReference, hintFor, isDigest, MANIFEST_ACCEPT, parseDuration, parseErrorBody, parseLinkNext,
-  parseReference, parseRegistry, parseRetryAfter, parseWwwAuthenticate, shQuote, shQuoteWithVars, toCurl, UsageError,
+  formatReference,
+  hintFor,
+  isDigest,
+  MANIFEST_ACCEPT,
+  parseDuration,
+  parseErrorBody,
+  parseLinkNext,
+  parseReference,
+  parseRegistry,
+  parseRetryAfter,
+  parseWwwAuthenticate,
+  shQuote,
+  shQuoteWithVars,
+  toCurl,
+  UsageError,
 } from "../regctl.ts";
 import { exec } from "./fixtures.ts";
 
@@ -25,17 +38,32 @@ describe("parseReference", () => {
     ["my-reg.io/a.b_c__d--e/f:Tag_1.2-rc", "my-reg.io", "a.b_c__d--e/f", "Tag_1.2-rc", undefined],
     ["http://localhost:5000/busybox", "localhost:5000", "busybox", undefined, undefined],
   ];
-  for (const [input, registry, repository, tag, digest] of cases)
-    test(input, () => expect(parseReference(input)).toEqual({ registry, repository, tag, digest }));
+  for (const [input, registry, repository, tag, digest] of cases) test(input, () => expect(parseReference(input)).toEqual({ registry, repository, tag, digest }));
 
   const bad = [
-    "", " busybox", "Busybox", "localhost:5000/Busy", "a//b", "a/", "/a", "busybox:", "busybox:-x",
-    "busybox:" + "t".repeat(129), "busybox@sha256:abc", "busybox@md5:" + "a".repeat(32), "busybox@" + D.toUpperCase(),
-    "reg..io/a", "-reg.io/a", "a:b:c", "bad host:5000/x", "localhost:5000/a b", "ünïcode/x", "a".repeat(600),
+    "",
+    " busybox",
+    "Busybox",
+    "localhost:5000/Busy",
+    "a//b",
+    "a/",
+    "/a",
+    "busybox:",
+    "busybox:-x",
+    "busybox:" + "t".repeat(129),
+    "busybox@sha256:abc",
+    "busybox@md5:" + "a".repeat(32),
+    "busybox@" + D.toUpperCase(),
+    "reg..io/a",
+    "-reg.io/a",
+    "a:b:c",
+    "bad host:5000/x",
+    "localhost:5000/a b",
+    "ünïcode/x",
+    "a".repeat(600),
     "x/" + "a".repeat(300),
   ];
-  for (const input of bad)
-    test(`refuses ${JSON.stringify(input).slice(0, 40)}`, () => expect(() => parseReference(input)).toThrow(UsageError));
+  for (const input of bad) test(`refuses ${JSON.stringify(input).slice(0, 40)}`, () => expect(() => parseReference(input)).toThrow(UsageError));
 
   test("a default tag only when asked", () => {
     expect(parseReference("localhost:5000/x").tag).toBeUndefined();
@@ -58,19 +86,44 @@ describe("parseRegistry", () => {
 
 describe("digests", () => {
   test.each([
-    [D, true], [`sha512:${"a".repeat(128)}`, true], ["sha256:abc", false], [D.toUpperCase(), false], [`${D}\n`, false], ["", false],
+    [D, true],
+    [`sha512:${"a".repeat(128)}`, true],
+    ["sha256:abc", false],
+    [D.toUpperCase(), false],
+    [`${D}\n`, false],
+    ["", false],
   ])("%p → %p", (s, ok) => expect(isDigest(s)).toBe(ok));
 });
 
 describe("shQuote", () => {
-  const hostile = ["", "plain", "it's", "a b", "$HOME", "`id`", "$(id)", '"q"', "back\\slash", "new\nline", "tab\t", "*?[]", ";&|<>", "'", "''", "\u00e9\u4e2d", "-n", "%header{x}"];
+  const hostile = [
+    "",
+    "plain",
+    "it's",
+    "a b",
+    "$HOME",
+    "`id`",
+    "$(id)",
+    '"q"',
+    "back\\slash",
+    "new\nline",
+    "tab\t",
+    "*?[]",
+    ";&|<>",
+    "'",
+    "''",
+    "\u00e9\u4e2d",
+    "-n",
+    "%header{x}",
+  ];
   test.each(hostile)("round-trips %p through sh", async (s) => {
     expect((await exec(["sh", "-c", `printf '%s' ${shQuote(s)}`])).stdout).toBe(s);
   });
   test("random bytes round-trip through sh", async () => {
     // 200 random strings of printable and control bytes (no NUL: argv cannot hold it).
     const strings = Array.from({ length: 200 }, () =>
-      String.fromCharCode(...Array.from({ length: 1 + Math.floor(Math.random() * 20) }, () => 1 + Math.floor(Math.random() * 126))));
+      String.fromCharCode(...Array.from({ length: 1 + Math.floor(Math.random() * 20) }, () => 1 + Math.floor(Math.random() * 126))),
+    );
     const script = strings.map((s) => `printf '%s\\0' ${shQuote(s)}`).join("\n");
     expect((await exec(["sh", "-c", script])).stdout.split("\0").slice(0, -1)).toEqual(strings);
   });
@@ -84,7 +137,12 @@ describe("shQuote", () => {
 
 describe("toCurl", () => {
   test("HEAD with capture uses -w %header and no jq", () => {
-    const line = toCurl({ method: "HEAD", url: "http://h/v2/a/manifests/latest", headers: { Accept: MANIFEST_ACCEPT }, script: { capture: { variable: "DIGEST", header: "docker-content-digest" } } });
+    const line = toCurl({
+      method: "HEAD",
+      url: "http://h/v2/a/manifests/latest",
+      headers: { Accept: MANIFEST_ACCEPT },
+      script: { capture: { variable: "DIGEST", header: "docker-content-digest" } },
+    });
     expect(line.startsWith("DIGEST=$(curl -sS -f -o /dev/null -I -w '%header{docker-content-digest}'")).toBe(true);
     expect(line).not.toContain("jq");
   });
@@ -125,7 +183,7 @@ describe("parseWwwAuthenticate", () => {
   test("escaped quotes, unquoted values", () => {
     expect(parseWwwAuthenticate('Bearer realm="a\\"b", service=reg')).toEqual([{ scheme: "bearer", params: { realm: 'a"b', service: "reg" } }]);
   });
-  test.each(["", "===", '"unterminated', "Bearer realm=\"x", ",,,", "Basic"])("garbage %p never throws", (h) => {
+  test.each(["", "===", '"unterminated', 'Bearer realm="x', ",,,", "Basic"])("garbage %p never throws", (h) => {
     expect(() => parseWwwAuthenticate(h)).not.toThrow();
   });
 });
@@ -152,11 +210,16 @@ describe("errors", () => {
 });
 
 describe("durations", () => {
-  test.each([["30s", 30000], ["1500ms", 1500], ["2m", 120000], ["12h", 43200000], ["30d", 2592000000], ["1.5w", 907200000]] as const)(
-    "%p", (s, ms) => expect(parseDuration(s)).toBe(ms));
+  test.each([
+    ["30s", 30000],
+    ["1500ms", 1500],
+    ["2m", 120000],
+    ["12h", 43200000],
+    ["30d", 2592000000],
+    ["1.5w", 907200000],
+  ] as const)("%p", (s, ms) => expect(parseDuration(s)).toBe(ms));
   test.each(["", "x", "-1s", "1y", "1 2s"])("refuses %p", (s) => expect(() => parseDuration(s)).toThrow(UsageError));
-  test.each(["30", "0", "1.5"])("a bare number %p has no unit: refused, with an example", (s) =>
-    expect(() => parseDuration(s, "--older-than 30d")).toThrow(/no unit/));
+  test.each(["30", "0", "1.5"])("a bare number %p has no unit: refused, with an example", (s) => expect(() => parseDuration(s, "--older-than 30d")).toThrow(/no unit/));
   test("Retry-After in seconds and as a date", () => {
     expect(parseRetryAfter("3")).toBe(3000);
     expect(parseRetryAfter(new Date(Date.UTC(2030, 0, 1, 0, 0, 10)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(10000);
