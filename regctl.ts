@@ -35,6 +35,16 @@ import pkg from "./package.json" with { type: "json" };
 const builtin = <T>(name: string) => process.getBuiltinModule(name) as T;
 const nodeCrypto = () => builtin<typeof import("node:crypto")>("node:crypto");
 
+/** The value a map holds for a key, made and kept on first use (one lookup or request per key and run). */
+function remember<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    map.set(key, value);
+  }
+  return value;
+}
+
 // ───────────────────────────── 1. constants and types ─────────────────────────────
 
 /** Media types, as the registry names them in Content-Type and Accept. */
@@ -194,7 +204,7 @@ interface RegistryResponse {
   verified?: boolean;
 }
 
-interface Reference {
+export interface Reference {
   /** host[:port], Docker Hub as registry-1.docker.io */
   registry: string;
   repository: string;
@@ -517,10 +527,14 @@ export function parseWwwAuthenticate(header: string | null): Challenge[] {
   // A real challenge is a few hundred bytes; a huge one is garbage, not worth the parse.
   if (!header || header.length > 16_384) return out;
   const re = /\s*(?:([A-Za-z][\w!#$%&'*+.^`|~-]*)(?=\s+[^\s=,]|\s*$|\s*,)\s*)?(?:([\w!#$%&'*+.^`|~-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*))?\s*,?/gy;
-  let m: RegExpExecArray | null;
   let current: Challenge | undefined;
-  while (re.lastIndex < header.length && (m = re.exec(header)) && m[0].length > 0) {
-    if (m[1]) out.push((current = { scheme: m[1].toLowerCase(), params: {} }));
+  while (re.lastIndex < header.length) {
+    const m = re.exec(header);
+    if (!m || m[0].length === 0) break;
+    if (m[1]) {
+      current = { scheme: m[1].toLowerCase(), params: {} };
+      out.push(current);
+    }
     if (m[2] && current) {
       const raw = m[3] ?? "";
       const closed = raw.length >= 2 && raw.endsWith('"') && !raw.endsWith('\\"');
@@ -1022,7 +1036,7 @@ function recheckScript(list: string, url: string, auth: RegistryRequest["auth"],
     `  case $TAG in ''|*[!A-Za-z0-9_.-]*) ${stop("the registry listed a tag that is not one: $TAG")} ;; esac`,
     `  HEAD=$(${head})`,
     `  case $HEAD in 404' '*) continue ;; 200' 'sha256:*) ;; *) ${stop("the recheck could not read $TAG: $HEAD")} ;; esac`,
-    "  D=${HEAD#* }; TYPE=${D#* }; D=${D%% *}",
+    `  D=\${HEAD#* }; TYPE=\${D#* }; D=\${D%% *}`,
     "  # a tag to untag that moved: untagging it now would remove what was pushed",
     `  case $PLAN_UNTAGS in *" $TAG@"*) case $PLAN_UNTAGS in *" $TAG@$D "*) ;; *) P=\${PLAN_UNTAGS#*" $TAG@"}; CHANGED="$CHANGED, $TAG → $D (planned on \${P%% *})"; continue ;; esac ;; esac`,
     "  # a tag the plan did not foresee on a digest to delete",
@@ -1108,7 +1122,10 @@ class Transcript {
   answered(req: RegistryRequest, res: RegistryResponse, { refused = false } = {}): void {
     if (!this.enabled || req.script?.inRecheck) return;
     this.command(req, { comment: refused });
-    if (res.verified) return this.log.note(`← no answer; ${res.url} answered ${res.status} after it: it was done`);
+    if (res.verified) {
+      this.log.note(`← no answer; ${res.url} answered ${res.status} after it: it was done`);
+      return;
+    }
     const digest = res.headers.get("docker-content-digest");
     const challenge = res.status === 401 ? res.headers.get("www-authenticate") : null;
     this.log.note(`← ${res.status} ${res.statusText}${digest ? `, Docker-Content-Digest: ${digest}` : ""}${challenge ? `\n  WWW-Authenticate: ${challenge}` : ""}`);
@@ -1329,9 +1346,7 @@ class Auth {
   constructor(private readonly deps: AuthDeps) {}
 
   credential(host: string): Promise<Credential | undefined> {
-    let found = this.credentials.get(host);
-    if (!found) this.credentials.set(host, (found = this.deps.lookup(host)));
-    return found;
+    return remember(this.credentials, host, () => this.deps.lookup(host));
   }
 
   /** The credentials a request carries before any challenge, from what the registry said earlier. */
@@ -1387,16 +1402,14 @@ class Auth {
   /** One token request per scope and run, shared by concurrent requests. */
   private token(host: string, challenge: Challenge, scope: string): Promise<Token> {
     const key = `${host} ${scope}`;
-    let t = this.tokens.get(key);
-    if (!t) {
-      t = this.fetchToken(host, challenge, scope);
-      this.tokens.set(key, t);
+    return remember(this.tokens, key, () => {
+      const t = this.fetchToken(host, challenge, scope);
       t.then(
         (token) => this.settled.set(key, token.variable),
         () => this.tokens.delete(key),
       );
-    }
-    return t;
+      return t;
+    });
   }
 
   private async fetchToken(host: string, challenge: Challenge, scope: string): Promise<Token> {
@@ -1504,7 +1517,7 @@ export type Outcome = { status: number; retryAfterMs?: number } | { network: str
  * `retry` after waitMs; `verify`: a write that may have happened, to look at (req.verify) before
  * sending it again; `stop`: the answer or error stands (`unknown`: a write that may have happened).
  */
-type RetryDecision = { then: "retry"; waitMs: number } | { then: "verify" } | { then: "stop"; unknown?: boolean };
+type RetryDecision = { action: "retry"; waitMs: number } | { action: "verify" } | { action: "stop"; unknown?: boolean };
 
 const isWrite = (req: Pick<RegistryRequest, "method">) => req.method !== "GET" && req.method !== "HEAD";
 
@@ -1523,18 +1536,18 @@ export function retryDecision(
   limits: RetryLimits = RETRY,
   jitter = Math.random,
 ): RetryDecision {
-  const stop: RetryDecision = { then: "stop" };
-  const wait = { then: "retry" as const, waitMs: Math.min(limits.backoffCapMs, limits.backoffMs * 2 ** (attempt - 1)) * (0.75 + jitter() * 0.5) };
-  if (attempt >= limits.attempts) return { then: "stop", unknown: isWrite(req) && mayHaveHappened(outcome) };
+  const stop: RetryDecision = { action: "stop" };
+  const wait = { action: "retry" as const, waitMs: Math.min(limits.backoffCapMs, limits.backoffMs * 2 ** (attempt - 1)) * (0.75 + jitter() * 0.5) };
+  if (attempt >= limits.attempts) return { action: "stop", unknown: isWrite(req) && mayHaveHappened(outcome) };
   if ("status" in outcome && TURNED_AWAY.has(outcome.status)) {
     if (outcome.retryAfterMs === undefined) return wait;
-    return outcome.retryAfterMs <= limits.maxRetryAfterMs ? { then: "retry", waitMs: outcome.retryAfterMs } : stop;
+    return outcome.retryAfterMs <= limits.maxRetryAfterMs ? { action: "retry", waitMs: outcome.retryAfterMs } : stop;
   }
   if ("network" in outcome && outcome.network === "ECONNREFUSED") return isWrite(req) && attempt < limits.writeAttempts ? wait : stop;
   if (!mayHaveHappened(outcome)) return stop;
   if (!isWrite(req)) return wait;
-  if (uncertain + 1 >= limits.writeAttempts || !(req.idempotent || req.verify)) return { then: "stop", unknown: true };
-  return req.idempotent ? wait : { then: "verify" };
+  if (uncertain + 1 >= limits.writeAttempts || !(req.idempotent || req.verify)) return { action: "stop", unknown: true };
+  return req.idempotent ? wait : { action: "verify" };
 }
 
 const mayHaveHappened = (o: Outcome) => ("status" in o ? GATEWAY.has(o.status) : CUT_OFF.has(o.network));
@@ -1641,14 +1654,14 @@ export class Transport {
       const outcome: Outcome = res ? { status: res.status, retryAfterMs: parseRetryAfter(res.headers.get("retry-after")) } : { network: failure!.code };
       const decision = retryDecision(req, outcome, attempt, uncertain, this.retry);
       const what = res ? `← ${res.status} ${res.statusText}` : `: ${failure!.reason}`;
-      if (decision.then === "retry") {
+      if (decision.action === "retry") {
         this.log.note(`${req.method} ${req.url}${res ? " " : ""}${what}; retrying in ${(decision.waitMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${this.retry.attempts})`);
         if (res) this.pausedUntil.set(host, Math.max(this.pausedUntil.get(host) ?? 0, Date.now() + decision.waitMs));
         await sleep(decision.waitMs);
         if (mayHaveHappened(outcome)) uncertain++;
         continue;
       }
-      if (decision.then === "verify") {
+      if (decision.action === "verify") {
         uncertain++;
         const check = await this.verify(req);
         if (check) return { ...check, verified: true };
@@ -1794,9 +1807,7 @@ export class Transport {
 
   /** The TLS files for a host: --cacert and certs.d, read once per host. */
   private tlsFiles(host: string): TlsFiles {
-    let f = this.tlsFileCache.get(host);
-    if (!f) this.tlsFileCache.set(host, (f = tlsFilesFor(host, this.opts.cacert, this.opts.env ?? process.env)));
-    return f;
+    return remember(this.tlsFileCache, host, () => tlsFilesFor(host, this.opts.cacert, this.opts.env ?? process.env));
   }
 }
 
@@ -2504,11 +2515,7 @@ async function describeTags(
   // A config that is not JSON, or holds no valid date, gives no creation time (such an image is
   // kept by any policy that needs one); a config that cannot be read fails the whole plan.
   const configs = new Map<string, Promise<string | undefined>>();
-  const createdOf = (digest: string) => {
-    let c = configs.get(digest);
-    if (!c) configs.set(digest, (c = configFacts(reg, repo, digest).then((f) => f.created)));
-    return c;
-  };
+  const createdOf = (digest: string) => remember(configs, digest, () => configFacts(reg, repo, digest).then((f) => f.created));
   // Each digest is described once, however many tags and lists name it; nesting is bounded.
   const described = new Map<string, Promise<ImageFacts | undefined>>();
   const facts = (m: Manifest, depth = 0): Promise<ImageFacts> => {
@@ -2636,16 +2643,22 @@ export function decidePrune(tags: readonly { tag: string; digest: string }[], im
   const cutoff = policy.olderThan === undefined ? undefined : new Date(policy.olderThan).toISOString().replace(/\.\d+Z$/, "Z");
   for (const t of matched) if (byTime && Number.isNaN(time(t))) reasons.set(t.tag, { remove: false, reason: "no creation time" });
   const newest = matched.filter((t) => !reasons.has(t.tag)).sort((a, b) => time(b) - time(a) || naturalCompare(b.tag, a.tag));
-  newest.forEach((t, i) => {
-    if (policy.keep !== undefined && i < policy.keep) return reasons.set(t.tag, { remove: false, reason: `among the ${policy.keep} newest` });
-    if (policy.olderThan !== undefined && time(t) >= policy.olderThan) return reasons.set(t.tag, { remove: false, reason: `created after ${cutoff}` });
+  for (const [i, t] of newest.entries()) {
+    if (policy.keep !== undefined && i < policy.keep) {
+      reasons.set(t.tag, { remove: false, reason: `among the ${policy.keep} newest` });
+      continue;
+    }
+    if (policy.olderThan !== undefined && time(t) >= policy.olderThan) {
+      reasons.set(t.tag, { remove: false, reason: `created after ${cutoff}` });
+      continue;
+    }
     const why = [
       policy.keep !== undefined ? `beyond the ${policy.keep} newest` : "",
       policy.olderThan !== undefined ? `created before ${cutoff}` : "",
       policy.match ? "matches --match" : "",
     ].filter(Boolean);
     reasons.set(t.tag, { remove: true, reason: why.join(", ") || "matched" });
-  });
+  }
   const needed = new Set<string>();
   for (const t of tags.filter((t) => !reasons.get(t.tag)?.remove)) {
     needed.add(t.digest);
@@ -2821,7 +2834,7 @@ const CONFLICTS_SHOWN = 3;
 function describeConflicts(conflicts: PlanConflict[], { repository = false } = {}): string {
   const shown = conflicts
     .slice(0, CONFLICTS_SHOWN)
-    .map((c) => `${repository ? `${c.repository}:` : ""}${c.tag} → ${c.digest}` + (c.planned ? ` (planned on ${c.planned})` : c.holds ? ` (a list holding ${c.holds})` : ""));
+    .map((c) => `${repository ? `${c.repository}:` : ""}${c.tag} → ${c.digest}${c.planned ? ` (planned on ${c.planned})` : c.holds ? ` (a list holding ${c.holds})` : ""}`);
   return shown.join(", ") + (conflicts.length > shown.length ? `, and ${conflicts.length - shown.length} more` : "");
 }
 
@@ -3062,7 +3075,7 @@ async function readTerminalLine(prompt: string, { secret = false } = {}): Promis
       let line = "";
       const onData = (chunk: Buffer) => {
         // Escape sequences (arrows, function keys) edit nothing here: they are dropped whole.
-        const keys = [...decoder.decode(chunk, { stream: true }).replace(/\x1b(\[[0-9;?]*[ -\/]*[@-~]|O.)?/g, "")];
+        const keys = [...decoder.decode(chunk, { stream: true }).replace(/\x1b(\[[0-9;?]*[ -/]*[@-~]|O.)?/g, "")];
         for (const [i, key] of keys.entries()) {
           if (key === "\r" || key === "\n") {
             typedAhead = keys.slice(i + 1).join("");
@@ -3264,8 +3277,8 @@ export async function completeLine(line: string, spec: CompletionSpec, env = pro
   const options = command ? command.options : spec.global;
   const optionFor = (word: string | undefined) => options.find((o) => spelled(o, word));
   if (cur.startsWith("-")) return match(options.flatMap((o) => o.names.filter((n) => n.length > 1).map((n) => ({ value: `--${n}`, description: o.description }))));
-  const valueOf = optionFor(prev);
-  if (valueOf?.takesValue) return completeOptionValue(valueOf, cur);
+  const pending = optionFor(prev);
+  if (pending?.takesValue) return completeOptionValue(pending, cur);
   if (!command) return [];
   // Positional arguments: the words after the command that are neither options nor their values.
   const positional: string[] = [];
@@ -4399,8 +4412,14 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   try {
     const line = parseCommandLine(argv.slice(2));
     // --help and --version answer and do nothing else, whatever else the line says.
-    if (line.help) return (printHelp(line.command), Exit.OK);
-    if (line.version) return (printVersion(), Exit.OK);
+    if (line.help) {
+      printHelp(line.command);
+      return Exit.OK;
+    }
+    if (line.version) {
+      printVersion();
+      return Exit.OK;
+    }
     const command = line.command;
     if (!command) {
       printHelp();

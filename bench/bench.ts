@@ -115,7 +115,7 @@ function cpuMs(pid: number | undefined): number | undefined {
 // ───────────────────────────── correctness ─────────────────────────────
 
 /** `TAG<TAB>DIGEST` lines must be exactly the seeded tags and digests. */
-function checkLines(tool: string, output: string, expected: Map<string, string>): void {
+function checkLines(tool: string, output: string, expected: Map<string, string>): undefined {
   const lines = output.trim().split("\n").filter(Boolean);
   if (lines.length !== expected.size) throw new Error(`${tool}: ${lines.length} lines, expected ${expected.size}`);
   for (const line of lines) {
@@ -153,7 +153,7 @@ type Case = {
   rss?: boolean; // report the peak RSS of the processes it spawns (in its warm-up run)
   /** Does the job once, checking its result; a returned number replaces the measured wall time
    *  (a case that times a sample returns its extrapolation, one that seeds first its timed part). */
-  run(): Promise<number | void>;
+  run(): Promise<number | undefined>;
   /** After the timed runs: facts that explain the numbers, printed under the job's table. */
   explain?(): Promise<string | undefined>;
 };
@@ -278,7 +278,8 @@ function pruneCases(reg: Registry, job: string, regctlEnv: Record<string, string
   const timed =
     (tool: string, cpu: number[], body: (r: PruneRepo) => Promise<void>, dry = false) =>
     async () => {
-      const r = dry ? (dryRepo ??= await seed()) : await seed();
+      if (dry) dryRepo ??= await seed();
+      const r = dry && dryRepo ? dryRepo : await seed();
       const c0 = cpuMs(pid);
       const t0 = performance.now();
       await body(r);

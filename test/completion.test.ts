@@ -235,7 +235,7 @@ describe("bash, through bash-completion's machinery", () => {
       env,
       cases.map(([line]) => line),
     );
-    cases.forEach(([line, want], i) => expect({ line, got: got[i] }).toEqual({ line, got: sorted(want) }));
+    for (const [i, [line, want]] of cases.entries()) expect({ line, got: got[i] }).toEqual({ line, got: sorted(want) });
 
     const commands = await bashCandidates(env, ["regctl "]);
     for (const c of ["ping", "repos", "tags", "digest", "manifest", "inspect", "delete", "login", "logout", "completion"]) expect(commands[0]).toContain(c);
@@ -503,15 +503,14 @@ describe("a registry that is down or does not answer", () => {
     const env = makeHome("down");
     const lines = [DOWN, HANG].flatMap((host) => [`regctl delete ${host}/bu`, `regctl delete ${host}/busybox:`, `regctl delete ${host}/busybox@`]);
     const results = await Promise.all(lines.map((line) => answer("zsh", line, env)));
-    results.forEach((r, i) =>
+    for (const [i, r] of results.entries())
       expect({ line: lines[i], code: r.code, stdout: r.stdout, stderr: r.stderr, ms: r.ms < BY_THE_DEADLINE_MS }).toEqual({
         line: lines[i],
         code: 0,
         stdout: "",
         stderr: "",
         ms: true,
-      }),
-    );
+      });
     expect(existsSync(join(env.XDG_CACHE_HOME!, "regctl", "completion")) ? readdirSync(join(env.XDG_CACHE_HOME!, "regctl", "completion")) : []).toEqual([]);
   }, 20_000);
 

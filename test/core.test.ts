@@ -70,7 +70,7 @@ describe("the seed question: delete busybox:latest", () => {
     for (const line of plan.stderr.trim().split("\n"))
       expect(
         line.startsWith("#") ||
-          /^(curl |DIGEST=\$\(curl |\[ "\$DIGEST" = |ACCEPT=|set -eu|\[ "\$\(curl |TAGS=|PLAN_[A-Z]+=|CHANGED=$|while :; do$|  |done$|\[ -z "\$CHANGED" \])/.test(line),
+          /^(curl |DIGEST=\$\(curl |\[ "\$DIGEST" = |ACCEPT=|set -eu|\[ "\$\(curl |TAGS=|PLAN_[A-Z]+=|CHANGED=$|while :; do$| {2}|done$|\[ -z "\$CHANGED" \])/.test(line),
       ).toBe(true);
     expect(plan.stderr).toContain("PLAN_DELETES=");
     expect(plan.stderr).toContain(`-X DELETE http://${reg.host}/v2/${repo}/manifests/"$DIGEST"`);

@@ -22,7 +22,7 @@ beforeAll(async () => {
   // Seeded straight into the registry (no proxy): the faults are for regctl alone.
   const repos = ["f/tags", "f/prune", "f/interrupt", "f/interrupt-plan"];
   const lists = await Promise.all(repos.map((r) => pushManyTags(reg.url, r, r === "f/interrupt-plan" ? 100 : 300, { distinctImages: true })));
-  repos.forEach((r, i) => (seeded[r] = lists[i]!));
+  for (const [i, r] of repos.entries()) seeded[r] = lists[i]!;
 }, 60_000);
 
 afterAll(async () => {

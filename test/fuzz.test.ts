@@ -21,6 +21,7 @@ import {
   parseRetryAfter,
   parseWwwAuthenticate,
   readDockerConfig,
+  type Reference,
   RegctlError,
   shQuote,
   shQuoteWithVars,
@@ -255,7 +256,7 @@ describe("references and registries", () => {
     "https://localhost:5000/app:tag",
     "docker://busybox",
     "a__b/c--d.e_f:TAG_1.2-rc",
-    "x".repeat(200) + ":" + "t".repeat(128),
+    `${"x".repeat(200)}:${"t".repeat(128)}`,
     "my-registry:443/a.b/c-d/e__f",
   ];
   test("parseReference: only UsageError; what parses re-parses from formatReference to the same value, and is well-formed", () => {
@@ -267,7 +268,7 @@ describe("references and registries", () => {
         for (const requireTagOrDigest of [false, true]) {
           const ref = parseReference(s, { requireTagOrDigest });
           const text = formatReference(ref);
-          let again;
+          let again: Reference;
           try {
             again = parseReference(text, { requireTagOrDigest });
           } catch (err) {
@@ -295,7 +296,7 @@ describe("references and registries", () => {
     const name = "a".repeat(247);
     const cases = [`${name}:${"t".repeat(128)}@${D512}`, `${"b".repeat(255)}:${"t".repeat(128)}`, `localhost:5000/${"c".repeat(255)}:${"t".repeat(128)}@${D512}`];
     for (const s of cases) {
-      let ref;
+      let ref: Reference;
       try {
         ref = parseReference(s);
       } catch {

@@ -100,7 +100,7 @@ const manifestResponse = (req: Request, body: Uint8Array<ArrayBuffer>, digest: s
 
 describe("(a) a manifest whose bytes do not hash to its Docker-Content-Digest", () => {
   const img = image("mismatch");
-  const claimed = sha256(enc.encode(new TextDecoder().decode(img.manifest) + " ")); // the digest of other bytes
+  const claimed = sha256(enc.encode(`${new TextDecoder().decode(img.manifest)} `)); // the digest of other bytes
   let srv: TestServer;
   beforeAll(() => {
     srv = serve((req, url) => {

@@ -142,7 +142,7 @@ test("TLS + htpasswd registry: 401 without credentials, 200 with them", async ()
   const anon = await fetch(`${reg.url}/v2/`, { tls: { ca } });
   expect(anon.status).toBe(401);
   expect(anon.headers.get("www-authenticate")).toStartWith("Basic ");
-  const Authorization = "Basic " + btoa(`${user.user}:${user.password}`);
+  const Authorization = `Basic ${btoa(`${user.user}:${user.password}`)}`;
   const ok = await fetch(`${reg.url}/v2/`, { tls: { ca }, headers: { Authorization } });
   expect(ok.status).toBe(200);
   // Without our CA the certificate is rejected.

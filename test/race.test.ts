@@ -67,7 +67,14 @@ function regctlIn(args: string[]): Pane {
 /** Poll the screen (wrapped lines joined) until `ok` holds for it, 20 s at most; returns it. */
 async function screenWhen(pane: Pane, what: string, ok: (text: string) => boolean): Promise<string> {
   let text = "";
-  await pane.until(what, () => ok((text = pane.text(true))), 20_000);
+  await pane.until(
+    what,
+    () => {
+      text = pane.text(true);
+      return ok(text);
+    },
+    20_000,
+  );
   return text;
 }
 
@@ -141,7 +148,8 @@ describe("--yes: a push lands while the first DELETE (the deletes-enabled probe)
         }),
       ]);
       await meanwhile();
-      return { held, ...(await (hold.release(), result)) };
+      hold.release();
+      return { held, ...(await result) };
     } finally {
       hold.release();
     }

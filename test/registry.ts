@@ -104,7 +104,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   const auth: Record<string, unknown> = {};
   if (opts.htpasswd) {
     const line = await run(["htpasswd", "-Bbn", opts.htpasswd.user, opts.htpasswd.password], dir);
-    writeFileSync(join(dir, "htpasswd"), line.trim() + "\n");
+    writeFileSync(join(dir, "htpasswd"), `${line.trim()}\n`);
     auth.htpasswd = { realm: "regctl-test", path: join(dir, "htpasswd") };
   }
   if (opts.token) {

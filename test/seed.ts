@@ -74,7 +74,7 @@ function bytesFrom(seed: string, size: number): Uint8Array {
 function tarOneFile(name: string, data: Uint8Array): Uint8Array {
   const header = new Uint8Array(512);
   const put = (off: number, s: string) => header.set(enc.encode(s), off);
-  const octal = (n: number, width: number) => n.toString(8).padStart(width - 1, "0") + "\0";
+  const octal = (n: number, width: number) => `${n.toString(8).padStart(width - 1, "0")}\0`;
   put(0, name);
   put(100, octal(0o644, 8));
   put(108, octal(0, 8));
@@ -85,7 +85,7 @@ function tarOneFile(name: string, data: Uint8Array): Uint8Array {
   put(156, "0");
   put(257, "ustar\u000000");
   const sum = header.reduce((a, b) => a + b, 0);
-  put(148, sum.toString(8).padStart(6, "0") + "\0 ");
+  put(148, `${sum.toString(8).padStart(6, "0")}\0 `);
   const padded = Math.ceil(data.length / 512) * 512;
   const tar = new Uint8Array(512 + padded + 1024); // two zero blocks end the archive
   tar.set(header);

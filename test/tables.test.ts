@@ -55,14 +55,14 @@ describe("retryDecision: request, outcome, attempt → what the transport does",
   for (const [name, req, outcome, attempt, uncertain, expected] of cases)
     test(`${name} → ${expected}`, () => {
       const d = retryDecision(req, outcome, attempt, uncertain, RETRY, () => 0.5);
-      const shown = d.then === "retry" ? `retry ${Math.round(d.waitMs)}` : d.then === "stop" ? `stop${d.unknown ? " unknown" : ""}` : d.then;
+      const shown = d.action === "retry" ? `retry ${Math.round(d.waitMs)}` : d.action === "stop" ? `stop${d.unknown ? " unknown" : ""}` : d.action;
       expect(shown).toBe(expected);
     });
 
   test("the jitter stays within ±25 % of the backoff", () => {
     for (const j of [0, 0.999]) {
       const d = retryDecision(GET, { status: 503 }, 3, 0, RETRY, () => j);
-      expect(d.then === "retry" && d.waitMs >= 600 && d.waitMs <= 1000).toBe(true);
+      expect(d.action === "retry" && d.waitMs >= 600 && d.waitMs <= 1000).toBe(true);
     }
   });
 });

@@ -128,10 +128,10 @@ export class Pane {
     const t0 = performance.now();
     this.keys("Tab");
     this.type("Q");
-    await this.until("the TAB to return", () => this.current() === this.prompt + typed + "Q", 5000);
+    await this.until("the TAB to return", () => this.current() === `${this.prompt}${typed}Q`, 5000);
     const ms = performance.now() - t0;
     await Bun.sleep(100); // anything printed late would show now
-    expect(this.text()).toBe(this.prompt + typed + "Q");
+    expect(this.text()).toBe(`${this.prompt}${typed}Q`);
     return ms;
   }
 

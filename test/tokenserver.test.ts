@@ -6,7 +6,7 @@ import { type Scope, type TokenRegistry, parseScopes, startTokenRegistry } from 
 
 const FETCH_MS = 5_000;
 const TEST_MS = 20_000;
-const ZERO = "sha256:" + "0".repeat(64);
+const ZERO = `sha256:${"0".repeat(64)}`;
 
 const started: TokenRegistry[] = [];
 afterAll(async () => {
@@ -21,7 +21,7 @@ async function start(opts: Parameters<typeof startTokenRegistry>[0]): Promise<To
 
 type Init = RequestInit & { tls?: { ca: string } };
 const get = (url: string, init: Init = {}) => fetch(url, { signal: AbortSignal.timeout(FETCH_MS), ...init } as RequestInit);
-const basic = (user: string, password: string) => "Basic " + btoa(`${user}:${password}`);
+const basic = (user: string, password: string) => `Basic ${btoa(`${user}:${password}`)}`;
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
 type TokenAnswer = {
@@ -63,7 +63,7 @@ const claimsOf = (jwt: string) => decode(jwt.split(".")[1]!) as { sub: string; a
 
 /** The exact challenge the registry sends: realm, service, then scope and error when present. */
 const challenge = (tr: TokenRegistry, scope?: string, error?: string) =>
-  `Bearer realm="${tr.tokenUrl}",service="${tr.service}"` + (scope ? `,scope="${scope}"` : "") + (error ? `,error="${error}"` : "");
+  `Bearer realm="${tr.tokenUrl}",service="${tr.service}"${scope ? `,scope="${scope}"` : ""}${error ? `,error="${error}"` : ""}`;
 /** 2.8 lists a push's actions from a Go map: "pull,push" or, about one time in five, "push,pull". */
 const pushChallenges = (tr: TokenRegistry, repo: string, error?: string) => [
   challenge(tr, `repository:${repo}:pull,push`, error),

@@ -33,8 +33,8 @@ describe("parseReference", () => {
     ["localhost:5000/busybox:latest", "localhost:5000", "busybox", "latest", undefined],
     ["127.0.0.1:5000/a/b/c:t", "127.0.0.1:5000", "a/b/c", "t", undefined],
     ["[::1]:5000/busybox:1", "[::1]:5000", "busybox", "1", undefined],
-    ["reg.example.com/team/app@" + D, "reg.example.com", "team/app", undefined, D],
-    ["reg.example.com:443/app:tag@" + D, "reg.example.com:443", "app", "tag", D],
+    [`reg.example.com/team/app@${D}`, "reg.example.com", "team/app", undefined, D],
+    [`reg.example.com:443/app:tag@${D}`, "reg.example.com:443", "app", "tag", D],
     ["my-reg.io/a.b_c__d--e/f:Tag_1.2-rc", "my-reg.io", "a.b_c__d--e/f", "Tag_1.2-rc", undefined],
     ["http://localhost:5000/busybox", "localhost:5000", "busybox", undefined, undefined],
   ];
@@ -50,10 +50,10 @@ describe("parseReference", () => {
     "/a",
     "busybox:",
     "busybox:-x",
-    "busybox:" + "t".repeat(129),
+    `busybox:${"t".repeat(129)}`,
     "busybox@sha256:abc",
-    "busybox@md5:" + "a".repeat(32),
-    "busybox@" + D.toUpperCase(),
+    `busybox@md5:${"a".repeat(32)}`,
+    `busybox@${D.toUpperCase()}`,
     "reg..io/a",
     "-reg.io/a",
     "a:b:c",
@@ -61,14 +61,14 @@ describe("parseReference", () => {
     "localhost:5000/a b",
     "ünïcode/x",
     "a".repeat(600),
-    "x/" + "a".repeat(300),
+    `x/${"a".repeat(300)}`,
   ];
   for (const input of bad) test(`refuses ${JSON.stringify(input).slice(0, 40)}`, () => expect(() => parseReference(input)).toThrow(UsageError));
 
   test("a default tag only when asked", () => {
     expect(parseReference("localhost:5000/x").tag).toBeUndefined();
     expect(parseReference("localhost:5000/x", { requireTagOrDigest: true }).tag).toBe("latest");
-    expect(parseReference("localhost:5000/x@" + D, { requireTagOrDigest: true }).tag).toBeUndefined();
+    expect(parseReference(`localhost:5000/x@${D}`, { requireTagOrDigest: true }).tag).toBeUndefined();
   });
   test("formats back", () => expect(formatReference(parseReference("busybox:1"))).toBe("registry-1.docker.io/library/busybox:1"));
 });
