@@ -320,4 +320,22 @@ describe("Retry-After", () => {
       expect(ms).toBeGreaterThanOrEqual(form === "seconds" ? 1000 : 950);
     }, 30_000);
   }
+
+  test("a 429 on one of eight concurrent HEADs pauses the whole host for the second it asks: no request starts meanwhile", async () => {
+    const tags = Array.from({ length: 40 }, (_, i) => `t${i}`);
+    const img = await pushImage(reg.url, "f/pause", tags, { seed: "pause" });
+    const p = await proxy({ status429Rate: 1, maxFaults: 1, onlyMethods: ["HEAD"], retryAfter: "seconds" });
+    const r = await run(["tags", `${p.host}/f/pause`, "--digests", "--concurrency", "8"]);
+    noStack(r);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split("\n").length).toBe(tags.length);
+    expect(r.stdout).toContain(img.digest);
+    const turnedAway = p.log.find((l) => l.fault === "429")!;
+    // Requests already on their way when the 429 arrived may still land just after it; none starts later within the second.
+    const meanwhile = p.log.filter((l) => l.at > turnedAway.at + 150 && l.at < turnedAway.at + 900);
+    const after = p.log.filter((l) => l.at >= turnedAway.at + 900);
+    figures.push(`shared pause: 429 at ${turnedAway.at} ms; ${meanwhile.length} requests in the next 150–900 ms, ${after.length} after`);
+    expect(meanwhile).toEqual([]);
+    expect(after.length).toBeGreaterThan(8); // the other workers did wait for it, and went on after
+  }, 30_000);
 });
