@@ -59,6 +59,8 @@ const MediaType = {
   OciIndex: "application/vnd.oci.image.index.v1+json",
   /** Signed schema 1: what distribution converts to when the Accept header lacks the stored type. */
   DockerSchema1Signed: "application/vnd.docker.distribution.manifest.v1+prettyjws",
+  /** The OCI empty descriptor's type: the config of an artifact (and of untag's throwaway), `{}`. */
+  OciEmpty: "application/vnd.oci.empty.v1+json",
 } as const;
 
 /**
@@ -490,6 +492,24 @@ function tagOrDigest(ref: Reference): string {
 /** What a manifest request names, written as a reference: repo:tag, or repo@digest. */
 function refName(repo: string, ref: string): string {
   return isDigest(ref) ? `${repo}@${ref}` : `${repo}:${ref}`;
+}
+
+/**
+ * The tag the referrers fallback uses for a digest (OCI distribution spec, "referrers tag schema"):
+ * `<alg>-<hex>`, the algorithm cut to 32 characters and the hex to 64.
+ */
+export function fallbackTag(digest: string): string {
+  const [alg = "", hex = ""] = digest.split(":");
+  return `${alg.slice(0, 32)}-${hex.slice(0, 64)}`;
+}
+
+/**
+ * A tag named after a digest: the referrers fallback tag `sha256-<hex>`, or cosign's
+ * `sha256-<hex>.sig`, `.att`, `.sbom` (any such suffix). `key` is the fallback tag of the subject.
+ */
+export function referrerTag(tag: string): { key: string; suffix?: string } | undefined {
+  const m = /^((?:sha256|sha384|sha512)-[a-f0-9]{64})(?:\.([a-z0-9]+))?$/.exec(tag);
+  return m ? { key: m[1]!, suffix: m[2] } : undefined;
 }
 
 export function formatReference(ref: Reference): string {
@@ -1924,6 +1944,8 @@ interface Descriptor {
   size: number;
   platform?: { os: string; architecture: string; variant?: string };
   annotations?: Record<string, string>;
+  /** an artifact's type (an SBOM, a signature), as a referrers index lists it */
+  artifactType?: string;
 }
 
 interface ManifestJson {
@@ -1933,7 +1955,10 @@ interface ManifestJson {
   layers?: Descriptor[];
   manifests?: Descriptor[];
   fsLayers?: { blobSum: string }[];
+  /** OCI 1.1: the manifest this one refers to (a signature's image, an SBOM's) */
   subject?: Descriptor;
+  artifactType?: string;
+  annotations?: Record<string, string>;
 }
 
 /** GET /v2/ — is this a v2 registry, and what does it answer without credentials? */
@@ -2122,12 +2147,17 @@ async function deletesEnabled(reg: Registry, repo: string, { required = false } 
 const MAX_PAGES = 500;
 
 /**
- * Follow `Link: <…>; rel="next"` pages, bounded: a Link that repeats, a page with nothing new,
- * or more than MAX_PAGES pages stop it. Every entry must be a valid name of its kind.
+ * Follow `Link: <…>; rel="next"` pages, bounded: a Link that repeats, a page with nothing new, a
+ * next page on another host, or more than MAX_PAGES pages stop it. `take` reads a page and says
+ * how many new entries it brought. With `absentIf404`, a 404 on the first page answers false.
  */
-async function paginate(reg: Registry, firstPath: string, key: "tags" | "repositories", why: string, valid: (s: string) => boolean, recheck?: PlannedWrites): Promise<string[]> {
-  const out: string[] = [];
-  const known = new Set<string>();
+async function followPages(
+  reg: Registry,
+  firstPath: string,
+  first: Pick<RegistryRequest, "headers" | "script">,
+  take: (res: RegistryResponse, asked: Asked) => number,
+  { absentIf404 = false } = {},
+): Promise<boolean> {
   const seen = new Set<string>();
   const base = await reg.base();
   const asked = (url: string) => ({ method: "GET" as const, what: url });
@@ -2139,20 +2169,61 @@ async function paginate(reg: Registry, firstPath: string, key: "tags" | "reposit
     seen.add(url);
     if (!url.startsWith(`${base}/`))
       throw new BadAnswer(asked(firstPath), `the next page is on another host (${new URL(url).host})`, "refused: credentials stay with the registry");
-    const res = await reg.request({ method: "GET", path: url.slice(base.length), maxBody: MAX_JSON_BYTES, script: { why: page === 0 ? why : undefined, recheck } });
-    const items = parseJsonAnswer<Record<string, unknown>>(res.body, asked(url), "the registry sent something else where a list was due")[key];
-    if (items !== null && items !== undefined && !Array.isArray(items)) throw new BadAnswer(asked(url), `"${key}" is not a list`);
+    const res = await reg.request({
+      method: "GET",
+      path: url.slice(base.length),
+      maxBody: MAX_JSON_BYTES,
+      headers: first.headers,
+      expect: page === 0 && absentIf404 ? [404] : undefined,
+      script: page === 0 ? first.script : { recheck: first.script?.recheck },
+    });
+    if (res.sent && res.status === 404) return false;
+    const fresh = take(res, asked(url));
+    url = parseLinkNext(res.headers.get("link"), url);
+    // A page with nothing new and yet another page to come: the list goes round in circles.
+    if (url && fresh === 0) throw new BadAnswer(asked(firstPath), `page ${page + 1} brought nothing new but names a next page`, "the registry's pagination does not end");
+  }
+  return true;
+}
+
+/** The names of a paginated list (tags, repositories), each checked, each once. */
+async function paginate(reg: Registry, firstPath: string, key: "tags" | "repositories", why: string, valid: (s: string) => boolean, recheck?: PlannedWrites): Promise<string[]> {
+  const out: string[] = [];
+  const known = new Set<string>();
+  await followPages(reg, firstPath, { script: { why, recheck } }, (res, asked) => {
+    const items = parseJsonAnswer<Record<string, unknown>>(res.body, asked, "the registry sent something else where a list was due")[key];
+    if (items !== null && items !== undefined && !Array.isArray(items)) throw new BadAnswer(asked, `"${key}" is not a list`);
     const list = (items as unknown[] | null) ?? [];
     const bad = list.find((x) => typeof x !== "string" || !valid(x));
-    if (bad !== undefined) throw new BadAnswer(asked(url), `the registry listed an invalid ${key === "tags" ? "tag" : "repository name"}: ${quoted(JSON.stringify(bad) ?? "")}`);
+    if (bad !== undefined) throw new BadAnswer(asked, `the registry listed an invalid ${key === "tags" ? "tag" : "repository name"}: ${quoted(JSON.stringify(bad) ?? "")}`);
     const fresh = (list as string[]).filter((x) => !known.has(x));
     for (const x of fresh) known.add(x);
     out.push(...fresh);
-    url = parseLinkNext(res.headers.get("link"), url);
-    // A page with nothing new and yet another page to come: the list goes round in circles.
-    if (url && fresh.length === 0) throw new BadAnswer(asked(firstPath), `page ${page + 1} brought nothing new but names a next page`, "the registry's pagination does not end");
-  }
+    return fresh.length;
+  });
   return out;
+}
+
+/**
+ * GET /v2/<name>/referrers/<digest> (OCI 1.1) — the manifests whose `subject` is this digest, every
+ * page; undefined when the registry has no referrers API (404: distribution 2.8 and 3.0). With
+ * `artifactType`, the registry may filter (it says so in OCI-Filters-Applied); regctl filters too.
+ */
+export async function referrersList(reg: Registry, repo: string, digest: string, artifactType?: string): Promise<Descriptor[] | undefined> {
+  const out: Descriptor[] = [];
+  const known = new Set<string>();
+  const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
+  const why = `the referrers of ${digest} (signatures, SBOMs, attestations): an OCI 1.1 registry lists them here; 404 means it has no referrers API, and the fallback tag ${fallbackTag(digest)} indexes them`;
+  const found = await followPages(reg, `/v2/${encodePath(repo)}/referrers/${digest}${query}`, { headers: { Accept: MediaType.OciIndex }, script: { why } }, (res, asked) => {
+    const index = parseJsonAnswer<ManifestJson>(res.body, asked, "the registry sent something else where an index of referrers was due");
+    checkManifest(index, asked);
+    const fresh = (index.manifests ?? []).filter((d) => !known.has(d.digest));
+    for (const d of fresh) known.add(d.digest);
+    out.push(...fresh);
+    return fresh.length;
+  }, { absentIf404: true });
+  if (!found) return undefined;
+  return artifactType ? out.filter((d) => d.artifactType === artifactType) : out;
 }
 
 const pageQuery = (pageSize?: number) => (pageSize ? `?n=${pageSize}` : "");
@@ -2357,6 +2428,121 @@ async function planDelete(reg: Registry, ref: Reference, concurrency: number): P
   };
 }
 
+// ── referrers: the signatures, SBOMs and attestations of an image, found three ways ──
+
+/** How a referrer was found. */
+type FoundBy = "referrers API" | "fallback tag" | "fallback index" | "cosign tag";
+
+/** A manifest that refers to another: an artifact with `subject`, a cosign signature, a fallback index. */
+export interface Referrer {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  /** the referrers API or the fallback index listed it; the fallback index itself or cosign's tag named it */
+  found: FoundBy;
+  /** the tag it is found by: `sha256-<hex>` (the fallback index) or `sha256-<hex>.sig` (cosign) */
+  tag?: string;
+  /** what refers to it in turn (a signature of an SBOM) */
+  referrers: Referrer[];
+}
+
+/** A signature of a signature of an SBOM is deep enough; deeper is a loop or an attack. */
+const MAX_REFERRER_DEPTH = 4;
+
+/**
+ * The referrers of the digests of one repository. The registry's referrers API is asked once; on
+ * a 404 (no such API) each digest's fallback tag is read instead, when the repository has it.
+ * cosign's tags (`sha256-<hex>.sig`) are found by name. Each digest is looked up once per run.
+ */
+export class ReferrerIndex {
+  /** does the registry have the referrers API? learned from the first answer */
+  private api?: boolean;
+  private apiKnown?: Promise<void>;
+  private readonly found = new Map<string, Promise<Referrer[]>>();
+  /** tags named after a digest, by the fallback tag of that digest */
+  private readonly named = new Map<string, string[]>();
+
+  constructor(
+    private readonly reg: Registry,
+    private readonly repo: string,
+    tags: readonly string[],
+    /** the digest each tag points at, when the caller read it already */
+    private readonly tagDigest: ReadonlyMap<string, string> = new Map(),
+  ) {
+    for (const t of tags) {
+      const r = referrerTag(t);
+      if (r) remember(this.named, r.key, () => []).push(t);
+    }
+  }
+
+  /** Is this tag named after a digest (a fallback index, a cosign signature)? */
+  static isReferrerTag(tag: string): boolean {
+    return referrerTag(tag) !== undefined;
+  }
+
+  /** What refers to `digest`, recursively. */
+  of(digest: string, depth = 0): Promise<Referrer[]> {
+    return remember(this.found, digest, () => this.lookUp(digest, depth));
+  }
+
+  private async lookUp(digest: string, depth: number): Promise<Referrer[]> {
+    if (depth >= MAX_REFERRER_DEPTH) throw new BadAnswer({ method: "GET", what: refName(this.repo, digest) }, `referrers nested more than ${MAX_REFERRER_DEPTH} deep`);
+    const out = new Map<string, Referrer>();
+    const add = (d: Descriptor, found: FoundBy, tag?: string) => {
+      if (out.has(d.digest) || d.digest === digest) return;
+      out.set(d.digest, { digest: d.digest, mediaType: d.mediaType, size: d.size ?? 0, artifactType: d.artifactType, annotations: d.annotations, found, tag, referrers: [] });
+    };
+    // The first lookup asks the API alone; the others wait for its answer, then ask it or not.
+    let listed: Descriptor[] | undefined;
+    if (!this.apiKnown) {
+      const first = referrersList(this.reg, this.repo, digest);
+      this.apiKnown = first.then((l) => void (this.api = l !== undefined), () => {});
+      listed = await first;
+    } else {
+      await this.apiKnown;
+      if (this.api !== false) listed = await referrersList(this.reg, this.repo, digest);
+    }
+    for (const d of listed ?? []) add(d, "referrers API");
+    const key = fallbackTag(digest);
+    for (const tag of this.named.get(key) ?? []) {
+      const m = await this.read(tag);
+      if (!m) continue;
+      if (tag === key) {
+        add({ digest: m.digest, mediaType: m.mediaType, size: m.size }, "fallback tag", tag);
+        for (const d of m.json.manifests ?? []) add(d, "fallback index");
+      } else add({ digest: m.digest, mediaType: m.mediaType, size: m.size, artifactType: m.json.artifactType }, "cosign tag", tag);
+    }
+    const list = [...out.values()];
+    // The fallback index lists referrers; it is not one of anything else's.
+    for (const r of list) if (r.found !== "fallback tag") r.referrers = await this.of(r.digest, depth + 1);
+    return list;
+  }
+
+  /** A tag's manifest, or undefined when it is gone (deleted meanwhile). */
+  private async read(tag: string): Promise<Manifest | undefined> {
+    const known = this.tagDigest.get(tag);
+    return manifestGet(this.reg, this.repo, known ?? tag).catch((err) => {
+      if (isGone(err)) return undefined;
+      throw err;
+    });
+  }
+}
+
+/** Every referrer under these, depth first: what goes with an image. */
+export function allReferrers(list: readonly Referrer[]): Referrer[] {
+  return list.flatMap((r) => [r, ...allReferrers(r.referrers)]);
+}
+
+/** What a referrer is, in a word: its artifactType, cosign's kind, or the fallback index. */
+export function referrerKind(r: Referrer): string {
+  if (r.found === "fallback tag") return "referrers index (fallback tag)";
+  const suffix = r.tag ? referrerTag(r.tag)?.suffix : undefined;
+  if (suffix) return { sig: "signature (cosign)", att: "attestation (cosign)", sbom: "SBOM (cosign)" }[suffix] ?? `${suffix} (cosign)`;
+  return r.artifactType ?? r.mediaType;
+}
+
 // ── untag: remove one tag, keep the manifest and its other tags ──
 
 /** The OCI empty blob `{}`: the config of the throwaway manifest that `untag` puts on a tag. */
@@ -2368,7 +2554,7 @@ function throwawayManifest(repo: string, tag: string, nonce: string): { bytes: s
   const bytes = JSON.stringify({
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
-    config: { mediaType: "application/vnd.oci.empty.v1+json", digest: EMPTY_DIGEST, size: 2 },
+    config: { mediaType: MediaType.OciEmpty, digest: EMPTY_DIGEST, size: 2 },
     layers: [],
     annotations: { "io.regctl.untag": `${repo}:${tag}`, "io.regctl.nonce": nonce },
   });
@@ -2596,22 +2782,30 @@ interface PrunePolicy {
   exclude?: RegExp[];
   /** remove only images created before this instant (ms since epoch) */
   olderThan?: number;
+  /** remove referrer tags whose image is gone already (dangling signatures) */
+  dangling?: boolean;
 }
 
 interface PruneRow {
+  /** empty for a referrer found without a tag (listed by the referrers API or a fallback index) */
   tag: string;
   digest: string;
   created?: string;
   size: number;
   action: "keep" | "delete" | "untag";
   reason: string;
+  /** a referrer: the digest of the image it refers to, and what it is */
+  referrer?: { of: string; kind: string };
 }
 
 /** What prune decides: each tag's action and why, what goes by digest, what goes alone, what is freed. */
 interface PruneDecision {
+  /** images in natural tag order, each followed by its referrers; dangling referrers last */
   rows: PruneRow[];
   /** digests to delete by digest: none of their tags is kept */
   deletes: string[];
+  /** referrers to delete after their image: each only once its image is gone */
+  referrerDeletes: { digest: string; of: string }[];
   /** tags to remove alone, because their digest stays (a kept tag or a kept list needs it) */
   untags: string[];
   /** bytes garbage-collect frees after the deletes (blobs no kept image of the repository uses) */
@@ -2628,15 +2822,32 @@ interface PrunePlan extends PruneDecision {
 /** What the decision reads of an image: when it was made, its children (a list's), its blobs and sizes. */
 export type PruneFacts = Pick<ImageFacts, "created" | "children" | "blobs">;
 
+/** What the decision knows of referrers: each image's (recursively), and which referrer tags have lost their image. */
+export interface PruneReferrers {
+  of: ReadonlyMap<string, readonly Referrer[]>;
+  /** referrer tags whose image is not in the repository any more */
+  dangling: ReadonlySet<string>;
+}
+
 /**
- * Prune's decision, a pure function of the tags, the facts of their images and the policy.
- * Matched tags are ranked newest first by creation time (ties: natural version order, highest
- * first); an image whose age is unknown is never removed by a policy about age. A digest stays
- * while a kept tag points at it or a kept list holds it: its other tags are then untagged alone.
+ * Prune's decision, a pure function of the tags, the facts of their images, their referrers and
+ * the policy. Only images count: tags named after a digest (signatures, fallback indexes) are
+ * never ranked. Matched image tags are ranked newest first by creation time (ties: natural version
+ * order, highest first); an image whose age is unknown is never removed by a policy about age. A
+ * digest stays while a kept tag points at it or a kept list holds it: its other tags are then
+ * untagged alone. Referrers follow their image: kept with a kept one, deleted after a deleted one;
+ * a dangling referrer tag goes only with `dangling`.
  */
-export function decidePrune(tags: readonly { tag: string; digest: string }[], images: ReadonlyMap<string, PruneFacts>, policy: PrunePolicy): PruneDecision {
+export function decidePrune(
+  allTags: readonly { tag: string; digest: string }[],
+  images: ReadonlyMap<string, PruneFacts>,
+  policy: PrunePolicy,
+  referrers: PruneReferrers = { of: new Map(), dangling: new Set() },
+): PruneDecision {
+  const tags = allTags.filter((t) => !ReferrerIndex.isReferrerTag(t.tag));
   const created = (t: { digest: string }) => images.get(t.digest)?.created;
   const time = (t: { digest: string }) => Date.parse(created(t) ?? "");
+  const size = (digest: string) => sum(images.get(digest)?.blobs.values() ?? []);
   const matched = tags.filter((t) => (!policy.match || policy.match.some((r) => r.test(t.tag))) && !policy.exclude?.some((r) => r.test(t.tag)));
   const reasons = new Map<string, { remove: boolean; reason: string }>();
   const byTime = policy.keep !== undefined || policy.olderThan !== undefined;
@@ -2659,14 +2870,18 @@ export function decidePrune(tags: readonly { tag: string; digest: string }[], im
     ].filter(Boolean);
     reasons.set(t.tag, { remove: true, reason: why.join(", ") || "matched" });
   }
+  // A digest stays while a kept tag points at it, or a kept list holds it; so do their referrers.
   const needed = new Set<string>();
-  for (const t of tags.filter((t) => !reasons.get(t.tag)?.remove)) {
-    needed.add(t.digest);
-    for (const c of images.get(t.digest)?.children ?? []) needed.add(c);
-  }
+  const keep = (digest: string) => {
+    if (needed.has(digest)) return;
+    needed.add(digest);
+    for (const c of images.get(digest)?.children ?? []) keep(c);
+    for (const r of referrers.of.get(digest) ?? []) keep(r.digest);
+  };
+  for (const t of tags.filter((t) => !reasons.get(t.tag)?.remove)) keep(t.digest);
   const rows: PruneRow[] = tags.map((t) => {
     const r = reasons.get(t.tag);
-    const base = { tag: t.tag, digest: t.digest, created: created(t), size: sum(images.get(t.digest)?.blobs.values() ?? []) };
+    const base = { tag: t.tag, digest: t.digest, created: created(t), size: size(t.digest) };
     if (!r) return { ...base, action: "keep", reason: policy.match || policy.exclude ? "not matched" : "kept" };
     if (!r.remove) return { ...base, action: "keep", reason: r.reason };
     if (needed.has(t.digest)) return { ...base, action: "untag", reason: `${r.reason}; its digest stays for a kept tag` };
@@ -2674,24 +2889,90 @@ export function decidePrune(tags: readonly { tag: string; digest: string }[], im
   });
   const deletes = [...new Set(rows.filter((r) => r.action === "delete").map((r) => r.digest))];
   const untags = rows.filter((r) => r.action === "untag").map((r) => r.tag);
+  // Referrers of a deleted image go after it (each once, and never one a kept image needs).
+  const referrerDeletes: { digest: string; of: string }[] = [];
+  const going = new Set(deletes);
+  const follow = (image: string, list: readonly Referrer[]) => {
+    for (const r of allReferrers(list))
+      if (!needed.has(r.digest) && !going.has(r.digest)) {
+        going.add(r.digest);
+        referrerDeletes.push({ digest: r.digest, of: image });
+      }
+  };
+  for (const d of deletes) follow(d, [...(referrers.of.get(d) ?? []), ...(images.get(d)?.children ?? []).flatMap((c) => referrers.of.get(c) ?? [])]);
+  // Tags named after a digest: with their image, or, when their image is gone, dangling.
+  const tagsOn = new Map<string, string[]>();
+  for (const t of allTags) remember(tagsOn, t.digest, () => []).push(t.tag);
+  const referrerRows = new Map<string, PruneRow[]>();
+  const dangling: PruneRow[] = [];
+  const imageOf = new Map<string, string>();
+  const walk = (image: string, list: readonly Referrer[]) => {
+    for (const r of list) {
+      if (!imageOf.has(r.digest)) imageOf.set(r.digest, image);
+      walk(image, r.referrers);
+    }
+  };
+  for (const [image, list] of referrers.of) walk(image, list);
+  const kindOf = new Map(allReferrersOf(referrers.of).map((r) => [r.digest, referrerKind(r)]));
+  for (const [digest, image] of imageOf) {
+    const tagged = (tagsOn.get(digest) ?? []).filter((t) => ReferrerIndex.isReferrerTag(t));
+    const action = going.has(digest) ? "delete" : "keep";
+    const shown = tagged.length ? tagged : going.has(digest) ? [""] : [];
+    const subjectTags = (tagsOn.get(image) ?? []).filter((t) => !ReferrerIndex.isReferrerTag(t));
+    const whose = subjectTags.length ? subjectTags.join(", ") : image;
+    for (const tag of shown)
+      remember(referrerRows, image, () => []).push({
+        tag,
+        digest,
+        size: size(digest),
+        action,
+        reason: action === "delete" ? `referrer of ${whose}: goes after it` : `referrer of ${whose}: kept with it`,
+        referrer: { of: image, kind: kindOf.get(digest) ?? "referrer" },
+      });
+  }
+  for (const t of allTags)
+    if (ReferrerIndex.isReferrerTag(t.tag) && !imageOf.has(t.digest)) {
+      const gone = referrers.dangling.has(t.tag);
+      const remove = gone && policy.dangling === true && !needed.has(t.digest);
+      if (remove && !going.has(t.digest)) {
+        going.add(t.digest);
+        referrerDeletes.push({ digest: t.digest, of: "" });
+      }
+      dangling.push({
+        tag: t.tag,
+        digest: t.digest,
+        size: size(t.digest),
+        action: remove ? "delete" : "keep",
+        reason: gone ? (remove ? "dangling: its image is gone" : "dangling: its image is gone (--dangling removes it)") : "names a digest that is not an image here",
+        referrer: { of: "", kind: "referrer tag" },
+      });
+    }
   const keptBlobs = new Set([...needed].flatMap((d) => [...(images.get(d)?.blobs.keys() ?? [])]));
   const freed = new Map<string, number>();
-  for (const d of deletes) for (const [b, size] of images.get(d)?.blobs ?? []) if (!keptBlobs.has(b)) freed.set(b, size);
-  return {
-    rows: rows.sort((a, b) => naturalCompare(a.tag, b.tag)),
-    deletes,
-    untags,
-    frees: sum(freed.values()),
-    cutoff,
-  };
+  for (const d of going) for (const [b, n] of images.get(d)?.blobs ?? []) if (!keptBlobs.has(b)) freed.set(b, n);
+  const ordered = rows.sort((a, b) => naturalCompare(a.tag, b.tag));
+  const placed = new Set<string>();
+  const withReferrers = ordered.flatMap((r) => {
+    if (placed.has(r.digest)) return [r];
+    placed.add(r.digest);
+    return [r, ...(referrerRows.get(r.digest) ?? [])];
+  });
+  return { rows: [...withReferrers, ...dangling], deletes, referrerDeletes, untags, frees: sum(freed.values()), cutoff };
+}
+
+/** Every referrer of every image, once. */
+function allReferrersOf(of: ReadonlyMap<string, readonly Referrer[]>): Referrer[] {
+  return [...of.values()].flatMap((list) => allReferrers(list));
 }
 
 /** Read the repository and decide: the plan, the facts it was made from, and the writes it implies. */
 async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concurrency: number): Promise<PrunePlan & { images: Map<string, ImageFacts>; writes: PlannedWrites }> {
   // Creation times matter to --keep and --older-than; --match alone needs no config.
   const { tags, images } = await describeTags(reg, repo, concurrency, { created: policy.keep !== undefined || policy.olderThan !== undefined });
-  const decision = decidePrune(tags, images, policy);
-  const digestOfTag = new Map(decision.rows.map((r) => [r.tag, r.digest]));
+  const referrers = await findImageReferrers(reg, repo, tags, images, concurrency);
+  const decision = decidePrune(tags, images, policy, referrers);
+  const digestOfTag = new Map(tags.map((t) => [t.tag, t.digest]));
+  const tagsOn = (d: string) => tags.filter((t) => t.digest === d).map((t) => t.tag);
   return {
     registry: reg.host,
     repository: repo,
@@ -2699,11 +2980,41 @@ async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concu
     images,
     writes: {
       repository: repo,
-      deletes: new Map(decision.deletes.map((d) => [d, decision.rows.filter((r) => r.digest === d).map((r) => r.tag)])),
+      deletes: new Map([...decision.deletes, ...decision.referrerDeletes.map((r) => r.digest)].map((d) => [d, tagsOn(d)])),
       untags: new Map(decision.untags.map((t) => [t, digestOfTag.get(t)!])),
       lists: new Set([...images.values()].filter((f) => INDEX_TYPES.includes(f.mediaType) || f.children.length).map((f) => f.digest)),
     },
   };
+}
+
+/**
+ * The referrers of every image of a repository (tagged images and the children of lists), and the
+ * referrer tags whose image is gone: a tag named after a digest that matches no image here is
+ * checked with a HEAD of that digest (404: dangling; there: an untagged image, its referrers looked up).
+ */
+async function findImageReferrers(reg: Registry, repo: string, tags: { tag: string; digest: string }[], images: ReadonlyMap<string, ImageFacts>, concurrency: number): Promise<PruneReferrers> {
+  const index = new ReferrerIndex(reg, repo, tags.map((t) => t.tag), new Map(tags.map((t) => [t.tag, t.digest])));
+  const subjects = new Set(tags.filter((t) => !ReferrerIndex.isReferrerTag(t.tag)).flatMap((t) => [t.digest, ...(images.get(t.digest)?.children ?? [])]));
+  const of = new Map<string, Referrer[]>();
+  await mapLimit([...subjects], concurrency, async (d) => void of.set(d, await index.of(d)));
+  const reached = new Set(allReferrersOf(of).map((r) => r.digest));
+  const dangling = new Set<string>();
+  const strays = tags.filter((t) => ReferrerIndex.isReferrerTag(t.tag) && !reached.has(t.digest));
+  await mapLimit(strays, concurrency, async (t) => {
+    const subject = referrerTag(t.tag)!.key.replace("-", ":");
+    // A fallback tag of a longer digest is cut to 64 hex digits: its image cannot be named, nor called gone.
+    if (!isDigest(subject) || of.has(subject)) return;
+    const there = await manifestHead(reg, repo, subject).then(
+      () => true,
+      (err) => {
+        if (isGone(err)) return false;
+        throw err;
+      },
+    );
+    if (there) of.set(subject, await index.of(subject));
+    else dangling.add(t.tag);
+  });
+  return { of, dangling };
 }
 
 interface PruneOutcome {
@@ -2727,7 +3038,7 @@ async function executePrune(
   stop: () => boolean = () => false,
 ): Promise<PruneOutcome> {
   const outcome: PruneOutcome = { deleted: [], untagged: [], failed: [], skipped: [] };
-  if (!plan.deletes.length && !plan.untags.length) return outcome;
+  if (!plan.deletes.length && !plan.untags.length && !plan.referrerDeletes.length) return outcome;
   const untagger = new Untagger(reg, plan.repository);
   const jobs: { what: string; run: () => Promise<void> }[] = [
     ...plan.untags.map((tag) => ({
@@ -2755,16 +3066,30 @@ async function executePrune(
       },
     })),
   ];
+  // Referrers go after their image, and only once it is gone: a failure leaves garbage, never an image without its signature.
+  const gone = new Set<string>();
+  const after = plan.referrerDeletes.map((r) => ({
+    what: `${plan.repository}@${r.digest}`,
+    run: async () => {
+      if (r.of && !gone.has(r.of)) throw new RegctlError(`not deleted: its image ${r.of} is still there`);
+      await manifestDelete(reg, plan.repository, r.digest, `delete ${r.digest}: ${r.of ? `a referrer of ${r.of}, after it` : "a dangling referrer"}`);
+      outcome.deleted.push(r.digest);
+    },
+  }));
   let done = 0;
-  await mapLimit(jobs, concurrency, async (job) => {
+  const total = jobs.length + after.length;
+  const run = async (job: { what: string; run: () => Promise<void> }) => {
     if (stop()) return void outcome.skipped.push(job.what);
     try {
       await job.run();
     } catch (err) {
       outcome.failed.push({ what: job.what, error: err instanceof Error ? err.message : String(err) });
     }
-    progress(++done, jobs.length);
-  });
+    progress(++done, total);
+  };
+  await mapLimit(jobs, concurrency, run);
+  for (const d of outcome.deleted) gone.add(d);
+  await mapLimit(after, concurrency, run);
   return outcome;
 }
 
