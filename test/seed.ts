@@ -6,7 +6,7 @@ import { gzipSync } from "node:zlib";
 import { sha256 } from "./fixtures.ts";
 
 export type Format = "docker" | "oci";
-type Net = { headers?: Record<string, string>; fetchOptions?: object };
+export type Net = { headers?: Record<string, string>; fetchOptions?: object };
 
 export type PushImageOptions = Net & {
   format?: Format;
@@ -93,10 +93,10 @@ function tarOneFile(name: string, data: Uint8Array): Uint8Array {
   return tar;
 }
 
-type Ctx = { base: string; repo: string; headers: Record<string, string>; fetchOptions: object };
+export type Ctx = { base: string; repo: string; headers: Record<string, string>; fetchOptions: object };
 
 /** fetch that throws with method, url, status and body unless the status is expected. */
-async function call(ctx: Ctx, method: string, url: string, expect: number[], extra: { headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<Response> {
+export async function call(ctx: Ctx, method: string, url: string, expect: number[], extra: { headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<Response> {
   const res = await fetch(url, {
     ...ctx.fetchOptions,
     method,
@@ -115,7 +115,7 @@ async function uploadBlob(ctx: Ctx, blob: Uint8Array, digest: string, opts: { mo
   opts.knownBlobs?.add(digest);
 }
 
-async function upload(ctx: Ctx, blob: Uint8Array, digest: string, mountFrom?: string): Promise<void> {
+export async function upload(ctx: Ctx, blob: Uint8Array, digest: string, mountFrom?: string): Promise<void> {
   const v2 = `${ctx.base}/v2/${ctx.repo}/blobs`;
   const head = await call(ctx, "HEAD", `${v2}/${digest}`, [200, 404]);
   if (head.status === 200) return;
@@ -146,7 +146,7 @@ async function putManifest(ctx: Ctx, ref: string, body: Uint8Array, mediaType: s
   return digest;
 }
 
-const ctxOf = (base: string, repo: string, o: Net): Ctx => ({ base: base.replace(/\/+$/, ""), repo, headers: o.headers ?? {}, fetchOptions: o.fetchOptions ?? {} });
+export const ctxOf = (base: string, repo: string, o: Net): Ctx => ({ base: base.replace(/\/+$/, ""), repo, headers: o.headers ?? {}, fetchOptions: o.fetchOptions ?? {} });
 
 /** Push one image under each tag; with no tags it is pushed by digest only. */
 export async function pushImage(base: string, repo: string, tags: string[], opts: PushImageOptions = {}): Promise<PushedImage> {
