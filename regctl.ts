@@ -2848,7 +2848,9 @@ export function decidePrune(
   const created = (t: { digest: string }) => images.get(t.digest)?.created;
   const time = (t: { digest: string }) => Date.parse(created(t) ?? "");
   const size = (digest: string) => sum(images.get(digest)?.blobs.values() ?? []);
-  const matched = tags.filter((t) => (!policy.match || policy.match.some((r) => r.test(t.tag))) && !policy.exclude?.some((r) => r.test(t.tag)));
+  // --dangling alone removes no image.
+  const aboutImages = policy.keep !== undefined || policy.olderThan !== undefined || policy.match !== undefined;
+  const matched = tags.filter((t) => aboutImages && (!policy.match || policy.match.some((r) => r.test(t.tag))) && !policy.exclude?.some((r) => r.test(t.tag)));
   const reasons = new Map<string, { remove: boolean; reason: string }>();
   const byTime = policy.keep !== undefined || policy.olderThan !== undefined;
   const cutoff = policy.olderThan === undefined ? undefined : new Date(policy.olderThan).toISOString().replace(/\.\d+Z$/, "Z");
@@ -3296,13 +3298,15 @@ function printPrunePlan(plan: PrunePlan): void {
   out(
     columns([
       ["TAG", "DIGEST", "CREATED", "SIZE", "ACTION", "REASON"],
-      ...plan.rows.map((r) => [r.tag, shortDigest(r.digest), shortDate(r.created), humanSize(r.size), r.action, r.reason]),
+      ...plan.rows.map((r) => [r.referrer ? `  ↳ ${r.tag || "(untagged)"}` : r.tag, shortDigest(r.digest), shortDate(r.created), humanSize(r.size), r.action, r.referrer ? `${r.referrer.kind}: ${r.reason}` : r.reason]),
     ]),
   );
-  const count = (a: string) => plan.rows.filter((r) => r.action === a).length;
+  const count = (a: string) => plan.rows.filter((r) => r.action === a && !r.referrer).length;
+  const referrers = plan.rows.filter((r) => r.referrer);
   if (plan.cutoff) out(`--older-than: images created before ${shortDate(plan.cutoff)} (UTC) are old`);
   out(
-    `plan: keep ${count("keep")} tags, delete ${plan.deletes.length} manifests (${count("delete")} tags), untag ${count("untag")}; garbage-collect then frees about ${humanSize(plan.frees)}`,
+    `plan: keep ${count("keep")} tags, delete ${plan.deletes.length} manifests (${count("delete")} tags), untag ${count("untag")}` +
+      `${referrers.length ? `; referrers: delete ${plan.referrerDeletes.length}, keep ${referrers.filter((r) => r.action === "keep").length}` : ""}; garbage-collect then frees about ${humanSize(plan.frees)}`,
   );
 }
 
@@ -4348,9 +4352,10 @@ function prunePolicy(o: RawOptions): PrunePolicy {
     match: o.match as RegExp[] | undefined,
     exclude: o.exclude as RegExp[] | undefined,
     olderThan: o.olderThan === undefined ? undefined : Date.now() - (o.olderThan as number),
+    dangling: o.dangling === true,
   };
-  if (policy.keep === undefined && policy.olderThan === undefined && !policy.match)
-    throw new UsageError("prune needs a policy: --keep N, --older-than DURATION or --match REGEX", "e.g. regctl prune HOST/REPO --keep 10 --dry-run");
+  if (policy.keep === undefined && policy.olderThan === undefined && !policy.match && !policy.dangling)
+    throw new UsageError("prune needs a policy: --keep N, --older-than DURATION, --match REGEX or --dangling", "e.g. regctl prune HOST/REPO --keep 10 --dry-run");
   return policy;
 }
 
@@ -4405,7 +4410,7 @@ const cleanupCommands = {
       plans = [];
       for (const repo of repos) plans.push(await planPrune(reg, repo, policy, ctx.opts.concurrency));
       if (!ctx.opts.json) for (const p of plans) printPrunePlan(p);
-      const work = plans.reduce((n, p) => n + p.deletes.length + p.untags.length, 0);
+      const work = plans.reduce((n, p) => n + p.deletes.length + p.untags.length + p.referrerDeletes.length, 0);
       if (work === 0) return ctx.opts.json ? printJson(plans.map(({ images: _i, writes: _w, ...p }) => p)) : out("nothing to prune");
       if (!ctx.opts.dryRun && !(await confirm(ctx, `Carry out this plan (${work} changes)?`))) throw new RegctlError("nothing changed: not confirmed");
       const changed = await recheckBeforeWrites(
@@ -4637,6 +4642,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "match", kind: "regex", placeholder: "regex", example: "'^pr-'", description: "Only tags matching this; may be repeated: any of them" },
       { name: "exclude", kind: "regex", placeholder: "regex", example: "'^v[0-9]'", description: "Never tags matching this; may be repeated: any of them" },
       { name: "older-than", kind: "duration", placeholder: "duration", example: "30d", description: "Only images created longer ago than this, with a unit: 30d, 12h, 2w" },
+      { name: "dangling", kind: "flag", description: "Also delete referrer tags (signatures, fallback indexes) whose image is gone already" },
       REPO_PATTERN("TARGET is a registry: prune every repository matching this"),
     ],
     examples: ["regctl prune localhost:5000/app --keep 10 --dry-run", "regctl prune localhost:5000 --repo '^ci/' --older-than 30d --yes"],

@@ -1,0 +1,116 @@
+// Referrers against the real registry (distribution 2.8: no referrers API, so the fallback tag
+// `sha256-<hex>` indexes them) and through the tests' own referrers server (the API, with Link
+// pages). A signature, an SBOM or an attestation stays with the image it describes: kept with a
+// kept image, deleted after a deleted one. State is checked with plain fetch, not with regctl.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { run } from "./cli.ts";
+import { COSIGN_ZERO_TIME, cosignTag, fallbackIndex, pushArtifact, pushCosignSignature, referrersTag } from "./referrers.ts";
+import { type ReferrersServer, startReferrersServer } from "./referrersserver.ts";
+import { type Registry, startRegistry } from "./registry.ts";
+import { MediaTypes, type PushedImage, pushImage } from "./seed.ts";
+
+const SPDX = "application/spdx+json";
+const ACCEPT = [MediaTypes.oci.manifest, MediaTypes.oci.index, MediaTypes.docker.manifest, MediaTypes.docker.index].join(", ");
+
+let reg: Registry;
+let api: ReferrersServer;
+beforeAll(async () => {
+  reg = await startRegistry({ deleteEnabled: true });
+  api = startReferrersServer({ upstream: reg.url, pageSize: 2 });
+}, 30_000);
+afterAll(async () => {
+  await api?.stop();
+  await reg?.stop();
+});
+
+const exists = async (base: string, repo: string, ref: string) =>
+  (await fetch(`${base}/v2/${repo}/manifests/${ref}`, { method: "HEAD", headers: { Accept: ACCEPT } })).status === 200;
+const tagsOf = async (base: string, repo: string) => ((await (await fetch(`${base}/v2/${repo}/tags/list`)).json()) as { tags: string[] | null }).tags ?? [];
+
+type Signed = { tag: string; image: PushedImage; sig: string; sigTag: string; sbom: string; index?: string };
+
+/**
+ * Three images a day apart, each signed after every image was pushed (one signature with cosign's
+ * zero time, as cosign writes by default), each with an SBOM that refers to it (`subject`),
+ * indexed by the fallback tag when the registry has no referrers API.
+ */
+async function seedSigned(base: string, repo: string, fallback: boolean): Promise<Signed[]> {
+  const out: Signed[] = [];
+  for (const [i, tag] of ["v1", "v2", "v3"].entries()) {
+    const image = await pushImage(base, repo, [tag], { seed: `${repo}-${tag}`, created: `2026-01-0${i + 1}T00:00:00Z` });
+    out.push({ tag, image, sig: "", sigTag: "", sbom: "" });
+  }
+  for (const [i, s] of out.entries()) {
+    const sig = await pushCosignSignature(base, repo, s.image.digest, { created: i === 0 ? COSIGN_ZERO_TIME : "2026-02-01T00:00:00Z" });
+    const sbom = await pushArtifact(base, repo, s.image, { artifactType: SPDX, fallback, created: "2026-02-02T00:00:00Z" });
+    Object.assign(s, { sig: sig.digest, sigTag: sig.tag, sbom: sbom.digest, index: sbom.fallbackIndexDigest });
+  }
+  return out;
+}
+
+describe("prune: images count, referrers follow their image", () => {
+  for (const [where, base, fallback] of [
+    ["the real registry (fallback tags)", () => reg.url, true],
+    ["a registry with the referrers API (the tests' own server)", () => api.url, false],
+  ] as const) {
+    test(`${where}: --keep 2 keeps the two newest images with all their referrers, removes the oldest with all of its`, async () => {
+      const repo = fallback ? "ref/prune-fallback" : "ref/prune-api";
+      const [v1, v2, v3] = await seedSigned(base(), repo, fallback);
+      const host = new URL(base()).host;
+      const plan = await run(["prune", `${host}/${repo}`, "--keep", "2", "--dry-run", "--plain-http"]);
+      expect(plan.code).toBe(0);
+      // The plan shows each image's referrers under it.
+      expect(plan.stdout).toContain(`  ↳ ${v1!.sigTag}`);
+      expect(plan.stdout).toMatch(/plan: keep 2 tags, delete 1 manifests \(1 tags\), untag 0; referrers: delete \d+, keep \d+/);
+      const r = await run(["prune", `${host}/${repo}`, "--keep", "2", "--yes", "--plain-http"]);
+      expect(r.stderr).not.toContain("    at ");
+      expect(r.code).toBe(0);
+      const b = base();
+      const state = async (s: Signed) => ({
+        image: await exists(b, repo, s.image.digest),
+        tag: await exists(b, repo, s.tag),
+        sig: await exists(b, repo, s.sig),
+        sigTag: await exists(b, repo, s.sigTag),
+        sbom: await exists(b, repo, s.sbom),
+        ...(fallback ? { index: await exists(b, repo, referrersTag(s.image.digest)) } : {}),
+      });
+      const all = (v: boolean) => ({ image: v, tag: v, sig: v, sigTag: v, sbom: v, ...(fallback ? { index: v } : {}) });
+      expect(await state(v1!)).toEqual(all(false));
+      expect(await state(v2!)).toEqual(all(true));
+      expect(await state(v3!)).toEqual(all(true));
+      expect((await tagsOf(b, repo)).sort()).toEqual(
+        [v2!, v3!].flatMap((s) => [s.tag, cosignTag(s.image.digest), ...(fallback ? [referrersTag(s.image.digest)] : [])]).sort(),
+      );
+      // Nothing left to do: the same prune plans nothing.
+      const again = await run(["prune", `${host}/${repo}`, "--keep", "2", "--yes", "--plain-http"]);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain("nothing to prune");
+    }, 60_000);
+  }
+
+  test("a dangling signature (its image deleted by another tool) is shown, and removed only with --dangling", async () => {
+    const repo = "ref/dangling";
+    const image = await pushImage(reg.url, repo, ["gone"], { seed: "dangling-gone", created: "2026-01-01T00:00:00Z" });
+    await pushImage(reg.url, repo, ["stays"], { seed: "dangling-stays", created: "2026-01-02T00:00:00Z" });
+    const sig = await pushCosignSignature(reg.url, repo, image.digest, {});
+    expect((await fetch(`${reg.url}/v2/${repo}/manifests/${image.digest}`, { method: "DELETE" })).status).toBe(202);
+    const host = reg.host;
+    const keep = await run(["prune", `${host}/${repo}`, "--keep", "5", "--yes"]);
+    expect(keep.code).toBe(0);
+    expect(keep.stdout).toContain("dangling: its image is gone (--dangling removes it)");
+    expect(await exists(reg.url, repo, sig.tag)).toBe(true);
+    const dangling = await run(["prune", `${host}/${repo}`, "--dangling", "--yes"]);
+    expect(dangling.code).toBe(0);
+    expect(await exists(reg.url, repo, sig.tag)).toBe(false);
+    expect(await exists(reg.url, repo, "stays")).toBe(true);
+  }, 60_000);
+});
+
+describe("the fallback index as the spec keeps it", () => {
+  test("the fixtures' fallback index lists the SBOM (the state regctl reads)", async () => {
+    const repo = "ref/index";
+    const image = await pushImage(reg.url, repo, ["a"], { seed: "index-a" });
+    const sbom = await pushArtifact(reg.url, repo, image, { artifactType: SPDX, fallback: true });
+    expect((await fallbackIndex(reg.url, repo, image.digest))?.map((d) => d.digest)).toEqual([sbom.digest]);
+  });
+});
