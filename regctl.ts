@@ -2214,14 +2214,20 @@ export async function referrersList(reg: Registry, repo: string, digest: string,
   const known = new Set<string>();
   const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
   const why = `the referrers of ${digest} (signatures, SBOMs, attestations): an OCI 1.1 registry lists them here; 404 means it has no referrers API, and the fallback tag ${fallbackTag(digest)} indexes them`;
-  const found = await followPages(reg, `/v2/${encodePath(repo)}/referrers/${digest}${query}`, { headers: { Accept: MediaType.OciIndex }, script: { why } }, (res, asked) => {
-    const index = parseJsonAnswer<ManifestJson>(res.body, asked, "the registry sent something else where an index of referrers was due");
-    checkManifest(index, asked);
-    const fresh = (index.manifests ?? []).filter((d) => !known.has(d.digest));
-    for (const d of fresh) known.add(d.digest);
-    out.push(...fresh);
-    return fresh.length;
-  }, { absentIf404: true });
+  const found = await followPages(
+    reg,
+    `/v2/${encodePath(repo)}/referrers/${digest}${query}`,
+    { headers: { Accept: MediaType.OciIndex }, script: { why } },
+    (res, asked) => {
+      const index = parseJsonAnswer<ManifestJson>(res.body, asked, "the registry sent something else where an index of referrers was due");
+      checkManifest(index, asked);
+      const fresh = (index.manifests ?? []).filter((d) => !known.has(d.digest));
+      for (const d of fresh) known.add(d.digest);
+      out.push(...fresh);
+      return fresh.length;
+    },
+    { absentIf404: true },
+  );
   if (!found) return undefined;
   return artifactType ? out.filter((d) => d.artifactType === artifactType) : out;
 }
@@ -2498,7 +2504,12 @@ export class ReferrerIndex {
     let listed: Descriptor[] | undefined;
     if (!this.apiKnown) {
       const first = referrersList(this.reg, this.repo, digest);
-      this.apiKnown = first.then((l) => void (this.api = l !== undefined), () => {});
+      this.apiKnown = first.then(
+        (l) => {
+          this.api = l !== undefined;
+        },
+        () => {},
+      );
       listed = await first;
     } else {
       await this.apiKnown;
@@ -2994,8 +3005,19 @@ async function planPrune(reg: Registry, repo: string, policy: PrunePolicy, concu
  * referrer tags whose image is gone: a tag named after a digest that matches no image here is
  * checked with a HEAD of that digest (404: dangling; there: an untagged image, its referrers looked up).
  */
-async function findImageReferrers(reg: Registry, repo: string, tags: { tag: string; digest: string }[], images: ReadonlyMap<string, ImageFacts>, concurrency: number): Promise<PruneReferrers> {
-  const index = new ReferrerIndex(reg, repo, tags.map((t) => t.tag), new Map(tags.map((t) => [t.tag, t.digest])));
+async function findImageReferrers(
+  reg: Registry,
+  repo: string,
+  tags: { tag: string; digest: string }[],
+  images: ReadonlyMap<string, ImageFacts>,
+  concurrency: number,
+): Promise<PruneReferrers> {
+  const index = new ReferrerIndex(
+    reg,
+    repo,
+    tags.map((t) => t.tag),
+    new Map(tags.map((t) => [t.tag, t.digest])),
+  );
   const subjects = new Set(tags.filter((t) => !ReferrerIndex.isReferrerTag(t.tag)).flatMap((t) => [t.digest, ...(images.get(t.digest)?.children ?? [])]));
   const of = new Map<string, Referrer[]>();
   await mapLimit([...subjects], concurrency, async (d) => void of.set(d, await index.of(d)));
@@ -3298,7 +3320,14 @@ function printPrunePlan(plan: PrunePlan): void {
   out(
     columns([
       ["TAG", "DIGEST", "CREATED", "SIZE", "ACTION", "REASON"],
-      ...plan.rows.map((r) => [r.referrer ? `  ↳ ${r.tag || "(untagged)"}` : r.tag, shortDigest(r.digest), shortDate(r.created), humanSize(r.size), r.action, r.referrer ? `${r.referrer.kind}: ${r.reason}` : r.reason]),
+      ...plan.rows.map((r) => [
+        r.referrer ? `  ↳ ${r.tag || "(untagged)"}` : r.tag,
+        shortDigest(r.digest),
+        shortDate(r.created),
+        humanSize(r.size),
+        r.action,
+        r.referrer ? `${r.referrer.kind}: ${r.reason}` : r.reason,
+      ]),
     ]),
   );
   const count = (a: string) => plan.rows.filter((r) => r.action === a && !r.referrer).length;

@@ -78,9 +78,7 @@ describe("prune: images count, referrers follow their image", () => {
       expect(await state(v1!)).toEqual(all(false));
       expect(await state(v2!)).toEqual(all(true));
       expect(await state(v3!)).toEqual(all(true));
-      expect((await tagsOf(b, repo)).sort()).toEqual(
-        [v2!, v3!].flatMap((s) => [s.tag, cosignTag(s.image.digest), ...(fallback ? [referrersTag(s.image.digest)] : [])]).sort(),
-      );
+      expect((await tagsOf(b, repo)).sort()).toEqual([v2!, v3!].flatMap((s) => [s.tag, cosignTag(s.image.digest), ...(fallback ? [referrersTag(s.image.digest)] : [])]).sort());
       // Nothing left to do: the same prune plans nothing.
       const again = await run(["prune", `${host}/${repo}`, "--keep", "2", "--yes", "--plain-http"]);
       expect(again.code).toBe(0);
