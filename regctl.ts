@@ -2391,49 +2391,6 @@ export async function inspect(reg: Registry, ref: Reference): Promise<ImageSumma
   return summary;
 }
 
-interface DeletePlan {
-  reference: string;
-  registry: string;
-  repository: string;
-  digest: string;
-  mediaType: string;
-  /** every tag of the repository on that digest: they all go with it */
-  tags: string[];
-  /** tagged lists/indexes in the repository that refer to this digest as a child */
-  referencedBy: { tag: string; digest: string }[];
-}
-
-/** Resolve REF to its stored digest and find every tag that points at it. Reads only. */
-async function planDelete(reg: Registry, ref: Reference, concurrency: number): Promise<DeletePlan & { writes: PlannedWrites }> {
-  const target = await resolveDigest(reg, ref, "DIGEST");
-  // Read the bytes too: a digest the content does not hash to is refused, never deleted.
-  await manifestGet(reg, ref.repository, target.digest);
-  const all = await tagDigests(reg, ref.repository, concurrency);
-  const tags = all.filter((t) => t.digest === target.digest).map((t) => t.tag);
-  // A child of a tagged list must not be deleted: the list would point at nothing.
-  const lists = all.filter((t) => t.digest && t.digest !== target.digest && INDEX_TYPES.includes(t.mediaType ?? ""));
-  const uniqueLists = [...new Map(lists.map((l) => [l.digest!, l])).values()];
-  const referencedBy: { tag: string; digest: string }[] = [];
-  await mapLimit(uniqueLists, concurrency, async (l) => {
-    const m = await manifestGet(reg, ref.repository, l.digest!);
-    if ((m.json.manifests ?? []).some((c) => c.digest === target.digest))
-      for (const t of lists.filter((x) => x.digest === l.digest)) referencedBy.push({ tag: t.tag, digest: l.digest! });
-  });
-  // The lists read here (and the target, if it is one): the recheck need not read them again.
-  const read = new Set(uniqueLists.map((l) => l.digest!));
-  if (INDEX_TYPES.includes(target.mediaType)) read.add(target.digest);
-  return {
-    reference: formatReference(ref),
-    registry: reg.host,
-    repository: ref.repository,
-    digest: target.digest,
-    mediaType: target.mediaType,
-    tags,
-    referencedBy: referencedBy.sort((a, b) => byteOrder(a.tag, b.tag)),
-    writes: { repository: ref.repository, deletes: new Map([[target.digest, tags]]), untags: new Map(), lists: read },
-  };
-}
-
 // ── referrers: the signatures, SBOMs and attestations of an image, found three ways ──
 
 /** How a referrer was found. */
@@ -2552,6 +2509,136 @@ export function referrerKind(r: Referrer): string {
   const suffix = r.tag ? referrerTag(r.tag)?.suffix : undefined;
   if (suffix) return { sig: "signature (cosign)", att: "attestation (cosign)", sbom: "SBOM (cosign)" }[suffix] ?? `${suffix} (cosign)`;
   return r.artifactType ?? r.mediaType;
+}
+
+// ── delete: a digest with every tag on it, and what refers to it ──
+
+interface DeletePlan {
+  reference: string;
+  registry: string;
+  repository: string;
+  digest: string;
+  mediaType: string;
+  /** every tag of the repository on that digest: they all go with it */
+  tags: string[];
+  /** tagged lists/indexes in the repository that refer to this digest as a child */
+  referencedBy: { tag: string; digest: string }[];
+  /** what refers to it (and to its children, for a list): deleted after it, unless --keep-referrers */
+  referrers: { digest: string; kind: string; tags: string[] }[];
+  /** it is itself a referrer listed in its image's fallback index: the index is rewritten without it */
+  fallback?: { tag: string; index: string; remaining: number };
+}
+
+/** Resolve REF to its stored digest, find every tag that points at it and what refers to it. Reads only. */
+async function planDelete(reg: Registry, ref: Reference, concurrency: number, { keepReferrers = false } = {}): Promise<DeletePlan & { writes: PlannedWrites; index?: Manifest }> {
+  const target = await resolveDigest(reg, ref, "DIGEST");
+  // Read the bytes too: a digest the content does not hash to is refused, never deleted.
+  const manifest = await manifestGet(reg, ref.repository, target.digest);
+  const all = await tagDigests(reg, ref.repository, concurrency);
+  const tags = all.filter((t) => t.digest === target.digest).map((t) => t.tag);
+  // A child of a tagged list must not be deleted: the list would point at nothing. A fallback
+  // index is not such a list: it is rewritten without the referrer deleted.
+  const lists = all.filter((t) => t.digest && t.digest !== target.digest && INDEX_TYPES.includes(t.mediaType ?? "") && !ReferrerIndex.isReferrerTag(t.tag));
+  const uniqueLists = [...new Map(lists.map((l) => [l.digest!, l])).values()];
+  const referencedBy: { tag: string; digest: string }[] = [];
+  await mapLimit(uniqueLists, concurrency, async (l) => {
+    const m = await manifestGet(reg, ref.repository, l.digest!);
+    if ((m.json.manifests ?? []).some((c) => c.digest === target.digest))
+      for (const t of lists.filter((x) => x.digest === l.digest)) referencedBy.push({ tag: t.tag, digest: l.digest! });
+  });
+  const tagged = all.filter((t): t is { tag: string; digest: string } => t.digest !== undefined);
+  const index = new ReferrerIndex(
+    reg,
+    ref.repository,
+    tagged.map((t) => t.tag),
+    new Map(tagged.map((t) => [t.tag, t.digest])),
+  );
+  const found = keepReferrers
+    ? []
+    : allReferrers([...(await index.of(target.digest)), ...(await Promise.all((manifest.json.manifests ?? []).map((c) => index.of(c.digest)))).flat()]);
+  // Never a referrer that an image tag points at: it is an image of its own.
+  const imageTagged = new Set(tagged.filter((t) => !ReferrerIndex.isReferrerTag(t.tag)).map((t) => t.digest));
+  const referrers = [...new Map(found.filter((r) => !imageTagged.has(r.digest)).map((r) => [r.digest, r])).values()].map((r) => ({
+    digest: r.digest,
+    kind: referrerKind(r),
+    tags: tagged.filter((t) => t.digest === r.digest).map((t) => t.tag),
+  }));
+  // A referrer deleted by itself leaves its image's fallback index: that index is rewritten without it.
+  let fallback: DeletePlan["fallback"];
+  let indexManifest: Manifest | undefined;
+  const subject = manifest.json.subject?.digest;
+  const fallbackName = subject && isDigest(subject) ? fallbackTag(subject) : undefined;
+  const indexDigest = tagged.find((t) => t.tag === fallbackName)?.digest;
+  if (fallbackName && indexDigest) {
+    indexManifest = await manifestGet(reg, ref.repository, indexDigest);
+    const listed = indexManifest.json.manifests ?? [];
+    if (listed.some((d) => d.digest === target.digest)) fallback = { tag: fallbackName, index: indexDigest, remaining: listed.length - 1 };
+  }
+  // The lists read here (and the target, if it is one): the recheck need not read them again.
+  const read = new Set(uniqueLists.map((l) => l.digest!));
+  if (INDEX_TYPES.includes(target.mediaType)) read.add(target.digest);
+  for (const t of tagged) if (ReferrerIndex.isReferrerTag(t.tag) && INDEX_TYPES.includes(all.find((a) => a.tag === t.tag)?.mediaType ?? "")) read.add(t.digest);
+  return {
+    reference: formatReference(ref),
+    registry: reg.host,
+    repository: ref.repository,
+    digest: target.digest,
+    mediaType: target.mediaType,
+    tags,
+    referencedBy: referencedBy.sort((a, b) => byteOrder(a.tag, b.tag)),
+    referrers,
+    fallback,
+    index: fallback ? indexManifest : undefined,
+    writes: {
+      repository: ref.repository,
+      deletes: new Map([[target.digest, tags], ...referrers.map((r) => [r.digest, r.tags] as [string, string[]])]),
+      untags: new Map(),
+      lists: read,
+    },
+  };
+}
+
+/**
+ * Carry out a delete: the fallback index first rewritten without the target when it is a referrer
+ * (the index is never deleted while others remain in it), then the target, then its referrers —
+ * the image first, so a failure leaves garbage, never an image without its signature.
+ */
+async function executeDelete(reg: Registry, plan: DeletePlan & { index?: Manifest }): Promise<{ sent: boolean; referrers: string[]; failed: { what: string; error: string }[] }> {
+  if (plan.fallback && plan.index) await dropFromFallbackIndex(reg, plan.repository, plan.index, plan.fallback.tag, plan.digest);
+  const { sent } = await manifestDelete(reg, plan.repository, plan.digest);
+  const done: string[] = [];
+  const failed: { what: string; error: string }[] = [];
+  for (const r of plan.referrers) {
+    try {
+      await manifestDelete(
+        reg,
+        plan.repository,
+        r.digest,
+        `delete ${r.digest} (${r.kind}${r.tags.length ? `, ${r.tags.join(", ")}` : ""}): a referrer of ${plan.digest}, after it`,
+      );
+      done.push(r.digest);
+    } catch (err) {
+      if (isGone(err)) continue; // deleted meanwhile, or with an index that held it
+      failed.push({ what: `${plan.repository}@${r.digest}`, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  return { sent, referrers: done, failed };
+}
+
+/**
+ * Take a referrer out of its image's fallback index, as the spec says a client should: the index
+ * without it is put under the fallback tag and the old one deleted; when it was the last one,
+ * the index is deleted with its tag.
+ */
+async function dropFromFallbackIndex(reg: Registry, repo: string, index: Manifest, tag: string, referrer: string): Promise<void> {
+  const remaining = (index.json.manifests ?? []).filter((d) => d.digest !== referrer);
+  if (!remaining.length) {
+    await manifestDelete(reg, repo, index.digest, `the fallback index ${tag} listed only ${referrer}: it goes too`);
+    return;
+  }
+  const bytes = JSON.stringify({ ...index.json, manifests: remaining });
+  await manifestPut(reg, repo, tag, bytes, index.mediaType || MediaType.OciIndex, `the fallback index ${tag} without ${referrer}: ${remaining.length} referrer(s) stay listed`);
+  await manifestDelete(reg, repo, index.digest, `the old fallback index, untagged now`);
 }
 
 // ── untag: remove one tag, keep the manifest and its other tags ──
@@ -4299,11 +4386,11 @@ const commands = {
     ctx.opts.json ? printJson({ reference: formatReference(ref), ...s }) : printInspect(formatReference(ref), s);
   },
 
-  async delete(ctx: Context, target: string) {
+  async delete(ctx: Context, target: string, o: RawOptions) {
     const ref = parseReference(target);
     if (!ref.tag && !ref.digest) throw new UsageError(`"${target}" names no tag or digest`, `say which image: ${formatReference(ref)}:TAG or @sha256:…`);
     const reg = registryFor(ctx, ref.registry);
-    const plan = await planDelete(reg, ref, ctx.opts.concurrency);
+    const plan = await planDelete(reg, ref, ctx.opts.concurrency, { keepReferrers: o.keepReferrers === true });
     const name = `${plan.registry}/${plan.repository}`;
     if (plan.referencedBy.length)
       throw new RegctlError(
@@ -4314,28 +4401,37 @@ const commands = {
     if (!ctx.opts.json || ctx.opts.dryRun) {
       ctx.log.note(`${plan.reference} is ${plan.digest} (${plan.mediaType})`);
       ctx.log.note(`deleting it removes ${plan.tags.length} tag${plan.tags.length === 1 ? "" : "s"}: ${tagText}`);
+      if (plan.referrers.length) ctx.log.note(`and, after it, ${plan.referrers.length} referrer(s) of it (--keep-referrers leaves them):`);
+      for (const r of plan.referrers) ctx.log.note(`  ${r.digest}  ${r.kind}${r.tags.length ? `  ${r.tags.join(", ")}` : ""}`);
+      if (plan.fallback)
+        ctx.log.note(
+          `it is a referrer listed in the fallback index ${plan.fallback.tag}: ${plan.fallback.remaining ? `the index is rewritten without it (${plan.fallback.remaining} stay)` : "it was the last, the index goes too"}`,
+        );
     }
-    if (!ctx.opts.dryRun && !(await confirm(ctx, `Delete ${name}@${plan.digest} and ${plan.tags.length} tag(s)?`))) {
+    const also = plan.referrers.length ? ` and ${plan.referrers.length} referrer(s)` : "";
+    if (!ctx.opts.dryRun && !(await confirm(ctx, `Delete ${name}@${plan.digest} and ${plan.tags.length} tag(s)${also}?`))) {
       throw new RegctlError("nothing deleted: not confirmed");
     }
     // The probe first, so a registry that deletes nothing says so before the tags are read again.
     const changed = await recheckBeforeWrites(reg, [plan.writes], ctx.opts.concurrency);
     if (changed.length) throw changedSincePlan(changed);
-    const {
-      result: { deleted },
-      stopped,
-    } = await interruptible(ctx, async () => ({ deleted: (await manifestDelete(reg, plan.repository, plan.digest)).sent }));
+    const { result, stopped } = await interruptible(ctx, () => executeDelete(reg, plan));
+    const deleted = result.sent;
     if (deleted) forgetCompletions(plan.registry, plan.repository);
-    const { writes: _w, ...shown } = plan;
-    if (ctx.opts.json) return printJson({ ...shown, deleted, dryRun: ctx.opts.dryRun });
-    if (deleted) {
+    const { writes: _w, index: _i, ...shown } = plan;
+    if (ctx.opts.json) printJson({ ...shown, deleted, referrersDeleted: result.referrers, failed: result.failed, dryRun: ctx.opts.dryRun });
+    else if (deleted) {
       out(`deleted ${name}@${plan.digest}`);
       for (const t of plan.tags) out(`untagged ${name}:${t}`);
+      for (const d of result.referrers) out(`deleted ${name}@${d} (${plan.referrers.find((r) => r.digest === d)?.kind}, a referrer of it)`);
       for (const line of garbageCollectAdvice()) ctx.log.note(line);
     } else {
-      ctx.log.note(`dry run: would delete ${name}@${plan.digest} and ${tagText}`);
+      ctx.log.note(`dry run: would delete ${name}@${plan.digest} and ${tagText}${also}`);
     }
+    for (const f of result.failed) ctx.log.note(`failed: ${f.what}: ${f.error}`);
     if (stopped) throw interrupted("the delete under way was finished first");
+    if (result.failed.length)
+      throw new RegctlError(`${result.failed.length} referrer(s) of ${plan.digest} were not deleted`, "the image is gone; run regctl prune REPO --dangling to remove what is left");
   },
 };
 
@@ -4633,6 +4729,7 @@ export const COMMANDS: CommandSpec[] = [
     name: "delete",
     arg: { name: "ref", kind: "ref" },
     globals: WRITES,
+    options: [{ name: "keep-referrers", kind: "flag", description: "Leave its signatures, SBOMs and attestations (by default they go, after the image)" }],
     description: "Delete an image by tag or digest: every tag on that digest goes with it",
     examples: ["regctl delete localhost:5000/busybox:latest --dry-run --curl 2>plan.sh && sh plan.sh"],
     run: commands.delete,

@@ -3,7 +3,7 @@
 // pages). A signature, an SBOM or an attestation stays with the image it describes: kept with a
 // kept image, deleted after a deleted one. State is checked with plain fetch, not with regctl.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { run } from "./cli.ts";
+import { run, sh } from "./cli.ts";
 import { COSIGN_ZERO_TIME, cosignTag, fallbackIndex, pushArtifact, pushCosignSignature, referrersTag } from "./referrers.ts";
 import { type ReferrersServer, startReferrersServer } from "./referrersserver.ts";
 import { type Registry, startRegistry } from "./registry.ts";
@@ -101,6 +101,66 @@ describe("prune: images count, referrers follow their image", () => {
     expect(dangling.code).toBe(0);
     expect(await exists(reg.url, repo, sig.tag)).toBe(false);
     expect(await exists(reg.url, repo, "stays")).toBe(true);
+  }, 60_000);
+});
+
+describe("delete: an image goes with its referrers, after it", () => {
+  for (const [where, base, fallback] of [
+    ["the real registry (fallback tags)", () => reg.url, true],
+    ["a registry with the referrers API (the tests' own server)", () => api.url, false],
+  ] as const) {
+    test(`${where}: delete v1 removes its signature, SBOM${fallback ? " and fallback index" : ""}; the others' stay`, async () => {
+      const repo = fallback ? "ref/delete-fallback" : "ref/delete-api";
+      const [v1, v2] = await seedSigned(base(), repo, fallback);
+      const host = new URL(base()).host;
+      const r = await run(["delete", `${host}/${repo}:v1`, "--yes", "--plain-http"]);
+      expect(r.stderr).not.toContain("    at ");
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain(`and, after it, ${fallback ? 3 : 2} referrer(s) of it`);
+      const b = base();
+      for (const ref of [v1!.image.digest, v1!.sig, v1!.sbom, v1!.sigTag, ...(fallback ? [referrersTag(v1!.image.digest)] : [])])
+        expect({ ref, there: await exists(b, repo, ref) }).toEqual({ ref, there: false });
+      for (const ref of [v2!.image.digest, v2!.sig, v2!.sbom, v2!.sigTag, "v2", "v3"]) expect({ ref, there: await exists(b, repo, ref) }).toEqual({ ref, there: true });
+    }, 60_000);
+  }
+
+  test("--keep-referrers: the image goes, its referrers stay", async () => {
+    const repo = "ref/delete-keep";
+    const [v1] = await seedSigned(reg.url, repo, true);
+    const r = await run(["delete", `${reg.host}/${repo}:v1`, "--yes", "--keep-referrers"]);
+    expect(r.code).toBe(0);
+    expect(await exists(reg.url, repo, v1!.image.digest)).toBe(false);
+    for (const ref of [v1!.sig, v1!.sbom, v1!.sigTag, referrersTag(v1!.image.digest)]) expect({ ref, there: await exists(reg.url, repo, ref) }).toEqual({ ref, there: true });
+  }, 60_000);
+
+  test("the transcript of a delete with referrers, run by sh, reaches the same state", async () => {
+    const repo = "ref/delete-script";
+    const [v1, v2] = await seedSigned(reg.url, repo, true);
+    const plan = await run(["delete", `${reg.host}/${repo}:v1`, "--dry-run", "--curl"]);
+    expect(plan.code).toBe(0);
+    expect(await exists(reg.url, repo, v1!.sig)).toBe(true); // the dry run changed nothing
+    const script = await sh(plan.stderr);
+    expect(script.code).toBe(0);
+    for (const ref of [v1!.image.digest, v1!.sig, v1!.sbom, v1!.sigTag, referrersTag(v1!.image.digest)])
+      expect({ ref, there: await exists(reg.url, repo, ref) }).toEqual({ ref, there: false });
+    for (const ref of [v2!.image.digest, v2!.sig, v2!.sbom]) expect({ ref, there: await exists(reg.url, repo, ref) }).toEqual({ ref, there: true });
+  }, 60_000);
+
+  test("a fallback index holding two referrers, one deleted by digest: the index keeps the other; the last one takes the index with it", async () => {
+    const repo = "ref/one-referrer";
+    const image = await pushImage(reg.url, repo, ["app"], { seed: "one-referrer" });
+    const a = await pushArtifact(reg.url, repo, image, { artifactType: SPDX, fallback: true });
+    const b = await pushArtifact(reg.url, repo, image, { artifactType: "application/vnd.cyclonedx+json", fallback: true });
+    const first = await run(["delete", `${reg.host}/${repo}@${a.digest}`, "--yes"]);
+    expect(first.stderr).not.toContain("    at ");
+    expect(first.code).toBe(0);
+    expect(await exists(reg.url, repo, a.digest)).toBe(false);
+    expect((await fallbackIndex(reg.url, repo, image.digest))?.map((d) => d.digest)).toEqual([b.digest]);
+    expect(await exists(reg.url, repo, image.digest)).toBe(true);
+    const last = await run(["delete", `${reg.host}/${repo}@${b.digest}`, "--yes"]);
+    expect(last.code).toBe(0);
+    expect(await fallbackIndex(reg.url, repo, image.digest)).toBeUndefined();
+    expect(await exists(reg.url, repo, "app")).toBe(true);
   }, 60_000);
 });
 
