@@ -2347,16 +2347,18 @@ async function resolveDigest(reg: Registry, ref: Reference, capture?: string): P
 /** Every tag with the digest it points at, resolved concurrently, in tag order. */
 async function tagDigests(reg: Registry, repo: string, concurrency: number, pageSize?: number): Promise<{ tag: string; digest?: string; mediaType?: string }[]> {
   const tags = (await tagList(reg, repo, pageSize)).sort(byteOrder);
-  return mapLimit(tags, concurrency, async (tag) => {
-    try {
-      const d = await manifestHead(reg, repo, tag);
-      return { tag, digest: d.digest, mediaType: d.mediaType };
-    } catch (err) {
-      // A tag deleted between the list and its HEAD is simply gone.
-      if (isGone(err)) return { tag };
-      throw err;
-    }
-  });
+  return mapLimit(tags, concurrency, async (tag) => ({ tag, ...(await tagDigest(reg, repo, tag)) }));
+}
+
+/** The digest a tag points at; nothing when the tag was deleted since the list was read. */
+async function tagDigest(reg: Registry, repo: string, tag: string): Promise<{ digest?: string; mediaType?: string }> {
+  try {
+    const d = await manifestHead(reg, repo, tag);
+    return { digest: d.digest, mediaType: d.mediaType };
+  } catch (err) {
+    if (isGone(err)) return {};
+    throw err;
+  }
 }
 
 interface ImageSummary {
@@ -2501,6 +2503,28 @@ export class ReferrerIndex {
 /** Every referrer under these, depth first: what goes with an image. */
 export function allReferrers(list: readonly Referrer[]): Referrer[] {
   return list.flatMap((r) => [r, ...allReferrers(r.referrers)]);
+}
+
+/** The referrers of an image and, for a list, of each of its platform images. */
+interface ReferrerTree {
+  digest: string;
+  mediaType: string;
+  referrers: Referrer[];
+  children: { digest: string; platform?: string; referrers: Referrer[] }[];
+}
+
+/** What refers to REF (and to the children of a list), optionally only one artifactType at the top. */
+async function referrersOf(reg: Registry, ref: Reference, concurrency: number, artifactType?: string): Promise<ReferrerTree> {
+  const target = await resolveDigest(reg, ref);
+  const index = new ReferrerIndex(reg, ref.repository, await tagList(reg, ref.repository));
+  const only = (list: Referrer[]) => (artifactType ? list.filter((r) => r.artifactType === artifactType) : list);
+  const children = INDEX_TYPES.includes(target.mediaType) ? ((await manifestGet(reg, ref.repository, target.digest)).json.manifests ?? []) : [];
+  return {
+    digest: target.digest,
+    mediaType: target.mediaType,
+    referrers: only(await index.of(target.digest)),
+    children: await mapLimit(children, concurrency, async (c) => ({ digest: c.digest, platform: platformString(c.platform), referrers: only(await index.of(c.digest)) })),
+  };
 }
 
 /** What a referrer is, in a word: its artifactType, cosign's kind, or the fallback index. */
@@ -3489,6 +3513,28 @@ function printInspect(ref: string, s: ImageSummary): void {
   for (const l of s.layers ?? []) out(`  ${l.digest}  ${humanSize(l.size)}`);
 }
 
+/** Referrers as a tree under their image: digest, what it is, how it was found. */
+function referrerLines(list: readonly Referrer[], indent = ""): string[] {
+  return list.flatMap((r, i) => {
+    const last = i === list.length - 1;
+    const how = r.tag ? `${r.found}: ${r.tag}` : r.found;
+    return [`${indent}${last ? "└─" : "├─"} ${r.digest}  ${referrerKind(r)}  (${how})`, ...referrerLines(r.referrers, `${indent}${last ? "   " : "│  "}`)];
+  });
+}
+
+function printReferrers(ref: string, tree: ReferrerTree, { header = true } = {}): void {
+  if (header) out(`${ref}  ${tree.digest}`);
+  const lines = referrerLines(tree.referrers);
+  if (lines.length) out(lines.join("\n"));
+  for (const c of tree.children) {
+    if (!c.referrers.length) continue;
+    out(`${c.platform ?? "unknown"}  ${c.digest}`);
+    out(referrerLines(c.referrers).join("\n"));
+  }
+  const count = allReferrers([...tree.referrers, ...tree.children.flatMap((c) => c.referrers)]).length;
+  if (!count) out("no referrers (no signature, SBOM or attestation refers to it)");
+}
+
 // ── prompts: a line typed on the terminal, Ctrl-C and Ctrl-D honoured ──
 
 /**
@@ -3804,7 +3850,7 @@ async function completeTarget(
     if (at >= 0) {
       const rows = await cachedList(
         `digests ${registry}/${repo}`,
-        async () => (await tagDigests(reg, repo, COMPLETION_CONCURRENCY)).filter((r) => r.digest).map((r) => `${r.digest}\t${r.tag}`),
+        async () => (await tagDigests(reg, repo, COMPLETION_CONCURRENCY)).filter((r) => r.digest && !ReferrerIndex.isReferrerTag(r.tag)).map((r) => `${r.digest}\t${r.tag}`),
         env,
       );
       const byDigest = new Map<string, string[]>();
@@ -3814,7 +3860,7 @@ async function completeTarget(
       }
       return [...byDigest].map(([d, tags]) => ({ value: `${prefix}@${d}`, description: tags.join(", ") })).filter((c) => c.value.startsWith(cur));
     }
-    const tags = await cachedList(`tags ${registry}/${repo}`, async () => (await tagList(reg, repo)).sort(byteOrder), env);
+    const tags = await cachedList(`tags ${registry}/${repo}`, async () => (await tagList(reg, repo)).filter((t) => !ReferrerIndex.isReferrerTag(t)).sort(byteOrder), env);
     return (tags ?? []).map((t) => ({ value: `${prefix}:${t}` })).filter((c) => c.value.startsWith(cur));
   }
   const repos = await cachedList(`repos ${registry}`, () => catalog(reg), env);
@@ -4356,14 +4402,20 @@ const commands = {
   async tags(ctx: Context, target: string, o: RawOptions) {
     const ref = repoOnly(target);
     const reg = registryFor(ctx, ref.registry);
+    // Tags named after a digest (signatures, referrer indexes) come last with --all, else not at all.
+    const listed = (await tagList(reg, ref.repository, pageSize(o))).sort(byteOrder);
+    const images = listed.filter((t) => !ReferrerIndex.isReferrerTag(t));
+    const named = listed.filter((t) => ReferrerIndex.isReferrerTag(t));
+    const tags = o.all ? [...images, ...named] : images;
+    if (named.length && !o.all && !ctx.opts.json)
+      ctx.log.note(`${named.length} tag(s) named after a digest (signatures, SBOMs, referrer indexes) not shown: --all lists them, last`);
     if (o.digests) {
-      const rows = await tagDigests(reg, ref.repository, ctx.opts.concurrency, pageSize(o));
+      const rows = await mapLimit(tags, ctx.opts.concurrency, async (tag) => ({ tag, ...(await tagDigest(reg, ref.repository, tag)) }));
       if (ctx.opts.json) return printJson(rows.filter((r) => r.digest));
       const lines = rows.filter((r) => r.digest).map((r) => `${r.tag}\t${r.digest}`);
       if (lines.length) out(lines.join("\n"));
       return;
     }
-    const tags = (await tagList(reg, ref.repository, pageSize(o))).sort(byteOrder);
     ctx.opts.json ? printJson(tags) : tags.length && out(tags.join("\n"));
   },
 
@@ -4382,8 +4434,23 @@ const commands = {
 
   async inspect(ctx: Context, target: string) {
     const ref = parseReference(target, { requireTagOrDigest: true });
-    const s = await inspect(registryFor(ctx, ref.registry), ref);
-    ctx.opts.json ? printJson({ reference: formatReference(ref), ...s }) : printInspect(formatReference(ref), s);
+    const reg = registryFor(ctx, ref.registry);
+    const s = await inspect(reg, ref);
+    const tree = await referrersOf(reg, { ...ref, digest: s.digest }, ctx.opts.concurrency);
+    const referrers = { referrers: tree.referrers, ...(tree.children.some((c) => c.referrers.length) ? { childReferrers: tree.children.filter((c) => c.referrers.length) } : {}) };
+    if (ctx.opts.json) return printJson({ reference: formatReference(ref), ...s, ...referrers });
+    printInspect(formatReference(ref), s);
+    if (tree.referrers.length || tree.children.some((c) => c.referrers.length)) {
+      out("referrers");
+      printReferrers(formatReference(ref), tree, { header: false });
+    }
+  },
+
+  async referrers(ctx: Context, target: string, o: RawOptions) {
+    const ref = parseReference(target, { requireTagOrDigest: true });
+    const tree = await referrersOf(registryFor(ctx, ref.registry), ref, ctx.opts.concurrency, o.artifactType as string | undefined);
+    if (ctx.opts.json) return printJson({ reference: formatReference(ref), ...tree });
+    printReferrers(formatReference(ref), tree);
   },
 
   async delete(ctx: Context, target: string, o: RawOptions) {
@@ -4696,7 +4763,11 @@ export const COMMANDS: CommandSpec[] = [
     arg: { name: "repo", kind: "repo" },
     globals: [...NET, "json", "concurrency"],
     description: "List every tag of a repository",
-    options: [{ name: "digests", kind: "flag", description: "Print TAG<TAB>DIGEST, resolving digests concurrently" }, PAGE_SIZE],
+    options: [
+      { name: "digests", kind: "flag", description: "Print TAG<TAB>DIGEST, resolving digests concurrently" },
+      { name: "all", kind: "flag", description: "Also the tags named after a digest (cosign signatures, referrer indexes), listed last" },
+      PAGE_SIZE,
+    ],
     examples: ["regctl tags localhost:5000/busybox --digests"],
     run: commands.tags,
   },
@@ -4720,10 +4791,19 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "inspect",
     arg: { name: "ref", kind: "ref" },
-    globals: [...NET, "json"],
-    description: "Media type, digest, size; platforms of a list; config, created and layers of an image",
+    globals: [...NET, "json", "concurrency"],
+    description: "Media type, digest, size; platforms of a list; config, created and layers of an image; its referrers",
     examples: ["regctl inspect localhost:5000/busybox:latest"],
     run: commands.inspect,
+  },
+  {
+    name: "referrers",
+    arg: { name: "ref", kind: "ref" },
+    globals: [...NET, "json", "concurrency"],
+    description: "What refers to an image: signatures, SBOMs, attestations (the referrers API, else the fallback tag; cosign's tags)",
+    options: [{ name: "artifact-type", kind: "value", placeholder: "type", example: "application/spdx+json", description: "Only referrers of this artifactType" }],
+    examples: ["regctl referrers localhost:5000/app:v1", "regctl referrers localhost:5000/app:v1 --artifact-type application/spdx+json --json"],
+    run: commands.referrers,
   },
   {
     name: "delete",

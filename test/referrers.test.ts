@@ -164,6 +164,77 @@ describe("delete: an image goes with its referrers, after it", () => {
   }, 60_000);
 });
 
+describe("referrers, inspect and tags show them", () => {
+  for (const [where, base, fallback] of [
+    ["the real registry (fallback tags)", () => reg.url, true],
+    ["a registry with the referrers API, two a page (the tests' own server)", () => api.url, false],
+  ] as const) {
+    test(`${where}: referrers lists the signature and the SBOMs, --artifact-type filters, --json says how each was found`, async () => {
+      const repo = fallback ? "ref/list-fallback" : "ref/list-api";
+      const [v1] = await seedSigned(base(), repo, fallback);
+      const second = await pushArtifact(base(), repo, v1!.image, { artifactType: "application/vnd.cyclonedx+json", fallback });
+      const third = await pushArtifact(base(), repo, v1!.image, { artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json", fallback });
+      const host = new URL(base()).host;
+      const text = await run(["referrers", `${host}/${repo}:v1`, "--plain-http"]);
+      expect(text.code).toBe(0);
+      for (const d of [v1!.sig, v1!.sbom, second.digest, third.digest]) expect(text.stdout).toContain(d);
+      expect(text.stdout).toContain("signature (cosign)");
+      expect(text.stdout).toContain(SPDX);
+      const json = await run(["referrers", `${host}/${repo}:v1`, "--plain-http", "--json"]);
+      const tree = JSON.parse(json.stdout) as { digest: string; referrers: { digest: string; found: string; artifactType?: string }[] };
+      expect(tree.digest).toBe(v1!.image.digest);
+      const found = Object.fromEntries(tree.referrers.map((r) => [r.digest, r.found]));
+      expect(found[v1!.sig]).toBe("cosign tag");
+      expect(found[v1!.sbom]).toBe(fallback ? "fallback index" : "referrers API");
+      expect(found[second.digest]).toBe(fallback ? "fallback index" : "referrers API");
+      if (fallback) expect(Object.values(found).filter((f) => f === "fallback tag").length).toBe(1);
+      const only = await run(["referrers", `${host}/${repo}:v1`, "--plain-http", "--json", "--artifact-type", SPDX]);
+      expect((JSON.parse(only.stdout) as typeof tree).referrers.map((r) => r.digest)).toEqual([v1!.sbom]);
+      const inspect = await run(["inspect", `${host}/${repo}:v1`, "--plain-http"]);
+      expect(inspect.code).toBe(0);
+      expect(inspect.stdout).toContain("referrers");
+      expect(inspect.stdout).toContain(v1!.sbom);
+      // Three referrers through the API, two a page: the second page was read by following Link.
+      if (!fallback) expect(api.seen.some((q) => q.path.startsWith(`/v2/${repo}/referrers/`) && q.path.includes("cursor="))).toBe(true);
+    }, 60_000);
+  }
+
+  test("tags leaves out the tags named after a digest, and says so; --all lists them last", async () => {
+    const repo = "ref/tags";
+    const [v1] = await seedSigned(reg.url, repo, true);
+    const plain = await run(["tags", `${reg.host}/${repo}`]);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout.trim().split("\n")).toEqual(["v1", "v2", "v3"]);
+    expect(plain.stderr).toContain("6 tag(s) named after a digest");
+    const all = await run(["tags", `${reg.host}/${repo}`, "--all"]);
+    const lines = all.stdout.trim().split("\n");
+    expect(lines.slice(0, 3)).toEqual(["v1", "v2", "v3"]);
+    expect(lines.length).toBe(9);
+    expect(lines).toContain(v1!.sigTag);
+    const digests = await run(["tags", `${reg.host}/${repo}`, "--digests"]);
+    expect(
+      digests.stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.split("\t")[0]),
+    ).toEqual(["v1", "v2", "v3"]);
+  }, 60_000);
+
+  test("the transcript shows the lookup: the referrers API first, then, after its 404, the fallback tag, each with why", async () => {
+    const repo = "ref/transcript";
+    await seedSigned(reg.url, repo, true);
+    const r = await run(["referrers", `${reg.host}/${repo}:v1`, "--curl"]);
+    expect(r.code).toBe(0);
+    const api404 = r.stderr.indexOf("/referrers/sha256:");
+    const fallbackGet = r.stderr.indexOf(`/manifests/sha256-`);
+    expect(api404).toBeGreaterThan(0);
+    expect(fallbackGet).toBeGreaterThan(api404);
+    expect(r.stderr).toContain("404 means it has no referrers API");
+    const script = await sh(r.stderr);
+    expect(script.code).toBe(0);
+  }, 60_000);
+});
+
 describe("the fallback index as the spec keeps it", () => {
   test("the fixtures' fallback index lists the SBOM (the state regctl reads)", async () => {
     const repo = "ref/index";
