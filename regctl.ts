@@ -3316,6 +3316,8 @@ interface TagUsage {
   unique: number;
   /** other tags on the same digest (they go with it) */
   sharedWith: string[];
+  /** signatures, SBOMs and attestations of it, counted in its size */
+  referrers: number;
 }
 
 interface RepoUsage {
@@ -3332,20 +3334,39 @@ interface RepoUsage {
 
 async function repoUsage(reg: Registry, repo: string, concurrency: number): Promise<RepoUsage> {
   const { tags, images } = await describeTags(reg, repo, concurrency, { created: false });
-  const users = new Map<string, number>();
-  for (const f of images.values()) for (const b of f.blobs.keys()) users.set(b, (users.get(b) ?? 0) + 1);
-  const blobs = new Map<string, number>();
-  for (const f of images.values()) for (const [b, size] of f.blobs) blobs.set(b, size);
-  const rows = tags.map((t) => {
-    const f = images.get(t.digest)!;
-    return {
-      tag: t.tag,
-      digest: t.digest,
-      size: sum(f.blobs.values()),
-      unique: sum([...f.blobs].filter(([b]) => users.get(b) === 1).map(([, size]) => size)),
-      sharedWith: tags.filter((o) => o.digest === t.digest && o.tag !== t.tag).map((o) => o.tag),
-    };
+  // A referrer's blobs (a signature's, an SBOM's) count with the image it refers to; its tag is no row of its own.
+  const referrers = await findImageReferrers(reg, repo, tags, images, concurrency);
+  const withReferrers = new Map<string, Map<string, number>>();
+  await mapLimit([...images.keys()], concurrency, async (digest) => {
+    const own = new Map(images.get(digest)!.blobs);
+    const lists = [digest, ...images.get(digest)!.children].map((d) => referrers.of.get(d) ?? []);
+    for (const r of allReferrers(lists.flat())) {
+      const facts = images.get(r.digest);
+      const blobs = facts ? facts.blobs : await referrerBlobs(reg, repo, r.digest);
+      for (const [b, n] of blobs) own.set(b, n);
+      own.set(r.digest, r.size);
+    }
+    withReferrers.set(digest, own);
   });
+  const isReferrer = new Set(allReferrersOf(referrers.of).map((r) => r.digest));
+  const counted = [...withReferrers].filter(([d]) => !isReferrer.has(d));
+  const users = new Map<string, number>();
+  for (const [, b] of counted) for (const k of b.keys()) users.set(k, (users.get(k) ?? 0) + 1);
+  const blobs = new Map<string, number>();
+  for (const f of withReferrers.values()) for (const [b, size] of f) blobs.set(b, size);
+  const rows = tags
+    .filter((t) => !ReferrerIndex.isReferrerTag(t.tag) || referrers.dangling.has(t.tag))
+    .map((t) => {
+      const f = withReferrers.get(t.digest)!;
+      return {
+        tag: t.tag,
+        digest: t.digest,
+        size: sum(f.values()),
+        unique: sum([...f].filter(([b]) => users.get(b) === 1).map(([, size]) => size)),
+        sharedWith: tags.filter((o) => o.digest === t.digest && o.tag !== t.tag).map((o) => o.tag),
+        referrers: allReferrers(referrers.of.get(t.digest) ?? []).length,
+      };
+    });
   return {
     repository: repo,
     tags: rows,
@@ -3353,6 +3374,18 @@ async function repoUsage(reg: Registry, repo: string, concurrency: number): Prom
     shared: sum([...blobs].filter(([b]) => (users.get(b) ?? 0) > 1).map(([, size]) => size)),
     blobs,
   };
+}
+
+/** The config and layers of a referrer no tag names (listed by the referrers API): read once. */
+async function referrerBlobs(reg: Registry, repo: string, digest: string): Promise<Map<string, number>> {
+  const m = await manifestGet(reg, repo, digest).catch((err) => {
+    if (isGone(err)) return undefined;
+    throw err;
+  });
+  const blobs = new Map<string, number>();
+  if (m?.json.config) blobs.set(m.json.config.digest, m.json.config.size ?? 0);
+  for (const l of m?.json.layers ?? []) blobs.set(l.digest, l.size ?? 0);
+  return blobs;
 }
 
 /** Every repository (or those matching a pattern), with what each holds alone. */
@@ -3466,12 +3499,20 @@ function printUsage(usages: RepoUsage[], registryView: boolean): void {
     const max = Math.max(0, ...u.tags.map((t) => t.size));
     out(
       columns([
-        ["TAG", "DIGEST", "SIZE", "FREES", "", "SHARED WITH"],
-        ...u.tags.map((t) => [t.tag, shortDigest(t.digest), humanSize(t.size), humanSize(t.unique), bar(t.size, max), t.sharedWith.join(", ")]),
+        ["TAG", "DIGEST", "SIZE", "FREES", "REFERRERS", "", "SHARED WITH"],
+        ...u.tags.map((t) => [
+          t.tag,
+          shortDigest(t.digest),
+          humanSize(t.size),
+          humanSize(t.unique),
+          t.referrers ? String(t.referrers) : "",
+          bar(t.size, max),
+          t.sharedWith.join(", "),
+        ]),
       ]),
     );
     out(
-      `${u.repository}: ${u.tags.length} tags, ${humanSize(u.stored)} stored, ${humanSize(u.shared)} shared between images; FREES is what deleting that digest (and every tag on it) frees after garbage-collect`,
+      `${u.repository}: ${u.tags.length} tags, ${humanSize(u.stored)} stored, ${humanSize(u.shared)} shared between images; FREES is what deleting that digest (and every tag on it) frees after garbage-collect; a signature's or SBOM's bytes count with its image (REFERRERS)`,
     );
   }
 }

@@ -235,6 +235,44 @@ describe("referrers, inspect and tags show them", () => {
   }, 60_000);
 });
 
+describe("untag, du and TAB", () => {
+  test("untag: the image stays, and so do its referrers", async () => {
+    const repo = "ref/untag";
+    const [v1] = await seedSigned(reg.url, repo, true);
+    const r = await run(["untag", `${reg.host}/${repo}:v1`, "--yes"]);
+    expect(r.code).toBe(0);
+    expect(await exists(reg.url, repo, "v1")).toBe(false);
+    for (const ref of [v1!.image.digest, v1!.sig, v1!.sigTag, v1!.sbom, referrersTag(v1!.image.digest)])
+      expect({ ref, there: await exists(reg.url, repo, ref) }).toEqual({ ref, there: true });
+  }, 60_000);
+
+  test("du: a signature's and an SBOM's bytes count with their image; their tags are no rows of their own", async () => {
+    const repo = "ref/du";
+    const [v1] = await seedSigned(reg.url, repo, true);
+    const r = await run(["du", `${reg.host}/${repo}`, "--json"]);
+    expect(r.code).toBe(0);
+    const usage = JSON.parse(r.stdout) as { tags: { tag: string; size: number; unique: number; referrers: number }[] };
+    expect(usage.tags.map((t) => t.tag)).toEqual(["v1", "v2", "v3"]);
+    const row = usage.tags[0]!;
+    expect(row.referrers).toBe(3); // the fallback index, the SBOM it lists, the cosign signature
+    const imageOnly = v1!.image.layerSizes.reduce((a, b) => a + b, 0);
+    expect(row.size).toBeGreaterThan(imageOnly + v1!.image.manifest.byteLength);
+    // What deleting v1 frees includes its referrers' own blobs.
+    expect(row.unique).toBeGreaterThan(imageOnly);
+  }, 60_000);
+
+  test("TAB never offers a tag named after a digest", async () => {
+    const repo = "ref/complete";
+    const [v1] = await seedSigned(reg.url, repo, true);
+    const line = `regctl inspect ${reg.host}/${repo}:`;
+    const r = await run(["__complete", "bash"], { env: { COMP_LINE: line, COMP_POINT: String(line.length) } });
+    expect(r.code).toBe(0);
+    const offered = r.stdout.trim().split("\n");
+    expect(offered).toEqual(["v1", "v2", "v3"].map((t) => `${reg.host}/${repo}:${t}`));
+    expect(r.stdout).not.toContain(v1!.sigTag);
+  }, 60_000);
+});
+
 describe("the fallback index as the spec keeps it", () => {
   test("the fixtures' fallback index lists the SBOM (the state regctl reads)", async () => {
     const repo = "ref/index";
