@@ -2514,11 +2514,16 @@ interface ReferrerTree {
 }
 
 /** What refers to REF (and to the children of a list), optionally only one artifactType at the top. */
-async function referrersOf(reg: Registry, ref: Reference, concurrency: number, artifactType?: string): Promise<ReferrerTree> {
-  const target = await resolveDigest(reg, ref);
+async function referrersOf(
+  reg: Registry,
+  ref: Reference,
+  concurrency: number,
+  { artifactType, known }: { artifactType?: string; known?: { digest: string; mediaType: string; children: Descriptor[] } } = {},
+): Promise<ReferrerTree> {
+  const target = known ?? (await resolveDigest(reg, ref));
   const index = new ReferrerIndex(reg, ref.repository, await tagList(reg, ref.repository));
   const only = (list: Referrer[]) => (artifactType ? list.filter((r) => r.artifactType === artifactType) : list);
-  const children = INDEX_TYPES.includes(target.mediaType) ? ((await manifestGet(reg, ref.repository, target.digest)).json.manifests ?? []) : [];
+  const children = known?.children ?? (INDEX_TYPES.includes(target.mediaType) ? ((await manifestGet(reg, ref.repository, target.digest)).json.manifests ?? []) : []);
   return {
     digest: target.digest,
     mediaType: target.mediaType,
@@ -3459,13 +3464,16 @@ function bar(value: number, max: number, width = 24): string {
   return "█".repeat(n) + (value > 0 && n === 0 ? "▏" : "");
 }
 
+/** A tag named after a digest, shortened as digests are: sha256-fe0e59dad27f….sig */
+const shortReferrerTag = (tag: string) => tag.replace(/^([a-z0-9]+-[a-f0-9]{12})[a-f0-9]{52}/, "$1…");
+
 function printPrunePlan(plan: PrunePlan): void {
   out(`${plan.registry}/${plan.repository}`);
   out(
     columns([
       ["TAG", "DIGEST", "CREATED", "SIZE", "ACTION", "REASON"],
       ...plan.rows.map((r) => [
-        r.referrer ? `  ↳ ${r.tag || "(untagged)"}` : r.tag,
+        r.referrer ? `  ↳ ${shortReferrerTag(r.tag) || "(untagged)"}` : r.tag,
         shortDigest(r.digest),
         shortDate(r.created),
         humanSize(r.size),
@@ -4477,7 +4485,13 @@ const commands = {
     const ref = parseReference(target, { requireTagOrDigest: true });
     const reg = registryFor(ctx, ref.registry);
     const s = await inspect(reg, ref);
-    const tree = await referrersOf(reg, { ...ref, digest: s.digest }, ctx.opts.concurrency);
+    // The referrers are more to show, not the point: a registry that will not list them still gets its inspect.
+    const children = (s.manifests ?? []).map((m) => ({ digest: m.digest, mediaType: m.mediaType, size: m.size }));
+    const tree = await referrersOf(reg, ref, ctx.opts.concurrency, { known: { digest: s.digest, mediaType: s.mediaType, children } }).catch((err: unknown) => {
+      ctx.log.note(`regctl: the referrers of ${s.digest} could not be read: ${err instanceof Error ? err.message : String(err)}`);
+      return { digest: s.digest, mediaType: s.mediaType, referrers: [], children: [] } as ReferrerTree;
+    });
+    for (const c of tree.children) c.platform = s.manifests?.find((m) => m.digest === c.digest)?.platform;
     const referrers = { referrers: tree.referrers, ...(tree.children.some((c) => c.referrers.length) ? { childReferrers: tree.children.filter((c) => c.referrers.length) } : {}) };
     if (ctx.opts.json) return printJson({ reference: formatReference(ref), ...s, ...referrers });
     printInspect(formatReference(ref), s);
@@ -4489,7 +4503,7 @@ const commands = {
 
   async referrers(ctx: Context, target: string, o: RawOptions) {
     const ref = parseReference(target, { requireTagOrDigest: true });
-    const tree = await referrersOf(registryFor(ctx, ref.registry), ref, ctx.opts.concurrency, o.artifactType as string | undefined);
+    const tree = await referrersOf(registryFor(ctx, ref.registry), ref, ctx.opts.concurrency, { artifactType: o.artifactType as string | undefined });
     if (ctx.opts.json) return printJson({ reference: formatReference(ref), ...tree });
     printReferrers(formatReference(ref), tree);
   },

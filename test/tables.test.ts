@@ -233,7 +233,7 @@ describe("completeLine: the line up to the cursor → candidates (no registry: n
   );
   const env = { HOME: home, XDG_CACHE_HOME: join(home, "cache") };
   const cases: [string, string][] = [
-    ["regctl ", "ping repos tags digest manifest inspect delete login logout untag prune du completion"],
+    ["regctl ", "ping repos tags digest manifest inspect referrers delete login logout untag prune du completion"],
     ["regctl p", "ping prune"],
     ["regctl --json t", "tags"],
     ["regctl tags --d", "--digests"],
