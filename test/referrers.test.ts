@@ -86,6 +86,22 @@ describe("prune: images count, referrers follow their image", () => {
     }, 60_000);
   }
 
+  test("the transcript of such a prune, run by sh, reaches the same state", async () => {
+    const repo = "ref/prune-script";
+    const [v1, v2, v3] = await seedSigned(reg.url, repo, true);
+    const plan = await run(["prune", `${reg.host}/${repo}`, "--keep", "2", "--dry-run", "--curl"]);
+    expect(plan.code).toBe(0);
+    expect(await exists(reg.url, repo, v1!.sig)).toBe(true); // the dry run changed nothing
+    const script = await sh(plan.stderr);
+    expect(script.stderr).toBe("");
+    expect(script.code).toBe(0);
+    for (const ref of [v1!.image.digest, v1!.sig, v1!.sigTag, v1!.sbom, referrersTag(v1!.image.digest)])
+      expect({ ref, there: await exists(reg.url, repo, ref) }).toEqual({ ref, there: false });
+    for (const s of [v2!, v3!])
+      for (const ref of [s.image.digest, s.sig, s.sigTag, s.sbom, referrersTag(s.image.digest)])
+        expect({ ref, there: await exists(reg.url, repo, ref) }).toEqual({ ref, there: true });
+  }, 60_000);
+
   test("a dangling signature (its image deleted by another tool) is shown, and removed only with --dangling", async () => {
     const repo = "ref/dangling";
     const image = await pushImage(reg.url, repo, ["gone"], { seed: "dangling-gone", created: "2026-01-01T00:00:00Z" });
