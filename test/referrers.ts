@@ -13,7 +13,7 @@
 // Distribution 2.8 (the tests' registry) has no referrers API: /v2/<name>/referrers/<digest>
 // answers a plain-text 404. test/referrersserver.ts puts the API in front of it.
 import { sha256 } from "./fixtures.ts";
-import { call, ctxOf, type Ctx, type Format, MediaTypes, type Net, upload } from "./seed.ts";
+import { call, ctxOf, type Ctx, type Format, MediaTypes, type Net, putManifest, upload } from "./seed.ts";
 
 export type Descriptor = {
   mediaType: string;
@@ -72,17 +72,6 @@ export type CosignSuffix = "sig" | "att" | "sbom";
 export function cosignTag(digest: string, suffix: CosignSuffix = "sig"): string {
   const { algorithm, encoded } = splitDigest(digest);
   return `${algorithm}-${encoded}.${suffix}`;
-}
-
-/** PUT a manifest; returns its digest (checked against Docker-Content-Digest) and the answer's headers. */
-async function putManifest(ctx: Ctx, ref: string, body: Uint8Array, mediaType: string): Promise<{ digest: string; headers: Headers }> {
-  const url = `${ctx.base}/v2/${ctx.repo}/manifests/${ref}`;
-  const res = await call(ctx, "PUT", url, [201], { headers: { "Content-Type": mediaType }, body });
-  await res.arrayBuffer();
-  const digest = sha256(body);
-  const got = res.headers.get("docker-content-digest");
-  if (got !== digest) throw new Error(`PUT ${url}: Docker-Content-Digest ${got}, expected ${digest}`);
-  return { digest, headers: res.headers };
 }
 
 /** GET a manifest with the given Accept types: its bytes, media type and digest, or undefined on 404. */

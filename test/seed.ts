@@ -136,14 +136,15 @@ export async function upload(ctx: Ctx, blob: Uint8Array, digest: string, mountFr
   await res.arrayBuffer();
 }
 
-async function putManifest(ctx: Ctx, ref: string, body: Uint8Array, mediaType: string): Promise<string> {
+/** PUT a manifest; returns its digest (checked against Docker-Content-Digest) and the answer's headers. */
+export async function putManifest(ctx: Ctx, ref: string, body: Uint8Array, mediaType: string): Promise<{ digest: string; headers: Headers }> {
   const url = `${ctx.base}/v2/${ctx.repo}/manifests/${ref}`;
   const res = await call(ctx, "PUT", url, [201], { headers: { "Content-Type": mediaType }, body });
   await res.arrayBuffer();
   const digest = sha256(body);
   const got = res.headers.get("docker-content-digest");
   if (got !== digest) throw new Error(`PUT ${url}: Docker-Content-Digest ${got}, expected ${digest}`);
-  return digest;
+  return { digest, headers: res.headers };
 }
 
 export const ctxOf = (base: string, repo: string, o: Net): Ctx => ({ base: base.replace(/\/+$/, ""), repo, headers: o.headers ?? {}, fetchOptions: o.fetchOptions ?? {} });
