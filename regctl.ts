@@ -4428,8 +4428,40 @@ function watchOutput(log: () => Log): void {
 
 const pageSize = (o: RawOptions) => o.pageSize as number | undefined;
 
-function repoOnly(input: string): Reference {
-  const ref = parseReference(input);
+/** A reference as a command takes it: an `http://` or `https://` prefix is the scheme to use, and no other. */
+type Target = Reference & { scheme?: Scheme };
+
+/**
+ * A host alone where a repository is due — `localhost:5000`, `127.0.0.1:5000`, `[::1]:5000`,
+ * `registry.example.com` — which docker would read as a Docker Hub image (library/localhost,
+ * tag 5000). A name with no dot and a tag that is not a port (`busybox:1.36`) is an image.
+ */
+function looksLikeRegistry(input: string): boolean {
+  const bare = input.trim().replace(/^(https?|docker):\/\//i, "").replace(/\/$/, "");
+  if (!bare || bare.includes("/") || bare.includes("@")) return false;
+  if (/^https?:\/\//i.test(input.trim())) return true; // http://host is a registry, whatever its name
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::(.*))?$/.exec(bare);
+  if (!m || (m[2] !== undefined && !/^\d{1,5}$/.test(m[2]))) return false;
+  const host = m[1]!;
+  return host === "localhost" || host.startsWith("[") || host.includes(".");
+}
+
+/** A reference where a repository (`repository`) or an image (`image`) is due; never a bare registry. */
+function targetArg(input: string, due: "repository" | "image", { orRepoFlag = false } = {}): Target {
+  if (looksLikeRegistry(input)) {
+    const host = input.trim().replace(/^(https?|docker):\/\//i, "").replace(/\/$/, "");
+    throw new UsageError(
+      `${host} is a registry; name a repository: ${host}/REPO${due === "image" ? ":TAG" : ""}${orRepoFlag ? ", or repositories with --repo REGEX" : ""}`,
+      `regctl repos ${host} lists its repositories`,
+    );
+  }
+  const ref = parseReference(input, { requireTagOrDigest: due === "image" });
+  const scheme = /^(https?):\/\//i.exec(input.trim())?.[1]?.toLowerCase() as Scheme | undefined;
+  return { ...ref, scheme };
+}
+
+function repoOnly(input: string, { orRepoFlag = false } = {}): Target {
+  const ref = targetArg(input, "repository", { orRepoFlag });
   if (ref.tag || ref.digest)
     throw new UsageError(`"${input}" names a tag or digest; this command takes a repository`, `drop the ${ref.digest ? "@digest" : ":tag"}: ${ref.registry}/${ref.repository}`);
   return ref;
@@ -4450,7 +4482,7 @@ const commands = {
 
   async tags(ctx: Context, target: string, o: RawOptions) {
     const ref = repoOnly(target);
-    const reg = registryFor(ctx, ref.registry);
+    const reg = registryFor(ctx, ref.registry, ref.scheme);
     // Tags named after a digest (signatures, referrer indexes) come last with --all, else not at all.
     const listed = (await tagList(reg, ref.repository, pageSize(o))).sort(byteOrder);
     const images = listed.filter((t) => !ReferrerIndex.isReferrerTag(t));
@@ -4469,21 +4501,21 @@ const commands = {
   },
 
   async digest(ctx: Context, target: string) {
-    const ref = parseReference(target, { requireTagOrDigest: true });
-    const d = await resolveDigest(registryFor(ctx, ref.registry), ref);
+    const ref = targetArg(target, "image");
+    const d = await resolveDigest(registryFor(ctx, ref.registry, ref.scheme), ref);
     ctx.opts.json ? printJson({ reference: formatReference(ref), ...d }) : out(d.digest);
   },
 
   async manifest(ctx: Context, target: string, o: RawOptions) {
-    const ref = parseReference(target, { requireTagOrDigest: true });
-    const m = await manifestGet(registryFor(ctx, ref.registry), ref.repository, tagOrDigest(ref));
+    const ref = targetArg(target, "image");
+    const m = await manifestGet(registryFor(ctx, ref.registry, ref.scheme), ref.repository, tagOrDigest(ref));
     if (o.raw) return void process.stdout.write(m.bytes);
     out(JSON.stringify(m.json, null, 2));
   },
 
   async inspect(ctx: Context, target: string) {
-    const ref = parseReference(target, { requireTagOrDigest: true });
-    const reg = registryFor(ctx, ref.registry);
+    const ref = targetArg(target, "image");
+    const reg = registryFor(ctx, ref.registry, ref.scheme);
     const s = await inspect(reg, ref);
     // The referrers are more to show, not the point: a registry that will not list them still gets its inspect.
     const children = (s.manifests ?? []).map((m) => ({ digest: m.digest, mediaType: m.mediaType, size: m.size }));
@@ -4502,16 +4534,16 @@ const commands = {
   },
 
   async referrers(ctx: Context, target: string, o: RawOptions) {
-    const ref = parseReference(target, { requireTagOrDigest: true });
-    const tree = await referrersOf(registryFor(ctx, ref.registry), ref, ctx.opts.concurrency, { artifactType: o.artifactType as string | undefined });
+    const ref = targetArg(target, "image");
+    const tree = await referrersOf(registryFor(ctx, ref.registry, ref.scheme), ref, ctx.opts.concurrency, { artifactType: o.artifactType as string | undefined });
     if (ctx.opts.json) return printJson({ reference: formatReference(ref), ...tree });
     printReferrers(formatReference(ref), tree);
   },
 
   async delete(ctx: Context, target: string, o: RawOptions) {
-    const ref = parseReference(target);
+    const ref = targetArg(target, "repository");
     if (!ref.tag && !ref.digest) throw new UsageError(`"${target}" names no tag or digest`, `say which image: ${formatReference(ref)}:TAG or @sha256:…`);
-    const reg = registryFor(ctx, ref.registry);
+    const reg = registryFor(ctx, ref.registry, ref.scheme);
     const plan = await planDelete(reg, ref, ctx.opts.concurrency, { keepReferrers: o.keepReferrers === true });
     const name = `${plan.registry}/${plan.repository}`;
     if (plan.referencedBy.length)
@@ -4611,13 +4643,13 @@ const MAX_PLAN_ROUNDS = 3;
 
 const cleanupCommands = {
   async untag(ctx: Context, target: string) {
-    const ref = parseReference(target);
+    const ref = targetArg(target, "repository");
     if (!ref.tag || ref.digest)
       throw new UsageError(
         ref.digest ? `"${target}" names a digest; untag takes a tag alone` : `"${target}" names no tag`,
         "untag takes REPO:TAG; to delete a digest with every tag on it, use regctl delete",
       );
-    const reg = registryFor(ctx, ref.registry);
+    const reg = registryFor(ctx, ref.registry, ref.scheme);
     if (!ctx.opts.dryRun && !(await confirm(ctx, `Remove the tag ${formatReference(ref)} (the image and its other tags stay)?`)))
       throw new RegctlError("nothing changed: not confirmed");
     // Ctrl-C waits for the step under way: a tag is never left on a throwaway manifest.
@@ -4645,9 +4677,9 @@ const cleanupCommands = {
       reg = registryFor(ctx, registry, parsed.scheme);
       repos = (await catalog(reg)).filter(pattern);
     } else {
-      const ref = repoOnly(target);
+      const ref = repoOnly(target, { orRepoFlag: true });
       registry = ref.registry;
-      reg = registryFor(ctx, registry);
+      reg = registryFor(ctx, registry, ref.scheme);
       repos = [ref.repository];
     }
     let plans: Awaited<ReturnType<typeof planPrune>>[] = [];
@@ -4697,15 +4729,13 @@ const cleanupCommands = {
   async du(ctx: Context, target: string, o: RawOptions) {
     const pattern = anyOf(o.repo);
     // A registry is a host: a name with a dot or a port, localhost, or a URL; `du busybox` is a repository.
-    const bare = target.replace(/^https?:\/\//, "").replace(/\/$/, "");
-    const looksLikeRegistry = !bare.includes("/") && (/[.:]/.test(bare) || bare === "localhost" || bare !== target);
-    if (looksLikeRegistry || pattern) {
+    if (looksLikeRegistry(target) || pattern) {
       const { registry, scheme } = parseRegistry(target);
       const usages = await registryUsage(registryFor(ctx, registry, scheme), pattern, ctx.opts.concurrency);
       return ctx.opts.json ? printJson(usages.map(({ blobs: _b, ...u }) => u)) : printUsage(usages, true);
     }
     const ref = repoOnly(target);
-    const usage = await repoUsage(registryFor(ctx, ref.registry), ref.repository, ctx.opts.concurrency);
+    const usage = await repoUsage(registryFor(ctx, ref.registry, ref.scheme), ref.repository, ctx.opts.concurrency);
     const { blobs: _b, ...rest } = usage;
     ctx.opts.json ? printJson(rest) : printUsage([usage], false);
   },
