@@ -4276,9 +4276,11 @@ function parseCommandLine(words: string[], table: readonly CommandSpec[] = COMMA
   }
   for (const spec of allowed) if (spec.default !== undefined && !(camel(spec.name) in options)) options[camel(spec.name)] = optionValue(spec, spec.default);
   if (command) {
-    const usage = `usage: regctl ${command.name} ${command.arg.optional ? `[${command.arg.name}]` : `<${command.arg.name}>`}`;
-    if (!positional.length && !command.arg.optional) throw new UsageError(`${command.name} needs ${command.arg.name === "ref" ? "a reference" : `a ${command.arg.name}`}`, usage);
-    if (positional.length > 1) throw new UsageError(`${command.name} takes one ${command.arg.name}; also given: ${positional.slice(1).join(" ")}`, usage);
+    const usage = `usage: regctl ${command.name}${argUsage(command)}`;
+    if (!command.arg && positional.length) throw new UsageError(`${command.name} takes no argument; given: ${positional.join(" ")}`, usage);
+    if (command.arg && !positional.length && !command.arg.optional)
+      throw new UsageError(`${command.name} needs ${command.arg.name === "ref" ? "a reference" : `a ${command.arg.name}`}`, usage);
+    if (command.arg && positional.length > 1) throw new UsageError(`${command.name} takes one ${command.arg.name}; also given: ${positional.slice(1).join(" ")}`, usage);
   }
   return { command, args: positional, options, help, version };
 }
@@ -4437,7 +4439,10 @@ type Target = Reference & { scheme?: Scheme };
  * tag 5000). A name with no dot and a tag that is not a port (`busybox:1.36`) is an image.
  */
 function looksLikeRegistry(input: string): boolean {
-  const bare = input.trim().replace(/^(https?|docker):\/\//i, "").replace(/\/$/, "");
+  const bare = input
+    .trim()
+    .replace(/^(https?|docker):\/\//i, "")
+    .replace(/\/$/, "");
   if (!bare || bare.includes("/") || bare.includes("@")) return false;
   if (/^https?:\/\//i.test(input.trim())) return true; // http://host is a registry, whatever its name
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::(.*))?$/.exec(bare);
@@ -4449,7 +4454,10 @@ function looksLikeRegistry(input: string): boolean {
 /** A reference where a repository (`repository`) or an image (`image`) is due; never a bare registry. */
 function targetArg(input: string, due: "repository" | "image", { orRepoFlag = false } = {}): Target {
   if (looksLikeRegistry(input)) {
-    const host = input.trim().replace(/^(https?|docker):\/\//i, "").replace(/\/$/, "");
+    const host = input
+      .trim()
+      .replace(/^(https?|docker):\/\//i, "")
+      .replace(/\/$/, "");
     throw new UsageError(
       `${host} is a registry; name a repository: ${host}/REPO${due === "image" ? ":TAG" : ""}${orRepoFlag ? ", or repositories with --repo REGEX" : ""}`,
       `regctl repos ${host} lists its repositories`,
@@ -4766,8 +4774,8 @@ type ArgKind = "registry" | "repo" | "ref" | "target" | "choice";
 
 interface CommandSpec {
   name: string;
-  /** a `choice` argument is one of `choices` */
-  arg: { name: string; kind: ArgKind; optional?: boolean; choices?: readonly string[] };
+  /** a `choice` argument is one of `choices`; none for a command that takes no argument */
+  arg?: { name: string; kind: ArgKind; optional?: boolean; choices?: readonly string[] };
   description: string;
   /** the options every command may take that this one uses (GLOBAL_OPTIONS' names) */
   globals: readonly string[];
@@ -4808,6 +4816,9 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
 /** The options of every command that talks to a registry: how to reach it, and what to show. */
 const NET = ["curl", "verbose", "timeout", "plain-http", "insecure", "cacert", "username", "password-stdin"];
 const WRITES = [...NET, "json", "dry-run", "yes", "concurrency"];
+
+/** ` <ref>`, ` [action]`, or nothing: a command's argument as usage lines show it. */
+const argUsage = (c: CommandSpec) => (!c.arg ? "" : c.arg.optional ? ` [${c.arg.name}]` : ` <${c.arg.name}>`);
 
 /** The options a command takes: its own, and the shared ones it uses. */
 export function optionsOf(c: CommandSpec): OptionSpec[] {
@@ -4957,7 +4968,25 @@ export const COMMANDS: CommandSpec[] = [
     examples: ["regctl completion install        # then open a new shell", "source <(regctl completion bash)"],
     run: completionCommand.completion,
   },
+  {
+    name: "help",
+    arg: { name: "command", kind: "choice", optional: true },
+    globals: [],
+    description: "Show the help of regctl, or of a command",
+    examples: ["regctl help prune"],
+    run: async (_ctx, name) => printHelp(name ? commandNamed(name) : undefined),
+  },
+  {
+    name: "version",
+    globals: ["json"],
+    description: "Print the version of regctl and of the runtime it runs on",
+    examples: ["regctl version"],
+    run: async (ctx) => printVersion(ctx.opts.json),
+  },
 ];
+
+// `regctl help <TAB>` offers the commands.
+for (const c of COMMANDS) if (c.name === "help" && c.arg) c.arg = { ...c.arg, choices: COMMANDS.map((x) => x.name) };
 
 /** What completion needs of the table: names, descriptions, which options take a value, argument kinds. */
 export function completionSpec(): CompletionSpec {
@@ -4970,15 +4999,50 @@ export function completionSpec(): CompletionSpec {
       choices: o.choices,
     }));
   return {
-    commands: COMMANDS.map((c) => ({ name: c.name, description: c.description, arg: c.arg.kind, argChoices: c.arg.choices, options: options(optionsOf(c)) })),
+    commands: COMMANDS.map((c) => ({ name: c.name, description: c.description, arg: c.arg?.kind, argChoices: c.arg?.choices, options: options(optionsOf(c)) })),
     global: options(GLOBAL_OPTIONS),
   };
 }
 
-const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage or input (nothing was sent), 130 interrupted,
-141 the output was closed (| head): writes under way were finished first.
+const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage or input (nothing was sent), 130 interrupted, 141 the output was closed (| head): writes under way were finished first.
 Environment: REGCTL_CURL=1 prints the curl transcript for every command.
-With --curl, stderr is itself a script: regctl delete REF --dry-run --curl 2>plan.sh && sh plan.sh`;
+With --curl, stderr is itself a script:
+  regctl delete REF --dry-run --curl 2>plan.sh && sh plan.sh`;
+
+/** Help is read in a terminal of 80 columns. */
+const HELP_WIDTH = 80;
+
+/**
+ * Lines within `width`: a row of a table (`  --name <x>   what it does`) wraps under its
+ * description, other text under its own indent; no trailing blanks.
+ */
+export function wrapHelp(text: string, width = HELP_WIDTH): string {
+  const wrap = (words: string[], first: string, indent: string) => {
+    const lines: string[] = [];
+    let line = first;
+    let fresh = true; // nothing of `words` on this line yet
+    for (const w of words) {
+      if (!fresh && line.length + 1 + w.length > width) {
+        lines.push(line.trimEnd());
+        line = indent + w;
+      } else line += fresh ? w : ` ${w}`;
+      fresh = false;
+    }
+    lines.push(line.trimEnd());
+    return lines.join("\n");
+  };
+  return text
+    .split("\n")
+    .map((raw) => {
+      const line = raw.trimEnd();
+      if (line.length <= width) return line;
+      const row = /^(\s+\S.*?\s{2,})(\S.*)$/.exec(line);
+      if (row && row[1]!.length < width / 2) return wrap(row[2]!.split(" "), row[1]!, " ".repeat(row[1]!.length));
+      const indent = /^\s*/.exec(line)![0];
+      return wrap(line.trim().split(" "), indent, indent);
+    })
+    .join("\n");
+}
 
 /**
  * cac renders --help from the table: for regctl, the commands and the shared options; for a
@@ -4994,14 +5058,22 @@ function buildCli(only?: CommandSpec): ReturnType<typeof cac> {
     cli.option("--version", "Print the version");
   }
   for (const c of only ? [only] : COMMANDS) {
-    const command = cli.command(`${c.name} ${c.arg.optional ? `[${c.arg.name}]` : `<${c.arg.name}>`}`, c.description);
-    for (const o of optionsOf(c)) option(command.option.bind(command), o);
+    const command = cli.command(`${c.name}${argUsage(c)}`, c.description);
+    // A command's help describes its own options; the shared ones are named in one line.
+    for (const o of only ? (c.options ?? []) : optionsOf(c)) option(command.option.bind(command), o);
     for (const e of c.examples) command.example(`  $ ${e}`);
   }
   cli.help((sections) => {
-    // cac prints a command's usage but not its description: put it under the usage line.
-    if (only) sections.splice(2, 0, { body: only.description });
-    sections.push({ body: GLOBAL_HELP });
+    // cac's list of "run any command with --help" repeats every command: one line says it.
+    const kept = sections.filter((x) => !x.title?.startsWith("For more info"));
+    if (only) {
+      // cac prints a command's usage but not its description: put it under the usage line.
+      kept.splice(2, 0, { body: only.description });
+      const shared = GLOBAL_OPTIONS.filter((o) => only.globals.includes(o.name)).map((o) => (o.short ? `-${o.short}/--${o.name}` : `--${o.name}`));
+      if (shared.length) kept.push({ title: "Shared options (regctl --help describes them)", body: `  ${shared.join(", ")}` });
+    } else kept.push({ body: "regctl help COMMAND (or regctl COMMAND --help) shows a command's options and examples." });
+    kept.push({ body: GLOBAL_HELP });
+    return kept.map((x) => ({ ...x, body: wrapHelp(x.body) }));
   });
   cli.globalCommand.versionNumber = pkg.version;
   return cli;
@@ -5013,11 +5085,23 @@ function printHelp(command?: CommandSpec): void {
   (command ? cli.commands[0]! : cli.globalCommand).outputHelp();
 }
 
-function printVersion(): void {
+function printVersion(json = false): void {
   // The runtime itself, not the Node version it claims.
   const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
   const runtime = deno ? `deno ${deno.version.deno}` : `bun ${process.versions.bun}`;
-  out(`regctl ${pkg.version} (${runtime}, ${process.platform}-${process.arch})`);
+  if (json) printJson({ version: pkg.version, runtime, platform: `${process.platform}-${process.arch}` });
+  else out(`regctl ${pkg.version} (${runtime}, ${process.platform}-${process.arch})`);
+}
+
+/** The command of that name, or a usage error with the nearest one. */
+function commandNamed(name: string): CommandSpec {
+  const found = COMMANDS.find((c) => c.name === name);
+  if (found) return found;
+  const near = suggest(
+    name,
+    COMMANDS.map((c) => c.name),
+  );
+  throw new UsageError(`unknown command "${name}"`, near ? `did you mean ${near}? (regctl help lists the commands)` : "regctl help lists the commands");
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {

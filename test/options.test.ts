@@ -34,7 +34,7 @@ const named = new Set<string>();
 const cases = COMMANDS.flatMap((c) =>
   optionsOf(c)
     .filter((o) => !named.has(o.name) && named.add(o.name))
-    .map((o) => ({ o, command: c.name, arg: ARG[c.arg.kind] as string })),
+    .map((o) => ({ o, command: c.name, arg: c.arg ? (ARG[c.arg.kind] as string) : "" })),
 );
 
 describe("every option, from the table", () => {
@@ -46,7 +46,7 @@ describe("every option, from the table", () => {
   test.each(cases.map((c) => [`${c.command} --${c.o.name}`, c] as const))(
     "%s: twice, without a value, with junk → exit 2 naming it, nothing sent",
     async (_, { o, command, arg }) => {
-      const line = (...extra: string[]) => [command, arg.replace("HOST", srv.host), ...extra, ...(o.name === "plain-http" ? [] : ["--plain-http"])];
+      const line = (...extra: string[]) => [command, ...(arg ? [arg.replace("HOST", srv.host)] : []), ...extra, ...(o.name === "plain-http" ? [] : ["--plain-http"])];
       let before = srv.requests.length;
       const usage = async (args: string[], message: RegExp) => {
         const r = await run(args, { stdin: "" });
@@ -107,11 +107,38 @@ describe("every option, from the table", () => {
   test("--help of a command says which options may be repeated, and shows their shape", async () => {
     const r = await run(["prune", "--help"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/--match <regex>\s+Only tags matching this; may be repeated: any of them/);
-    expect(r.stdout).toMatch(/--exclude <regex>.*may be repeated: any of them/);
-    expect(r.stdout).toMatch(/--repo <regex>.*may be repeated: any of them/);
-    expect(r.stdout).toMatch(/--older-than <duration>.*with a unit: 30d/);
-    expect(r.stdout).toMatch(/-v, --verbose/);
+    // A description wrapped at 80 columns continues under itself: read it as one line.
+    const text = r.stdout.replace(/\n {20,}/g, " ");
+    expect(text).toMatch(/--match <regex>\s+Only tags matching this; may be repeated: any of them/);
+    expect(text).toMatch(/--exclude <regex>.*may be repeated: any of them/);
+    expect(text).toMatch(/--repo <regex>.*may be repeated: any of them/);
+    expect(text).toMatch(/--older-than <duration>.*with a unit: 30d/);
+    expect(text).toMatch(/Shared options[^\n]*\n[\s\S]*-v\/--verbose/);
+    // Its own options are described; the shared ones are named, not described again.
+    expect(text).not.toMatch(/--verbose\s+Print every request/);
+  });
+
+  test("every help fits 80 columns with no trailing blanks; regctl help CMD is CMD --help; regctl version is --version", async () => {
+    const helps = [["--help"], ...COMMANDS.map((c) => [c.name, "--help"])];
+    const results = await Promise.all(helps.map((args) => run(args)));
+    for (const [i, r] of results.entries()) {
+      const wide = r.stdout.split("\n").filter((l) => l.length > 80 || / $/.test(l));
+      expect({ help: helps[i]!.join(" "), code: r.code, wide }).toEqual({ help: helps[i]!.join(" "), code: 0, wide: [] });
+    }
+    const [viaHelp, viaFlag, version, versionFlag, unknown] = await Promise.all([
+      run(["help", "prune"]),
+      run(["prune", "--help"]),
+      run(["version"]),
+      run(["--version"]),
+      run(["help", "pnig"]),
+    ]);
+    expect(viaHelp.stdout).toBe(viaFlag.stdout);
+    expect(version.stdout).toBe(versionFlag.stdout);
+    expect(version.stdout).toMatch(/^regctl \d+\.\d+\.\d+ \(/);
+    expect({ code: unknown.code, stderr: unknown.stderr }).toEqual({
+      code: 2,
+      stderr: 'regctl: unknown command "pnig"\nhint: did you mean ping? (regctl help lists the commands)\n',
+    });
   });
 });
 

@@ -233,7 +233,7 @@ describe("completeLine: the line up to the cursor → candidates (no registry: n
   );
   const env = { HOME: home, XDG_CACHE_HOME: join(home, "cache") };
   const cases: [string, string][] = [
-    ["regctl ", "ping repos tags digest manifest inspect referrers delete login logout untag prune du completion"],
+    ["regctl ", "ping repos tags digest manifest inspect referrers delete login logout untag prune du completion help version"],
     ["regctl p", "ping prune"],
     ["regctl --json t", "tags"],
     ["regctl tags --d", "--digests"],
@@ -249,6 +249,8 @@ describe("completeLine: the line up to the cursor → candidates (no registry: n
     ["regctl logout --json ", "docker.io ghcr.io registry.example.com"],
     ["regctl nosuch ", ""],
     ["regctl --t", "--timeout"],
+    ["regctl help pr", "prune"],
+    ["regctl help ", "ping repos tags digest manifest inspect referrers delete login logout untag prune du completion help version"],
   ];
   for (const [line, expected] of cases)
     test(`${JSON.stringify(line)} → ${expected || "(nothing)"}`, async () => {
