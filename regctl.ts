@@ -224,6 +224,8 @@ interface GlobalOptions {
   plainHttp: boolean;
   insecure: boolean;
   timeoutMs: number;
+  /** how many times a request may be sent again (--retries) */
+  retries: number;
   verbose: boolean;
   username?: string;
   passwordStdin: boolean;
@@ -1656,26 +1658,34 @@ export class Transport {
     return res;
   }
 
-  /** One request, tried as often as `retryDecision` allows; not printed (the caller knows when it is settled). */
+  /**
+   * One request, tried as often as `retryDecision` allows, all within --timeout: each attempt gets
+   * what is left of it, and a wait that would outlast it is not begun. Not printed (the caller
+   * knows when it is settled).
+   */
   private async retrying(req: RegistryRequest): Promise<RegistryResponse> {
     const host = new URL(req.url).host;
     const sent = await this.prepare(req, host);
+    const deadline = Date.now() + this.opts.timeoutMs;
     let uncertain = 0;
     for (let attempt = 1; ; attempt++) {
       await this.pace(host);
       let res: RegistryResponse | undefined;
       let failure: ReturnType<typeof describeNetworkError> | undefined;
       try {
-        res = await this.follow(req, sent);
+        res = await this.follow(req, sent, deadline);
       } catch (err) {
         if (err instanceof RegctlError) throw err;
         failure = describeNetworkError(err, req.url);
       }
       const outcome: Outcome = res ? { status: res.status, retryAfterMs: parseRetryAfter(res.headers.get("retry-after")) } : { network: failure!.code };
-      const decision = retryDecision(req, outcome, attempt, uncertain, this.retry);
+      let decision = retryDecision(req, outcome, attempt, uncertain, this.retry);
+      if (decision.action === "retry" && Date.now() + decision.waitMs >= deadline) decision = { action: "stop", unknown: isWrite(req) && mayHaveHappened(outcome) };
       const what = res ? `← ${res.status} ${res.statusText}` : `: ${failure!.reason}`;
       if (decision.action === "retry") {
-        this.log.note(`${req.method} ${req.url}${res ? " " : ""}${what}; retrying in ${(decision.waitMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${this.retry.attempts})`);
+        this.log.note(
+          `regctl: ${req.method} ${req.url}${res ? " " : ""}${what}; retrying in ${(decision.waitMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of at most ${this.retry.attempts})`,
+        );
         if (res) this.pausedUntil.set(host, Math.max(this.pausedUntil.get(host) ?? 0, Date.now() + decision.waitMs));
         await sleep(decision.waitMs);
         if (mayHaveHappened(outcome)) uncertain++;
@@ -1685,12 +1695,14 @@ export class Transport {
         uncertain++;
         const check = await this.verify(req);
         if (check) return { ...check, verified: true };
-        this.log.note(`${req.method} ${req.url}: no answer, and it has not happened; sending it again`);
+        this.log.note(`regctl: ${req.method} ${req.url}: no answer, and it has not happened; sending it again`);
         continue;
       }
       if (res) return res;
+      if (failure!.code === "TimeoutError") failure!.reason = `no answer within --timeout ${this.opts.timeoutMs / 1000} s`;
       this.transcript.failed(req, failure!.reason);
-      throw new NetworkError(req.method, req.url, failure!.reason + (decision.unknown ? "; the outcome is unknown" : ""), failure!.code, failure!.hint);
+      const tries = attempt > 1 ? ` (${attempt} attempts in ${((Date.now() - deadline + this.opts.timeoutMs) / 1000).toFixed(1)} s)` : "";
+      throw new NetworkError(req.method, req.url, failure!.reason + tries + (decision.unknown ? "; the outcome is unknown" : ""), failure!.code, failure!.hint);
     }
   }
 
@@ -1730,12 +1742,12 @@ export class Transport {
   }
 
   /** Send one attempt, following redirects by hand (blob downloads are redirected to storage). */
-  private async follow(req: RegistryRequest, sent: { headers: Record<string, string>; body?: string }): Promise<RegistryResponse> {
+  private async follow(req: RegistryRequest, sent: { headers: Record<string, string>; body?: string }, deadline: number): Promise<RegistryResponse> {
     let url = req.url;
     let headers = sent.headers;
     const body = sent.body;
     for (let hop = 0; ; hop++) {
-      const res = await this.once(req, url, headers, body);
+      const res = await this.once(req, url, headers, deadline, body);
       const location = res.headers.get("location");
       if (![301, 302, 303, 307, 308].includes(res.status) || !location || isWrite(req)) return res;
       const asked = { method: req.method, what: req.url };
@@ -1756,8 +1768,8 @@ export class Transport {
     }
   }
 
-  private async once(req: RegistryRequest, url: string, headers: Record<string, string>, body?: string): Promise<RegistryResponse> {
-    const signal = AbortSignal.timeout(this.opts.timeoutMs);
+  private async once(req: RegistryRequest, url: string, headers: Record<string, string>, deadline: number, body?: string): Promise<RegistryResponse> {
+    const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
     this.log.debug(
       `→ ${req.method} ${shown(url, req)}${Object.entries(headers)
         .map(([k, v]) => `\n${k}: ${/^authorization$/i.test(k) ? `${v.split(" ")[0]} [redacted]` : v}`)
@@ -4312,6 +4324,7 @@ function globalOptions(o: RawOptions): GlobalOptions {
     plainHttp: Boolean(o.plainHttp),
     insecure: Boolean(o.insecure),
     timeoutMs: o.timeout as number,
+    retries: (o.retries as number | undefined) ?? RETRY.attempts - 1,
     verbose: Boolean(o.verbose),
     username: o.username as string | undefined,
     passwordStdin: Boolean(o.passwordStdin),
@@ -4355,6 +4368,7 @@ async function context(raw: RawOptions, command: string): Promise<Context> {
       curl: opts.curl,
       dryRun: opts.dryRun,
       timeoutMs: opts.timeoutMs,
+      retry: { ...RETRY, attempts: opts.retries + 1, writeAttempts: Math.min(RETRY.writeAttempts, opts.retries + 1) },
       insecure: opts.insecure,
       cacert: opts.cacert,
       username: opts.username,
@@ -4809,12 +4823,30 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
     description: "Username for the registry (else REGCTL_USERNAME, docker's config.json and helpers, podman's auth.json)",
   },
   { name: "password-stdin", kind: "flag", description: "Read the password (or a token) from stdin, with --username" },
-  { name: "timeout", kind: "duration", placeholder: "duration", min: 1, default: "30s", example: "10s", description: "Per-request timeout, with a unit: 10s, 2m" },
+  {
+    name: "retries",
+    kind: "count",
+    placeholder: "n",
+    min: 0,
+    max: 20,
+    default: "5",
+    example: "0",
+    description: "Send a request again up to N times when the registry is busy or the connection drops, all within --timeout",
+  },
+  {
+    name: "timeout",
+    kind: "duration",
+    placeholder: "duration",
+    min: 1,
+    default: "30s",
+    example: "10s",
+    description: "How long one request may take, its retries included, with a unit: 10s, 2m",
+  },
   { name: "verbose", short: "v", kind: "flag", description: "Print every request and response header on stderr (credentials redacted)" },
 ];
 
 /** The options of every command that talks to a registry: how to reach it, and what to show. */
-const NET = ["curl", "verbose", "timeout", "plain-http", "insecure", "cacert", "username", "password-stdin"];
+const NET = ["curl", "verbose", "timeout", "retries", "plain-http", "insecure", "cacert", "username", "password-stdin"];
 const WRITES = [...NET, "json", "dry-run", "yes", "concurrency"];
 
 /** ` <ref>`, ` [action]`, or nothing: a command's argument as usage lines show it. */

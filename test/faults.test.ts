@@ -301,6 +301,44 @@ describe("prune through faults", () => {
   }, 200_000);
 });
 
+describe("--timeout and --retries", () => {
+  test("--timeout bounds a request, its retries included: a port that accepts and never answers gives up at about the timeout", async () => {
+    const { createServer } = await import("node:net");
+    const held: import("node:net").Socket[] = [];
+    const silent = createServer((sock) => void held.push(sock)); // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const t0 = performance.now();
+      const r = await run(["tags", `127.0.0.1:${port}/x`, "--plain-http", "--timeout", "2s"]);
+      const ms = performance.now() - t0;
+      noStack(r);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("no answer within --timeout 2 s");
+      // Six attempts of the whole timeout took 17 s before; the bound is the timeout, not a multiple of it.
+      expect(ms).toBeLessThan(6000);
+      figures.push(`silent port, --timeout 2s: gave up after ${Math.round(ms)} ms`);
+    } finally {
+      for (const sock of held) sock.destroy();
+      silent.close();
+    }
+  }, 30_000);
+
+  test("--retries 0 sends once; the default tries again, each retry line said with regctl:", async () => {
+    const img = await pushImage(reg.url, "f/retries", ["a"], { seed: "retries" });
+    const once = await proxy({ status503Rate: 1, maxFaults: 1 });
+    const r0 = await run(["digest", `${once.host}/f/retries:a`, "--retries", "0"]);
+    expect(r0.code).toBe(1);
+    expect(once.stats.requests).toBe(1);
+    const again = await proxy({ status503Rate: 1, maxFaults: 1 });
+    const r = await run(["digest", `${again.host}/f/retries:a`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(img.digest);
+    expect(again.stats.requests).toBe(2);
+    expect(r.stderr).toMatch(/^regctl: HEAD \S+ ← 503 Service Unavailable; retrying in \d+\.\d s \(attempt 2 of at most 6\)$/m);
+  }, 30_000);
+});
+
 describe("Retry-After", () => {
   for (const form of ["seconds", "date"] as const) {
     test(`a 429 with Retry-After (${form === "seconds" ? "1" : "an HTTP date 1 s ahead"}) on the first request: regctl waits, then succeeds`, async () => {
