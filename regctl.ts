@@ -1874,10 +1874,17 @@ export class Registry {
   private scheme?: Promise<Scheme>;
   /** writes are printed, not sent: their answers say `sent: false` */
   readonly dryRun: boolean;
+  /** the scheme came from the cache: if it fails, the host is probed again once */
+  private remembered = false;
+  /** is this host a registry's API? asked once, when an answer does not look like one */
+  private looksRight?: Promise<void>;
+
   constructor(
     readonly host: string,
     private readonly transport: Transport,
     private readonly forced?: Scheme,
+    /** what forced the scheme (`--plain-http`, `http://`), for hints */
+    private readonly forcedBy?: string,
   ) {
     this.dryRun = transport.dryRun;
   }
@@ -1901,7 +1908,10 @@ export class Registry {
     if (this.forced) return this.forced;
     if (!isLoopback(this.host)) return "https";
     const cached = readSchemeCache()[this.host];
-    if (cached) return cached;
+    if (cached) {
+      this.remembered = true;
+      return cached;
+    }
     try {
       await this.transport.send({ method: "GET", url: `https://${this.host}/v2/`, anonymous: true, script: { comment: true, why: "does this loopback registry speak https?" } });
       writeSchemeCache(this.host, "https");
@@ -1922,22 +1932,80 @@ export class Registry {
   async request(req: Omit<RegistryRequest, "url"> & { path: string; url?: string }): Promise<RegistryResponse> {
     const { path, ...rest } = req;
     const url = req.url ?? (await this.base()) + path;
-    const res = await this.transport.send({ ...rest, url });
-    if (!res.sent || res.verified || res.status < 300 || req.expect?.includes(res.status)) return res;
-    if (res.status === 400 && /HTTP request to an HTTPS server/i.test(new TextDecoder().decode(res.body)) && !this.forced) writeSchemeCache(this.host, undefined);
-    const errors = parseErrorBody(res.body);
-    // HEAD answers carry no body: a 404 on a manifest is what a GET would call MANIFEST_UNKNOWN.
-    if (req.method === "HEAD" && res.status === 404 && path.includes("/manifests/"))
-      errors.push({ code: ErrorCode.MANIFEST_UNKNOWN, message: "manifest unknown (read from the 404: a HEAD answer has no body)" });
-    if (!errors.length && res.status === 400) {
-      const text = new TextDecoder().decode(res.body).trim().slice(0, 200);
-      if (text) errors.push({ code: "HTTP_400", message: text });
+    let res: RegistryResponse;
+    try {
+      res = await this.transport.send({ ...rest, url });
+    } catch (err) {
+      // A port remembered as https that speaks plain http now: probe it again, once.
+      if (this.remembered && err instanceof NetworkError && err.code === "EPROTO" && !req.url) return this.reprobe(req);
+      throw err;
     }
+    if (!res.sent || res.verified || res.status < 300 || req.expect?.includes(res.status)) return res;
+    const text = () => new TextDecoder().decode(res.body);
+    if (res.status === 400 && /HTTP request to an HTTPS server/i.test(text())) {
+      // Remembered as plain http, it speaks https now: probe again; forced by the user, say what forced it.
+      if (this.remembered && !req.url) return this.reprobe(req);
+      throw new RegistryError(req.method, url, 400, [], `the registry speaks https: ${this.forcedBy === "http://" ? "write https:// (or no scheme)" : "drop --plain-http"}`);
+    }
+    const errors = parseErrorBody(res.body);
+    // An answer that is no registry's (no API version header, no JSON error): is this host a registry at all?
+    if (!errors.length && !res.headers.get("docker-distribution-api-version")) await this.checkIsRegistry();
+    if (!errors.length && res.status === 400) {
+      const said = text().trim().slice(0, 200);
+      if (said) errors.push({ code: "HTTP_400", message: said });
+    }
+    // A HEAD answer has no body, so no error code: a 404 on a manifest is an unknown tag or an unknown repository.
+    const manifest = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path);
+    if (res.status === 404 && manifest && !errors.length) return this.unknownManifest(req.method, url, manifest[1]!, manifest[2]!);
     throw new RegistryError(req.method, url, res.status, errors, hintFor(req.method, url, res.status, errors));
+  }
+
+  private async reprobe(req: Omit<RegistryRequest, "url"> & { path: string }): Promise<RegistryResponse> {
+    writeSchemeCache(this.host, undefined);
+    this.remembered = false;
+    this.scheme = undefined;
+    this.transport.note(`${this.host}: the scheme remembered for it failed; asking it again`, { quiet: true });
+    return this.request(req);
+  }
+
+  /** GET /v2/ once: 200 or 401 with the registry's marks, or an error saying this is not a registry's API. */
+  checkIsRegistry(): Promise<void> {
+    this.looksRight ??= (async () => {
+      const url = `${await this.base()}/v2/`;
+      const res = await this.transport.send({ method: "GET", url, anonymous: true, script: { comment: true, why: "is this a registry at all? its /v2/ answers 200 or 401" } });
+      const api = res.headers.get("docker-distribution-api-version");
+      const json = /json/i.test(res.headers.get("content-type") ?? "");
+      if ((res.status === 200 || res.status === 401) && (api || json || res.headers.get("www-authenticate"))) return;
+      throw notARegistry(url, res);
+    })();
+    return this.looksRight;
+  }
+
+  /** A 404 on a manifest with no error code: the repository's tag list tells an unknown tag from an unknown repository. */
+  private async unknownManifest(method: Method, url: string, name: string, ref: string): Promise<never> {
+    const list = await this.transport.send({
+      method: "GET",
+      url: `${await this.base()}/v2/${name}/tags/list?n=1`,
+      script: { comment: true, why: "a 404 without an error code: does the repository exist?" },
+    });
+    const repo = decodeURIComponent(name);
+    const noRepo = list.status === 404;
+    const errors = [{ code: noRepo ? ErrorCode.NAME_UNKNOWN : ErrorCode.MANIFEST_UNKNOWN, message: noRepo ? `no repository ${repo}` : `no ${refName(repo, ref)}` }];
+    // The hint says which; the error codes stay the registry's own (a HEAD answer carries none).
+    throw new RegistryError(method, url, 404, [], hintFor(method, url, 404, errors));
   }
 }
 
 const encodePath = (repo: string) => repo.split("/").map(encodeURIComponent).join("/");
+
+/** The host answers, but not as a registry's API does: the wrong port, a web server, a proxy. */
+function notARegistry(url: string, res: RegistryResponse): RegctlError {
+  const type = (res.headers.get("content-type") ?? "").split(";")[0];
+  return new RegctlError(
+    `${url} does not answer as a registry: ${res.status} ${res.statusText}${type ? ` (${type})` : ""}, no Docker-Distribution-Api-Version`,
+    "is this the registry's port? a web server or a proxy in front of it may be answering instead",
+  );
+}
 
 interface ManifestDescriptor {
   digest: string;
@@ -4381,7 +4449,8 @@ async function context(raw: RawOptions, command: string): Promise<Context> {
 
 function registryFor(ctx: Context, host: string, scheme?: Scheme): Registry {
   ctx.used.add(host);
-  return new Registry(host, ctx.transport, scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
+  const forced = scheme ?? (ctx.opts.plainHttp ? "http" : undefined);
+  return new Registry(host, ctx.transport, forced, scheme ? `${scheme}://` : ctx.opts.plainHttp ? "--plain-http" : undefined);
 }
 
 /** Ask on a TTY; without one, refuse unless --yes. End of input is a no; Ctrl-C is "interrupted". */
