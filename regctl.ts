@@ -401,7 +401,7 @@ export function hintFor(method: Method, url: string, status: number, errors: Reg
     return "this registry deletes manifests by digest only: `regctl delete REF` resolves the tag to its digest first";
   if (code === ErrorCode.MANIFEST_UNKNOWN && byDigest)
     return (
-      "that digest is not stored in this repository; a digest read without `Accept: " +
+      "that digest is not stored in this repository (a GET or DELETE of it answers MANIFEST_UNKNOWN); a digest read without `Accept: " +
       MediaType.DockerManifest +
       "` belongs to a schema1 conversion made on the fly and never exists: get the stored one with `regctl digest REPO:TAG`"
     );
