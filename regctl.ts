@@ -1949,7 +1949,7 @@ export class Registry {
     }
     const errors = parseErrorBody(res.body);
     // An answer that is no registry's (no API version header, no JSON error): is this host a registry at all?
-    if (!errors.length && !res.headers.get("docker-distribution-api-version")) await this.checkIsRegistry();
+    if (res.status === 404 && !errors.length && !res.headers.get("docker-distribution-api-version")) await this.checkIsRegistry();
     if (!errors.length && res.status === 400) {
       const said = text().trim().slice(0, 200);
       if (said) errors.push({ code: "HTTP_400", message: said });
