@@ -806,12 +806,18 @@ async function fromHelper(name: string, registry: string, path: string, env: Nod
  */
 export async function findCredential(
   registry: string,
-  flags: { username?: string; password?: string } = {},
+  /** credentials given to this run, and where they came from (named when refused) */
+  flags: { username?: string; password?: string; source?: string } = {},
   env = process.env,
   limits: CredentialLimits = {},
 ): Promise<Credential | undefined> {
-  if (flags.username !== undefined) return { username: flags.username, password: flags.password ?? "", source: "--username" };
-  if (env.REGCTL_USERNAME) return { username: env.REGCTL_USERNAME, password: env.REGCTL_PASSWORD ?? "", source: "REGCTL_USERNAME" };
+  if (flags.username !== undefined) return { username: flags.username, password: flags.password ?? "", source: flags.source ?? "--username" };
+  if (env.REGCTL_USERNAME) {
+    // A username alone would shadow the docker config's working credentials with an empty password.
+    if (env.REGCTL_PASSWORD === undefined)
+      throw new UsageError("REGCTL_USERNAME is set but REGCTL_PASSWORD is not", "set both, or unset REGCTL_USERNAME to use the credentials of docker's config.json");
+    return { username: env.REGCTL_USERNAME, password: env.REGCTL_PASSWORD, source: "REGCTL_USERNAME and REGCTL_PASSWORD" };
+  }
   const path = dockerConfigPath(env);
   const config = readDockerConfig(path, limits);
   if (config) {
@@ -1211,9 +1217,10 @@ interface TransportOptions extends CredentialLimits {
   insecure: boolean;
   /** CA files given with --cacert, for every registry */
   cacert?: string[];
-  /** credentials given on the command line (-u, --password-stdin) */
+  /** credentials given on the command line (-u, --password-stdin), and where the password came from */
   username?: string;
   password?: string;
+  credentialSource?: string;
   /** the retry policy's limits (a TAB tries once) */
   retry?: RetryLimits;
   env?: Record<string, string | undefined>;
@@ -1616,7 +1623,7 @@ export class Transport {
         return res;
       },
       note: (line) => log.note(line),
-      lookup: (host) => findCredential(host, { username: opts.username, password: opts.password }, opts.env ?? process.env, opts),
+      lookup: (host) => findCredential(host, { username: opts.username, password: opts.password, source: opts.credentialSource }, opts.env ?? process.env, opts),
       insecure: opts.insecure,
     });
     if (opts.insecure) log.note("warning: --insecure: TLS certificates are not verified");
@@ -1626,8 +1633,8 @@ export class Transport {
   }
 
   /** The same transport with other credentials (login checks them before storing them). */
-  withCredentials(username: string, password: string): Transport {
-    return new Transport({ ...this.opts, username, password }, this.log);
+  withCredentials(username: string, password: string, source: string): Transport {
+    return new Transport({ ...this.opts, username, password, credentialSource: source }, this.log);
   }
 
   async hasCredential(host: string): Promise<boolean> {
@@ -4422,14 +4429,32 @@ async function context(raw: RawOptions, command: string): Promise<Context> {
   const log = makeLog(opts);
   if (opts.passwordStdin && opts.username === undefined) throw new UsageError("--password-stdin needs --username", "regctl … -u USER --password-stdin");
   let password = opts.passwordStdin ? readPasswordStdin() : undefined;
+  let source = "-u and --password-stdin";
   // -u alone: the password from REGCTL_PASSWORD, or asked on a terminal (login asks for itself).
   if (opts.username !== undefined && password === undefined && command !== "login") {
     password = process.env.REGCTL_PASSWORD;
+    source = "-u and REGCTL_PASSWORD";
     if (password === undefined) {
       if (!process.stdin.isTTY || !process.stderr.isTTY)
         throw new UsageError("-u needs a password: --password-stdin, or REGCTL_PASSWORD", 'echo "$PASSWORD" | regctl … -u USER --password-stdin');
       password = await ask("Password: ", { secret: true });
+      source = "-u and the password typed at the prompt";
     }
+  }
+  // --cacert files are read now: a missing file or one that holds no certificate is bad input.
+  for (const f of opts.cacert) {
+    let pem: string;
+    try {
+      pem = readFileSync(f, "utf8");
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      throw new UsageError(
+        `--cacert ${f}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "not readable" : code === "EISDIR" ? "a directory" : "cannot be read"}`,
+        "give the registry's CA certificate, a PEM file",
+      );
+    }
+    if (!pem.includes("-----BEGIN CERTIFICATE-----"))
+      throw new UsageError(`--cacert ${f} is not a PEM certificate (no BEGIN CERTIFICATE line)`, "give the registry's CA certificate, a PEM file");
   }
   const transport = new Transport(
     {
@@ -4441,6 +4466,7 @@ async function context(raw: RawOptions, command: string): Promise<Context> {
       cacert: opts.cacert,
       username: opts.username,
       password,
+      credentialSource: source,
     },
     log,
   );
@@ -4448,6 +4474,9 @@ async function context(raw: RawOptions, command: string): Promise<Context> {
 }
 
 function registryFor(ctx: Context, host: string, scheme?: Scheme): Registry {
+  const port = /:(\d+)$/.exec(host)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
+    throw new UsageError(`${host}: port ${port} is out of range (1 to 65535)`, "the registry's port, e.g. localhost:5000");
   ctx.used.add(host);
   const forced = scheme ?? (ctx.opts.plainHttp ? "http" : undefined);
   return new Registry(host, ctx.transport, forced, scheme ? `${scheme}://` : ctx.opts.plainHttp ? "--plain-http" : undefined);
@@ -4696,8 +4725,21 @@ const accountCommands = {
       password ??= await ask("Password: ", { secret: true });
     }
     if (!username) throw new UsageError("login needs a username", `regctl login ${registry} -u USER --password-stdin`);
+    const typed =
+      ctx.opts.username === undefined
+        ? "the username and password typed at the prompt"
+        : ctx.password === undefined
+          ? "-u and the password typed at the prompt"
+          : "-u and --password-stdin";
+    // A registry that answers without a challenge needs no login: nothing to check, nothing to store.
+    const open = await apiVersionCheck(registryFor(ctx, registry, scheme));
+    if (open.status === 200) {
+      ctx.log.note(`${registry} needs no login: it answers without credentials; nothing stored`);
+      if (ctx.opts.json) printJson({ registry, username, storedIn: null, needsLogin: false });
+      return;
+    }
     // Check the credentials against the registry before storing them anywhere.
-    const reg = new Registry(registry, ctx.transport.withCredentials(username, password), scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
+    const reg = new Registry(registry, ctx.transport.withCredentials(username, password, typed), scheme ?? (ctx.opts.plainHttp ? "http" : undefined));
     await apiVersionCheck(reg, { authenticate: true });
     if (ctx.opts.dryRun) return ctx.log.note(`dry run: credentials for ${registry} work; not stored`);
     const where = await storeCredential(registry, username, password);

@@ -2,7 +2,7 @@
 // that is not a registry, an unknown repository told from an unknown tag, schemes that mean what
 // they say. Against the real registry; "not a registry" is a small web server of the tests' own.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "./cli.ts";
@@ -107,5 +107,54 @@ describe("schemes mean what they say", () => {
     expect(r.stderr).toContain("the scheme remembered for it failed; asking it again");
     expect(r.stderr).not.toContain("--plain-http");
     expect(JSON.parse(readFileSync(join(cache, "regctl", "schemes.json"), "utf8"))).toEqual({ [reg.host]: "http" });
+  });
+});
+
+describe("bad files, numbers and credentials: one line, exit 2, nothing sent", () => {
+  const dir = mkdtempSync(join(tmpdir(), "regctl-bad-"));
+  const cases: [string, string[], Record<string, string>, string][] = [
+    ["a port out of range", ["tags", "127.0.0.1:99999/app"], {}, "regctl: 127.0.0.1:99999: port 99999 is out of range (1 to 65535)"],
+    [
+      "--cacert that is not a certificate",
+      ["tags", "HOST/busybox", "--cacert", "/etc/passwd"],
+      {},
+      "regctl: --cacert /etc/passwd is not a PEM certificate (no BEGIN CERTIFICATE line)",
+    ],
+    ["--cacert that is missing", ["tags", "HOST/busybox", "--cacert", join(dir, "nope.crt")], {}, `regctl: --cacert ${join(dir, "nope.crt")}: no such file`],
+  ];
+  for (const [name, args, env, message] of cases)
+    test(name, async () => {
+      const r = await run(
+        args.map((a) => a.replace("HOST", reg.host)),
+        { env },
+      );
+      expect({ code: r.code, lines: oneLine(r.stderr) }).toEqual({ code: 2, lines: [message] });
+      expect(r.stderr).toMatch(/\nhint: \S/);
+    });
+
+  test("REGCTL_USERNAME without REGCTL_PASSWORD, at a registry that wants credentials", async () => {
+    const locked = serve(
+      () =>
+        new Response('{"errors":[{"code":"UNAUTHORIZED"}]}', {
+          status: 401,
+          headers: { "WWW-Authenticate": 'Basic realm="x"', "Docker-Distribution-Api-Version": "registry/2.0" },
+        }),
+    );
+    try {
+      const r = await run(["tags", `${locked.host}/app`, "--plain-http"], { env: { REGCTL_USERNAME: "bob" } });
+      expect({ code: r.code, lines: oneLine(r.stderr) }).toEqual({ code: 2, lines: ["regctl: REGCTL_USERNAME is set but REGCTL_PASSWORD is not"] });
+      expect(r.stderr).toContain("hint: set both, or unset REGCTL_USERNAME");
+    } finally {
+      locked.stop();
+    }
+  });
+
+  test("login to a registry that needs none says so and stores nothing", async () => {
+    const home = mkdtempSync(join(tmpdir(), "regctl-home-"));
+    const r = await run(["login", reg.host, "-u", "bob", "--password-stdin"], { stdin: "junk\n", env: { HOME: home } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`${reg.host} needs no login: it answers without credentials; nothing stored`);
+    expect(r.stdout).not.toContain("logged in");
+    expect(existsSync(join(home, ".docker", "config.json"))).toBe(false);
   });
 });
