@@ -2405,18 +2405,26 @@ interface PingResult {
   auth: string;
   realm?: string;
   deletes: boolean | undefined;
+  /** why it is unknown, when it is */
+  deletesUnknown?: string;
 }
 
 export async function ping(reg: Registry): Promise<PingResult> {
   const v = await apiVersionCheck(reg);
   const challenge = v.challenges[0];
   let deletes: boolean | undefined;
-  if (v.status === 200) deletes = await deletesEnabled(reg, "regctl/ping");
+  let deletesUnknown: string | undefined;
+  if (reg.dryRun) deletesUnknown = "a dry run sends no DELETE, and only a DELETE tells";
+  else if (v.status === 200) deletes = await deletesEnabled(reg, "regctl/ping");
   else if (await reg.hasCredential()) {
     // With credentials the same probe works through the auth dance; a token without delete rights says nothing.
-    deletes = await deletesEnabled(reg, "regctl/ping").catch(() => undefined);
-  }
+    deletes = await deletesEnabled(reg, "regctl/ping").catch((err: unknown) => {
+      deletesUnknown = `the probe was refused (${err instanceof RegistryError ? err.status : "no answer"}): the account may lack the delete permission`;
+      return undefined;
+    });
+  } else deletesUnknown = `only a DELETE tells, and ${reg.host} wants credentials for it: regctl login ${reg.host}`;
   return {
+    deletesUnknown,
     registry: reg.host,
     url: await reg.base(),
     apiVersion: v.apiVersion,
@@ -3626,7 +3634,7 @@ function printPing(p: PingResult): void {
       ["registry", `${p.registry} (${p.url})`],
       ["api", p.apiVersion ?? "(no Docker-Distribution-Api-Version header)"],
       ["auth", p.realm ? `${p.auth} (realm ${p.realm})` : p.auth],
-      ["deletes", p.deletes === undefined ? "unknown" : p.deletes ? "enabled" : "disabled (405 UNSUPPORTED)"],
+      ["deletes", p.deletes === undefined ? `unknown: ${p.deletesUnknown ?? "the registry did not say"}` : p.deletes ? "enabled" : "disabled (405 UNSUPPORTED)"],
     ]),
   );
 }

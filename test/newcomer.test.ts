@@ -84,6 +84,27 @@ describe("not a registry", () => {
   });
 });
 
+describe("ping says why it does not know", () => {
+  test("deletes: enabled, or unknown with the reason", async () => {
+    const on = await run(["ping", reg.host]);
+    expect(on.stdout).toMatch(/^deletes +enabled$/m);
+    const locked = serve(
+      () =>
+        new Response('{"errors":[{"code":"UNAUTHORIZED"}]}', {
+          status: 401,
+          headers: { "WWW-Authenticate": 'Basic realm="x"', "Docker-Distribution-Api-Version": "registry/2.0" },
+        }),
+    );
+    try {
+      const r = await run(["ping", locked.host, "--plain-http"], { env: { HOME: mkdtempSync(join(tmpdir(), "regctl-home-")) } });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`deletes   unknown: only a DELETE tells, and ${locked.host} wants credentials for it: regctl login ${locked.host}`);
+    } finally {
+      locked.stop();
+    }
+  });
+});
+
 describe("schemes mean what they say", () => {
   test("https:// to a plain-http registry is refused (no silent downgrade); http:// talks http", async () => {
     const https = await run(["tags", `https://${reg.host}/busybox`]);
