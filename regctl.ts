@@ -1945,6 +1945,8 @@ export class Registry {
     } catch (err) {
       // A port remembered as https that speaks plain http now: probe it again, once.
       if (this.remembered && err instanceof NetworkError && err.code === "EPROTO" && !req.url) return this.reprobe(req);
+      // https:// was written, not --plain-http forgotten: the hint names what was given.
+      if (err instanceof NetworkError && err.code === "EPROTO" && this.forcedBy === "https://") err.hint = "the registry speaks plain http: write http:// (or no scheme)";
       throw err;
     }
     if (!res.sent || res.verified || res.status < 300 || req.expect?.includes(res.status)) return res;

@@ -110,6 +110,7 @@ describe("schemes mean what they say", () => {
     const https = await run(["tags", `https://${reg.host}/busybox`]);
     expect(https.code).toBe(1);
     expect(https.stderr).toMatch(/TLS/);
+    expect(https.stderr).toContain("hint: the registry speaks plain http: write http:// (or no scheme)");
     const http = await run(["tags", `http://${reg.host}/busybox`]);
     expect({ code: http.code, stdout: http.stdout }).toEqual({ code: 0, stdout: "latest\n" });
     for (const cmd of ["ping", "repos"]) {
