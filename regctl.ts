@@ -415,12 +415,29 @@ export function hintFor(method: Method, url: string, status: number, errors: Reg
 
 // ───────────────────────────── 3. parsing ─────────────────────────────
 
-// Docker's reference grammar (distribution/reference): name components are lowercase
-// alphanumerics joined by '.', '_', '__' or runs of '-', separated by '/'.
+// Docker's reference grammar, as distribution/reference states it (regexp.go, normalize.go):
+//   reference := name [":" tag] ["@" digest]      name := [domain "/"] path
+//   domain    := host [":" port]                  host := domain-name | "[" IPv6 "]"
+//   domain-name: components of letters (either case), digits and inner '-', joined by '.';
+//   IPv6 between brackets in hex digits and ':' only (no IPv4 tail, no zone); port: digits
+//   path      := component ("/" component)*, each lowercase alphanumerics joined by '.', '_',
+//                '__' or runs of '-'; 255 characters at most, Docker Hub's library/ included
+//   tag       := [\w][\w.-]{0,127}                 digest := sha256, sha384 or sha512, lowercase hex
+// What is left to a URL (a port past 65535, an IPv6 literal that is no address, a dotted name
+// ending in a number, read as a bad IPv4 address) is refused here too, before any request.
 const NAME_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const DOMAIN = /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:.]+\])(?::[0-9]{1,5})?$/;
+const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$/;
+/** 64 lowercase hex digits alone: docker reads them as an image ID and refuses them as a name. */
+const IMAGE_ID = /^[a-f0-9]{64}$/;
+/** The prefixes regctl takes before a reference, where docker takes none: a scheme, or skopeo's transport. */
+const REFERENCE_PREFIX = /^(?:https?|docker):\/\//i;
+/** Longer than any reference whose host a DNS name can be (253 + port + 255 + tag + sha512 digest). */
+const MAX_REFERENCE = 1024;
+const REFERENCE_HINT = "a reference is [host[:port]/]name[:tag][@digest], e.g. localhost:5000/busybox:latest";
+const IPV6_RULE = ": an IPv6 address goes in brackets as hex digits and ':' alone, without an IPv4 part or a zone";
+const HOST_HINT = "give a host name or IPv4 address, or an IPv6 address in brackets, and optional port, e.g. localhost:5000, [::1]:5000";
 
 export function isDigest(s: string): boolean {
   return DIGEST.test(s);
@@ -432,16 +449,44 @@ function normalizeRegistry(host: string): string {
   return DockerHub.aliases.includes(h) ? DockerHub.host : host;
 }
 
+/** Why a host that the grammar allows still cannot be named in a URL; undefined when it can. */
+function hostProblem(host: string): string | undefined {
+  try {
+    new URL(`https://${host}/`);
+    return undefined;
+  } catch {
+    const port = /:([0-9]+)$/.exec(host)?.[1];
+    if (port && Number(port) > 65535) return `port ${port} is past 65535`;
+    if (host.startsWith("[")) return `${host.replace(/:[0-9]+$/, "")} is not an IPv6 address`;
+    return `"${host}" is not a usable host: a dotted name ending in a number is read as an IPv4 address`;
+  }
+}
+
 /**
- * Parse `[host[:port]/]name[:tag][@digest]` with Docker's rules: the first component is a host
- * when it holds '.' or ':' or is `localhost`; otherwise the image is on Docker Hub, where a
- * one-part name lives under `library/`.
+ * Parse `[host[:port]/]name[:tag][@digest]` as docker does (normalize.go): the part before the
+ * first '/' is the registry when it is `localhost`, holds '.' or ':', or has an uppercase letter
+ * (a path is lowercase, so `Foo/bar` can only name a host, kept as written); otherwise the image
+ * is on Docker Hub, where a one-part name lives under `library/`. docker.io and index.docker.io
+ * are Docker Hub. 64 lowercase hex digits alone are refused, as docker does (an image ID). Only
+ * regctl takes an http://, https:// or docker:// prefix; a bare registry where a repository is due
+ * is the command line's to refuse.
  */
 export function parseReference(input: string, { requireTagOrDigest = false } = {}): Reference {
-  const bad = (why: string) => new UsageError(`invalid reference "${input}": ${why}`, "a reference is [host[:port]/]name[:tag][@digest], e.g. localhost:5000/busybox:latest");
+  const bad = (why: string, hint = REFERENCE_HINT) => new UsageError(`invalid reference "${input}": ${why}`, hint);
   if (!input || input !== input.trim()) throw bad("empty or surrounded by spaces");
-  if (input.length > 600) throw bad("too long");
-  let rest = input.replace(/^(https?|docker):\/\//, "");
+  if (input.length > MAX_REFERENCE) throw bad("too long");
+  let rest = input.replace(REFERENCE_PREFIX, "");
+  if (IMAGE_ID.test(rest)) throw bad("64 hex digits are an image ID, not a repository name", `name the repository with its registry, e.g. docker.io/${rest}`);
+  let registry: string = DockerHub.host;
+  const slash = rest.indexOf("/");
+  const first = rest.slice(0, Math.max(slash, 0));
+  if (slash >= 0 && (first === "localhost" || /[.:]/.test(first) || first !== first.toLowerCase())) {
+    if (!DOMAIN.test(first)) throw bad(`"${first}" is not a valid registry host${first.startsWith("[") ? IPV6_RULE : ""}`, HOST_HINT);
+    const problem = hostProblem(first);
+    if (problem) throw bad(problem, HOST_HINT);
+    registry = normalizeRegistry(first);
+    rest = rest.slice(slash + 1);
+  }
   let digest: string | undefined;
   const at = rest.indexOf("@");
   if (at >= 0) {
@@ -450,38 +495,35 @@ export function parseReference(input: string, { requireTagOrDigest = false } = {
     if (!isDigest(digest)) throw bad(`"${digest}" is not a digest (sha256: and 64 lowercase hex digits)`);
   }
   let tag: string | undefined;
-  const lastSlash = rest.lastIndexOf("/");
-  const colon = rest.indexOf(":", lastSlash + 1);
-  if (colon >= 0 && !(lastSlash < 0 && rest.startsWith("["))) {
+  const colon = rest.indexOf(":");
+  if (colon >= 0) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
     if (!TAG.test(tag)) throw bad(`"${tag}" is not a valid tag (letters, digits, '_', '.', '-'; at most 128)`);
   }
   const parts = rest.split("/");
-  let registry: string = DockerHub.host;
-  const first = parts[0] ?? "";
-  if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost" || first.startsWith("["))) {
-    if (!DOMAIN.test(first)) throw bad(`"${first}" is not a valid registry host`);
-    registry = normalizeRegistry(first);
-    parts.shift();
+  if (parts.some((p) => !NAME_COMPONENT.test(p))) {
+    const lower = parts.every((p) => NAME_COMPONENT.test(p.toLowerCase()));
+    throw bad(lower ? "repository names must be lowercase" : `"${rest}" is not a valid repository name`);
   }
-  if (parts.length === 0 || parts.some((p) => !NAME_COMPONENT.test(p)))
-    throw bad(/[A-Z]/.test(rest) ? "repository names must be lowercase" : `"${parts.join("/")}" is not a valid repository name`);
   if (registry === DockerHub.host && parts.length === 1) parts.unshift(DockerHub.namespace);
   const repository = parts.join("/");
   if (repository.length > 255) throw bad("repository name longer than 255 characters");
   if (requireTagOrDigest && !tag && !digest) tag = DEFAULT_TAG;
   const ref = { registry, repository, tag, digest };
   // The limit applies to the full form, so whatever parses also parses again once formatted.
-  if (formatReference(ref).length > 600) throw bad("too long");
+  if (formatReference(ref).length > MAX_REFERENCE) throw bad("too long");
   return ref;
 }
 
 /** A registry given alone: `host[:port]`, optionally with an http(s):// scheme and a trailing slash. */
 export function parseRegistry(input: string): { registry: string; scheme?: "http" | "https" } {
-  const m = /^(?:(https?):\/\/)?([^/]+)\/?$/.exec(input.trim());
-  if (!m || !DOMAIN.test(m[2]!)) throw new UsageError(`invalid registry "${input}"`, "give a host and optional port, e.g. localhost:5000 or registry.example.com");
-  return { registry: normalizeRegistry(m[2]!), scheme: m[1] as "http" | "https" | undefined };
+  const m = /^(?:(https?):\/\/)?([^/]+)\/?$/i.exec(input.trim());
+  const host = m?.[2] ?? "";
+  if (!DOMAIN.test(host)) throw new UsageError(`invalid registry "${input}"${host.startsWith("[") ? IPV6_RULE : ""}`, HOST_HINT);
+  const problem = hostProblem(host);
+  if (problem) throw new UsageError(`invalid registry "${input}": ${problem}`, HOST_HINT);
+  return { registry: normalizeRegistry(host), scheme: m?.[1]?.toLowerCase() as "http" | "https" | undefined };
 }
 
 /** What a reference points at in a manifest request: its digest, else its tag, else the default tag. */
