@@ -4036,12 +4036,27 @@ function completionScript(shell: Shell, command: string[] = []): string {
   return SCRIPTS[shell].replace("__BIN__", command.map(shQuote).join(" "));
 }
 
-/** Where `completion install` puts each shell's script, and the rc block zsh needs to find it. */
-function completionTarget(shell: Shell, env = process.env): { file: string; rc?: { path: string; block: string } } {
+/**
+ * Where `completion install` puts each shell's script, and the block it adds to the shell's rc file
+ * when the shell would not find the script alone. bash: bash-completion loads the user dir on a
+ * TAB, but only where bash-completion is loaded at all, so ~/.bashrc sources the script too (the
+ * script only defines _regctl and registers it: bash-completion finds regctl registered already
+ * and loads nothing more). zsh: ~/.zfunc on fpath; compinit when .zshrc has not run it already,
+ * else just compdef, so no second compinit.
+ */
+function completionTarget(shell: Shell, env = process.env): { file: string; rc?: { path: string; block: string; says: string } } {
   const home = env.HOME || homedir();
   if (shell === "bash") {
     const dir = env.BASH_COMPLETION_USER_DIR || join(env.XDG_DATA_HOME || join(home, ".local", "share"), "bash-completion");
-    return { file: join(dir, "completions", "regctl") };
+    const file = join(dir, "completions", "regctl");
+    return {
+      file,
+      rc: {
+        path: join(home, ".bashrc"),
+        block: `${RC_BEGIN}\nif [[ $- == *i* && -r ${shQuote(file)} ]]; then . ${shQuote(file)}; fi\n${RC_END}\n`,
+        says: "sources it in an interactive bash, with or without bash-completion",
+      },
+    };
   }
   if (shell === "fish") return { file: join(env.XDG_CONFIG_HOME || join(home, ".config"), "fish", "completions", "regctl.fish") };
   const dir = join(home, ".zfunc");
@@ -4049,15 +4064,24 @@ function completionTarget(shell: Shell, env = process.env): { file: string; rc?:
     file: join(dir, "_regctl"),
     rc: {
       path: join(env.ZDOTDIR || home, ".zshrc"),
-      block: `${ZSH_RC_BEGIN}\nfpath=(${shQuote(dir)} $fpath)\nautoload -Uz compinit && compinit -i\n${ZSH_RC_END}\n`,
+      block: `${RC_BEGIN}\nfpath=(${shQuote(dir)} $fpath)\nif (( $+functions[compdef] )); then autoload -Uz _regctl && compdef _regctl regctl; else autoload -Uz compinit && compinit -i; fi\n${RC_END}\n`,
+      says: `puts ${dir} on fpath and runs compinit, or only compdef when compinit ran before it`,
     },
   };
 }
 
-const ZSH_RC_BEGIN = "# >>> regctl completion (regctl completion uninstall removes this block) >>>";
-const ZSH_RC_END = "# <<< regctl completion <<<";
-/** Follows ZSH_RC_BEGIN when install had to end the last line of .zshrc first: uninstall takes that newline back. */
-const ZSH_RC_JOINED = " (after a newline it added)";
+/** What install and uninstall touch, said in a line: the script, and the rc file's block. */
+function completionFiles(shell: Shell, env = process.env): string {
+  const { file, rc } = completionTarget(shell, env);
+  return rc ? `${file} and the regctl block in ${rc.path}` : file;
+}
+
+const RC_BEGIN = "# >>> regctl completion (regctl completion uninstall removes this block) >>>";
+const RC_END = "# <<< regctl completion <<<";
+/** Follows RC_BEGIN when install had to end the rc file's last line first: uninstall takes that newline back. */
+const RC_JOINED = " (after a newline it added)";
+/** Follows RC_BEGIN when install made the rc file: uninstall removes the file if nothing else was added. */
+const RC_CREATED = " (in a file it created)";
 
 /**
  * The program to call back: `regctl` when PATH's regctl is this very program; else the path it was
@@ -4098,19 +4122,23 @@ function installCompletion(shell: Shell, env = process.env): string[] {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, completionScript(shell, selfCommand(env)));
   if (rc) {
-    let text = "";
+    let text: string | undefined;
     try {
       text = readFileSync(rc.path, "utf8");
     } catch {
-      // a new .zshrc
+      // no rc file yet
     }
-    if (!text.includes(ZSH_RC_BEGIN)) {
+    if (text?.includes(RC_BEGIN)) done.push(`${rc.path} has the regctl block already`);
+    else if (text === undefined) {
+      writeFileSync(rc.path, rc.block.replace(RC_BEGIN, RC_BEGIN + RC_CREATED));
+      done.push(`created ${rc.path} with a block that ${rc.says}`);
+    } else {
       const joined = text !== "" && !text.endsWith("\n");
-      writeFileSync(rc.path, joined ? `${text}\n${rc.block.replace(ZSH_RC_BEGIN, ZSH_RC_BEGIN + ZSH_RC_JOINED)}` : `${text}${rc.block}`);
-      done.push(`added to ${rc.path}: ${rc.block.split("\n")[1]}`);
+      writeFileSync(rc.path, joined ? `${text}\n${rc.block.replace(RC_BEGIN, RC_BEGIN + RC_JOINED)}` : `${text}${rc.block}`);
+      done.push(`added a block to ${rc.path} that ${rc.says}`);
     }
   }
-  done.push(shell === "bash" ? "open a new shell (bash-completion loads it on the first TAB)" : `open a new ${shell} to use it`);
+  done.push(`open a new ${shell} to use it`);
   return done;
 }
 
@@ -4124,18 +4152,26 @@ function uninstallCompletion(shell: Shell, env = process.env): string[] {
     done.push(`${file} was not there`);
   }
   if (rc) {
+    let text = "";
     try {
-      const text = readFileSync(rc.path, "utf8");
-      const start = text.indexOf(ZSH_RC_BEGIN);
-      const end = text.indexOf(ZSH_RC_END, start);
-      if (start >= 0 && end > start) {
-        const joined = text.startsWith(ZSH_RC_BEGIN + ZSH_RC_JOINED, start) && text[start - 1] === "\n";
-        const stop = end + ZSH_RC_END.length + (text[end + ZSH_RC_END.length] === "\n" ? 1 : 0);
-        writeFileSync(rc.path, text.slice(0, joined ? start - 1 : start) + text.slice(stop));
+      text = readFileSync(rc.path, "utf8");
+    } catch {
+      // no rc file
+    }
+    const start = text.indexOf(RC_BEGIN);
+    const end = text.indexOf(RC_END, start);
+    if (start >= 0 && end > start) {
+      const joined = text.startsWith(RC_BEGIN + RC_JOINED, start) && text[start - 1] === "\n";
+      const created = text.startsWith(RC_BEGIN + RC_CREATED, start);
+      const stop = end + RC_END.length + (text[end + RC_END.length] === "\n" ? 1 : 0);
+      const rest = text.slice(0, joined ? start - 1 : start) + text.slice(stop);
+      if (created && rest === "") {
+        rmSync(rc.path);
+        done.push(`removed ${rc.path}: install had created it for the regctl block alone`);
+      } else {
+        writeFileSync(rc.path, rest);
         done.push(`removed the regctl block from ${rc.path}`);
       }
-    } catch {
-      // no .zshrc
     }
   }
   return done;
@@ -4792,7 +4828,7 @@ const completionCommand = {
     };
     if (action === "install" || action === "uninstall") {
       const shell = pick(o.shell);
-      if (ctx.opts.dryRun) return ctx.log.note(`dry run: would ${action} ${completionTarget(shell).file}`);
+      if (ctx.opts.dryRun) return ctx.log.note(`dry run: would ${action} ${completionFiles(shell)}`);
       const done = action === "install" ? installCompletion(shell) : uninstallCompletion(shell);
       return out(done.join("\n"));
     }
