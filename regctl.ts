@@ -423,8 +423,8 @@ export function hintFor(method: Method, url: string, status: number, errors: Reg
 //   path      := component ("/" component)*, each lowercase alphanumerics joined by '.', '_',
 //                '__' or runs of '-'; 255 characters at most, Docker Hub's library/ included
 //   tag       := [\w][\w.-]{0,127}                 digest := sha256, sha384 or sha512, lowercase hex
-// What is left to a URL (a port past 65535, an IPv6 literal that is no address, a dotted name
-// ending in a number, read as a bad IPv4 address) is refused here too, before any request.
+// What docker leaves to later (a port out of range, an IPv6 literal that is no address, a dotted
+// name ending in a number, which a URL reads as a bad IPv4 address) is refused here, before any request.
 const NAME_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
@@ -449,16 +449,22 @@ function normalizeRegistry(host: string): string {
   return DockerHub.aliases.includes(h) ? DockerHub.host : host;
 }
 
-/** Why a host that the grammar allows still cannot be named in a URL; undefined when it can. */
-function hostProblem(host: string): string | undefined {
+/**
+ * Why a host that the grammar allows still cannot be named in a URL (undefined when it can): a
+ * port out of range is said alone, the same wherever a registry is given; `prefix` leads the rest.
+ */
+function hostError(host: string, prefix: string): UsageError | undefined {
+  const port = /:([0-9]+)$/.exec(host)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
+    return new UsageError(`${host}: port ${port} is out of range (1 to 65535)`, "the registry's port, e.g. localhost:5000");
   try {
     new URL(`https://${host}/`);
     return undefined;
   } catch {
-    const port = /:([0-9]+)$/.exec(host)?.[1];
-    if (port && Number(port) > 65535) return `port ${port} is past 65535`;
-    if (host.startsWith("[")) return `${host.replace(/:[0-9]+$/, "")} is not an IPv6 address`;
-    return `"${host}" is not a usable host: a dotted name ending in a number is read as an IPv4 address`;
+    const why = host.startsWith("[")
+      ? `${host.replace(/:[0-9]+$/, "")} is not an IPv6 address`
+      : `"${host}" is not a usable host: a dotted name ending in a number is read as an IPv4 address`;
+    return new UsageError(`${prefix}: ${why}`, HOST_HINT);
   }
 }
 
@@ -482,8 +488,8 @@ export function parseReference(input: string, { requireTagOrDigest = false } = {
   const first = rest.slice(0, Math.max(slash, 0));
   if (slash >= 0 && (first === "localhost" || /[.:]/.test(first) || first !== first.toLowerCase())) {
     if (!DOMAIN.test(first)) throw bad(`"${first}" is not a valid registry host${first.startsWith("[") ? IPV6_RULE : ""}`, HOST_HINT);
-    const problem = hostProblem(first);
-    if (problem) throw bad(problem, HOST_HINT);
+    const unusable = hostError(first, `invalid reference "${input}"`);
+    if (unusable) throw unusable;
     registry = normalizeRegistry(first);
     rest = rest.slice(slash + 1);
   }
@@ -521,8 +527,8 @@ export function parseRegistry(input: string): { registry: string; scheme?: "http
   const m = /^(?:(https?):\/\/)?([^/]+)\/?$/i.exec(input.trim());
   const host = m?.[2] ?? "";
   if (!DOMAIN.test(host)) throw new UsageError(`invalid registry "${input}"${host.startsWith("[") ? IPV6_RULE : ""}`, HOST_HINT);
-  const problem = hostProblem(host);
-  if (problem) throw new UsageError(`invalid registry "${input}": ${problem}`, HOST_HINT);
+  const unusable = hostError(host, `invalid registry "${input}"`);
+  if (unusable) throw unusable;
   return { registry: normalizeRegistry(host), scheme: m?.[1]?.toLowerCase() as "http" | "https" | undefined };
 }
 

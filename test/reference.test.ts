@@ -267,6 +267,7 @@ const UNREACHABLE: string[] = [
   "[fd00123123123]:75050/x",
   "[2001:0db8:85a3:0000:0000:8a2e:0370:7334]:75050/x",
   "[1::2::3]/x",
+  "[::1]:0/x",
   "999.1.1.1/x",
   "a.09/x",
 ];
@@ -323,7 +324,7 @@ describe("the reasons given", () => {
   test.each([
     [HEX64, /image ID/, /docker\.io\/1a3f/],
     ["[2001:db8:3:4::192.0.2.33]:5000/debian", /IPv4 part/, /\[::1\]:5000/],
-    ["localhost:75050/x", /port 75050/, /localhost:5000/],
+    ["localhost:75050/x", /^localhost:75050: port 75050 is out of range \(1 to 65535\)$/, /port/],
     ["[fd00123123123]:5000/x", /not an IPv6 address/, /brackets/],
     ["docker/Docker", /lowercase/, /reference is/],
     ["Foo/FarB", /lowercase/, /reference is/],
@@ -341,7 +342,7 @@ describe("registries", () => {
     ["index.docker.io", HUB],
     ["192.168.0.1:80", "192.168.0.1:80"],
   ])("%s", (input, registry) => expect(parseRegistry(input).registry).toBe(registry));
-  test.each(["[2001:db8:3:4::192.0.2.33]:5000", "[fe80::1%eth0]:5000", "[fc00123]", "localhost:65536", "a.09", "foo_bar.com:8080"])("refuses %s", (input) =>
+  test.each(["[2001:db8:3:4::192.0.2.33]:5000", "[fe80::1%eth0]:5000", "[fc00123]", "localhost:65536", "localhost:0", "a.09", "foo_bar.com:8080"])("refuses %s", (input) =>
     expect(() => parseRegistry(input)).toThrow(UsageError),
   );
 });
