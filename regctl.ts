@@ -417,12 +417,29 @@ export function hintFor(method: Method, url: string, status: number, errors: Reg
 
 // ───────────────────────────── 3. parsing ─────────────────────────────
 
-// Docker's reference grammar (distribution/reference): name components are lowercase
-// alphanumerics joined by '.', '_', '__' or runs of '-', separated by '/'.
+// Docker's reference grammar, as distribution/reference states it (regexp.go, normalize.go):
+//   reference := name [":" tag] ["@" digest]      name := [domain "/"] path
+//   domain    := host [":" port]                  host := domain-name | "[" IPv6 "]"
+//   domain-name: components of letters (either case), digits and inner '-', joined by '.';
+//   IPv6 between brackets in hex digits and ':' only (no IPv4 tail, no zone); port: digits
+//   path      := component ("/" component)*, each lowercase alphanumerics joined by '.', '_',
+//                '__' or runs of '-'; 255 characters at most, Docker Hub's library/ included
+//   tag       := [\w][\w.-]{0,127}                 digest := sha256, sha384 or sha512, lowercase hex
+// What docker leaves to later (a port out of range, an IPv6 literal that is no address, a dotted
+// name ending in a number, which a URL reads as a bad IPv4 address) is refused here, before any request.
 const NAME_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const DOMAIN = /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:.]+\])(?::[0-9]{1,5})?$/;
+const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$/;
+/** 64 lowercase hex digits alone: docker reads them as an image ID and refuses them as a name. */
+const IMAGE_ID = /^[a-f0-9]{64}$/;
+/** The prefixes regctl takes before a reference, where docker takes none: a scheme, or skopeo's transport. */
+const REFERENCE_PREFIX = /^(?:https?|docker):\/\//i;
+/** Longer than any reference whose host a DNS name can be (253 + port + 255 + tag + sha512 digest). */
+const MAX_REFERENCE = 1024;
+const REFERENCE_HINT = "a reference is [host[:port]/]name[:tag][@digest], e.g. localhost:5000/busybox:latest";
+const IPV6_RULE = ": an IPv6 address goes in brackets as hex digits and ':' alone, without an IPv4 part or a zone";
+const HOST_HINT = "give a host name or IPv4 address, or an IPv6 address in brackets, and optional port, e.g. localhost:5000, [::1]:5000";
 
 export function isDigest(s: string): boolean {
   return DIGEST.test(s);
@@ -435,15 +452,49 @@ function normalizeRegistry(host: string): string {
 }
 
 /**
- * Parse `[host[:port]/]name[:tag][@digest]` with Docker's rules: the first component is a host
- * when it holds '.' or ':' or is `localhost`; otherwise the image is on Docker Hub, where a
- * one-part name lives under `library/`.
+ * Why a host that the grammar allows still cannot be named in a URL (undefined when it can): a
+ * port out of range is said alone, the same wherever a registry is given; `prefix` leads the rest.
+ */
+function hostError(host: string, prefix: string): UsageError | undefined {
+  const port = /:([0-9]+)$/.exec(host)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
+    return new UsageError(`${host}: port ${port} is out of range (1 to 65535)`, "the registry's port, e.g. localhost:5000");
+  try {
+    new URL(`https://${host}/`);
+    return undefined;
+  } catch {
+    const why = host.startsWith("[")
+      ? `${host.replace(/:[0-9]+$/, "")} is not an IPv6 address`
+      : `"${host}" is not a usable host: a dotted name ending in a number is read as an IPv4 address`;
+    return new UsageError(`${prefix}: ${why}`, HOST_HINT);
+  }
+}
+
+/**
+ * Parse `[host[:port]/]name[:tag][@digest]` as docker does (normalize.go): the part before the
+ * first '/' is the registry when it is `localhost`, holds '.' or ':', or has an uppercase letter
+ * (a path is lowercase, so `Foo/bar` can only name a host, kept as written); otherwise the image
+ * is on Docker Hub, where a one-part name lives under `library/`. docker.io and index.docker.io
+ * are Docker Hub. 64 lowercase hex digits alone are refused, as docker does (an image ID). Only
+ * regctl takes an http://, https:// or docker:// prefix; a bare registry where a repository is due
+ * is the command line's to refuse.
  */
 export function parseReference(input: string, { requireTagOrDigest = false } = {}): Reference {
-  const bad = (why: string) => new UsageError(`invalid reference "${input}": ${why}`, "a reference is [host[:port]/]name[:tag][@digest], e.g. localhost:5000/busybox:latest");
+  const bad = (why: string, hint = REFERENCE_HINT) => new UsageError(`invalid reference "${input}": ${why}`, hint);
   if (!input || input !== input.trim()) throw bad("empty or surrounded by spaces");
-  if (input.length > 600) throw bad("too long");
-  let rest = input.replace(/^(https?|docker):\/\//, "");
+  if (input.length > MAX_REFERENCE) throw bad("too long");
+  let rest = input.replace(REFERENCE_PREFIX, "");
+  if (IMAGE_ID.test(rest)) throw bad("64 hex digits are an image ID, not a repository name", `name the repository with its registry, e.g. docker.io/${rest}`);
+  let registry: string = DockerHub.host;
+  const slash = rest.indexOf("/");
+  const first = rest.slice(0, Math.max(slash, 0));
+  if (slash >= 0 && (first === "localhost" || /[.:]/.test(first) || first !== first.toLowerCase())) {
+    if (!DOMAIN.test(first)) throw bad(`"${first}" is not a valid registry host${first.startsWith("[") ? IPV6_RULE : ""}`, HOST_HINT);
+    const unusable = hostError(first, `invalid reference "${input}"`);
+    if (unusable) throw unusable;
+    registry = normalizeRegistry(first);
+    rest = rest.slice(slash + 1);
+  }
   let digest: string | undefined;
   const at = rest.indexOf("@");
   if (at >= 0) {
@@ -452,38 +503,35 @@ export function parseReference(input: string, { requireTagOrDigest = false } = {
     if (!isDigest(digest)) throw bad(`"${digest}" is not a digest (sha256: and 64 lowercase hex digits)`);
   }
   let tag: string | undefined;
-  const lastSlash = rest.lastIndexOf("/");
-  const colon = rest.indexOf(":", lastSlash + 1);
-  if (colon >= 0 && !(lastSlash < 0 && rest.startsWith("["))) {
+  const colon = rest.indexOf(":");
+  if (colon >= 0) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
     if (!TAG.test(tag)) throw bad(`"${tag}" is not a valid tag (letters, digits, '_', '.', '-'; at most 128)`);
   }
   const parts = rest.split("/");
-  let registry: string = DockerHub.host;
-  const first = parts[0] ?? "";
-  if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost" || first.startsWith("["))) {
-    if (!DOMAIN.test(first)) throw bad(`"${first}" is not a valid registry host`);
-    registry = normalizeRegistry(first);
-    parts.shift();
+  if (parts.some((p) => !NAME_COMPONENT.test(p))) {
+    const lower = parts.every((p) => NAME_COMPONENT.test(p.toLowerCase()));
+    throw bad(lower ? "repository names must be lowercase" : `"${rest}" is not a valid repository name`);
   }
-  if (parts.length === 0 || parts.some((p) => !NAME_COMPONENT.test(p)))
-    throw bad(/[A-Z]/.test(rest) ? "repository names must be lowercase" : `"${parts.join("/")}" is not a valid repository name`);
   if (registry === DockerHub.host && parts.length === 1) parts.unshift(DockerHub.namespace);
   const repository = parts.join("/");
   if (repository.length > 255) throw bad("repository name longer than 255 characters");
   if (requireTagOrDigest && !tag && !digest) tag = DEFAULT_TAG;
   const ref = { registry, repository, tag, digest };
   // The limit applies to the full form, so whatever parses also parses again once formatted.
-  if (formatReference(ref).length > 600) throw bad("too long");
+  if (formatReference(ref).length > MAX_REFERENCE) throw bad("too long");
   return ref;
 }
 
 /** A registry given alone: `host[:port]`, optionally with an http(s):// scheme and a trailing slash. */
 export function parseRegistry(input: string): { registry: string; scheme?: "http" | "https" } {
-  const m = /^(?:(https?):\/\/)?([^/]+)\/?$/.exec(input.trim());
-  if (!m || !DOMAIN.test(m[2]!)) throw new UsageError(`invalid registry "${input}"`, "give a host and optional port, e.g. localhost:5000 or registry.example.com");
-  return { registry: normalizeRegistry(m[2]!), scheme: m[1] as "http" | "https" | undefined };
+  const m = /^(?:(https?):\/\/)?([^/]+)\/?$/i.exec(input.trim());
+  const host = m?.[2] ?? "";
+  if (!DOMAIN.test(host)) throw new UsageError(`invalid registry "${input}"${host.startsWith("[") ? IPV6_RULE : ""}`, HOST_HINT);
+  const unusable = hostError(host, `invalid registry "${input}"`);
+  if (unusable) throw unusable;
+  return { registry: normalizeRegistry(host), scheme: m?.[1]?.toLowerCase() as "http" | "https" | undefined };
 }
 
 /** What a reference points at in a manifest request: its digest, else its tag, else the default tag. */
@@ -4091,12 +4139,27 @@ function completionScript(shell: Shell, command: string[] = []): string {
   return SCRIPTS[shell].replace("__BIN__", command.map(shQuote).join(" "));
 }
 
-/** Where `completion install` puts each shell's script, and the rc block zsh needs to find it. */
-function completionTarget(shell: Shell, env = process.env): { file: string; rc?: { path: string; block: string } } {
+/**
+ * Where `completion install` puts each shell's script, and the block it adds to the shell's rc file
+ * when the shell would not find the script alone. bash: bash-completion loads the user dir on a
+ * TAB, but only where bash-completion is loaded at all, so ~/.bashrc sources the script too (the
+ * script only defines _regctl and registers it: bash-completion finds regctl registered already
+ * and loads nothing more). zsh: ~/.zfunc on fpath; compinit when .zshrc has not run it already,
+ * else just compdef, so no second compinit.
+ */
+function completionTarget(shell: Shell, env = process.env): { file: string; rc?: { path: string; block: string; says: string } } {
   const home = env.HOME || homedir();
   if (shell === "bash") {
     const dir = env.BASH_COMPLETION_USER_DIR || join(env.XDG_DATA_HOME || join(home, ".local", "share"), "bash-completion");
-    return { file: join(dir, "completions", "regctl") };
+    const file = join(dir, "completions", "regctl");
+    return {
+      file,
+      rc: {
+        path: join(home, ".bashrc"),
+        block: `${RC_BEGIN}\nif [[ $- == *i* && -r ${shQuote(file)} ]]; then . ${shQuote(file)}; fi\n${RC_END}\n`,
+        says: "sources it in an interactive bash, with or without bash-completion",
+      },
+    };
   }
   if (shell === "fish") return { file: join(env.XDG_CONFIG_HOME || join(home, ".config"), "fish", "completions", "regctl.fish") };
   const dir = join(home, ".zfunc");
@@ -4104,15 +4167,24 @@ function completionTarget(shell: Shell, env = process.env): { file: string; rc?:
     file: join(dir, "_regctl"),
     rc: {
       path: join(env.ZDOTDIR || home, ".zshrc"),
-      block: `${ZSH_RC_BEGIN}\nfpath=(${shQuote(dir)} $fpath)\nautoload -Uz compinit && compinit -i\n${ZSH_RC_END}\n`,
+      block: `${RC_BEGIN}\nfpath=(${shQuote(dir)} $fpath)\nif (( $+functions[compdef] )); then autoload -Uz _regctl && compdef _regctl regctl; else autoload -Uz compinit && compinit -i; fi\n${RC_END}\n`,
+      says: `puts ${dir} on fpath and runs compinit, or only compdef when compinit ran before it`,
     },
   };
 }
 
-const ZSH_RC_BEGIN = "# >>> regctl completion (regctl completion uninstall removes this block) >>>";
-const ZSH_RC_END = "# <<< regctl completion <<<";
-/** Follows ZSH_RC_BEGIN when install had to end the last line of .zshrc first: uninstall takes that newline back. */
-const ZSH_RC_JOINED = " (after a newline it added)";
+/** What install and uninstall touch, said in a line: the script, and the rc file's block. */
+function completionFiles(shell: Shell, env = process.env): string {
+  const { file, rc } = completionTarget(shell, env);
+  return rc ? `${file} and the regctl block in ${rc.path}` : file;
+}
+
+const RC_BEGIN = "# >>> regctl completion (regctl completion uninstall removes this block) >>>";
+const RC_END = "# <<< regctl completion <<<";
+/** Follows RC_BEGIN when install had to end the rc file's last line first: uninstall takes that newline back. */
+const RC_JOINED = " (after a newline it added)";
+/** Follows RC_BEGIN when install made the rc file: uninstall removes the file if nothing else was added. */
+const RC_CREATED = " (in a file it created)";
 
 /**
  * The program to call back: `regctl` when PATH's regctl is this very program; else the path it was
@@ -4153,19 +4225,23 @@ function installCompletion(shell: Shell, env = process.env): string[] {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, completionScript(shell, selfCommand(env)));
   if (rc) {
-    let text = "";
+    let text: string | undefined;
     try {
       text = readFileSync(rc.path, "utf8");
     } catch {
-      // a new .zshrc
+      // no rc file yet
     }
-    if (!text.includes(ZSH_RC_BEGIN)) {
+    if (text?.includes(RC_BEGIN)) done.push(`${rc.path} has the regctl block already`);
+    else if (text === undefined) {
+      writeFileSync(rc.path, rc.block.replace(RC_BEGIN, RC_BEGIN + RC_CREATED));
+      done.push(`created ${rc.path} with a block that ${rc.says}`);
+    } else {
       const joined = text !== "" && !text.endsWith("\n");
-      writeFileSync(rc.path, joined ? `${text}\n${rc.block.replace(ZSH_RC_BEGIN, ZSH_RC_BEGIN + ZSH_RC_JOINED)}` : `${text}${rc.block}`);
-      done.push(`added to ${rc.path}: ${rc.block.split("\n")[1]}`);
+      writeFileSync(rc.path, joined ? `${text}\n${rc.block.replace(RC_BEGIN, RC_BEGIN + RC_JOINED)}` : `${text}${rc.block}`);
+      done.push(`added a block to ${rc.path} that ${rc.says}`);
     }
   }
-  done.push(shell === "bash" ? "open a new shell (bash-completion loads it on the first TAB)" : `open a new ${shell} to use it`);
+  done.push(`open a new ${shell} to use it`);
   return done;
 }
 
@@ -4179,18 +4255,26 @@ function uninstallCompletion(shell: Shell, env = process.env): string[] {
     done.push(`${file} was not there`);
   }
   if (rc) {
+    let text = "";
     try {
-      const text = readFileSync(rc.path, "utf8");
-      const start = text.indexOf(ZSH_RC_BEGIN);
-      const end = text.indexOf(ZSH_RC_END, start);
-      if (start >= 0 && end > start) {
-        const joined = text.startsWith(ZSH_RC_BEGIN + ZSH_RC_JOINED, start) && text[start - 1] === "\n";
-        const stop = end + ZSH_RC_END.length + (text[end + ZSH_RC_END.length] === "\n" ? 1 : 0);
-        writeFileSync(rc.path, text.slice(0, joined ? start - 1 : start) + text.slice(stop));
+      text = readFileSync(rc.path, "utf8");
+    } catch {
+      // no rc file
+    }
+    const start = text.indexOf(RC_BEGIN);
+    const end = text.indexOf(RC_END, start);
+    if (start >= 0 && end > start) {
+      const joined = text.startsWith(RC_BEGIN + RC_JOINED, start) && text[start - 1] === "\n";
+      const created = text.startsWith(RC_BEGIN + RC_CREATED, start);
+      const stop = end + RC_END.length + (text[end + RC_END.length] === "\n" ? 1 : 0);
+      const rest = text.slice(0, joined ? start - 1 : start) + text.slice(stop);
+      if (created && rest === "") {
+        rmSync(rc.path);
+        done.push(`removed ${rc.path}: install had created it for the regctl block alone`);
+      } else {
+        writeFileSync(rc.path, rest);
         done.push(`removed the regctl block from ${rc.path}`);
       }
-    } catch {
-      // no .zshrc
     }
   }
   return done;
@@ -4893,7 +4977,7 @@ const completionCommand = {
     };
     if (action === "install" || action === "uninstall") {
       const shell = pick(o.shell);
-      if (ctx.opts.dryRun) return ctx.log.note(`dry run: would ${action} ${completionTarget(shell).file}`);
+      if (ctx.opts.dryRun) return ctx.log.note(`dry run: would ${action} ${completionFiles(shell)}`);
       const done = action === "install" ? installCompletion(shell) : uninstallCompletion(shell);
       return out(done.join("\n"));
     }

@@ -404,7 +404,7 @@ function filesUnder(dir: string, prefix = ""): string[] {
 }
 
 describe("completion install / uninstall, then a new shell", () => {
-  test("bash: into the bash-completion user dir under XDG_DATA_HOME; a new bash loads it on the first TAB", async () => {
+  test("bash: into the bash-completion user dir under XDG_DATA_HOME; bash-completion's loader finds it on the first TAB", async () => {
     const env = makeHome("bash-install");
     const file = join(env.XDG_DATA_HOME!, "bash-completion", "completions", "regctl");
     const inst = await regctl(["completion", "install", "--shell", "bash"], env);
@@ -434,6 +434,91 @@ describe("completion install / uninstall, then a new shell", () => {
     expect(filesUnder(env.XDG_DATA_HOME!)).toEqual([]); // nothing else was there
     expect((await inHome(["bash", "--norc", "--noprofile", "-c", probe], env)).stdout).not.toContain("_regctl");
   }, 20_000);
+
+  /** A new interactive bash that reads `rc` alone: no /etc/bash.bashrc, no profile, so no bash-completion unless `rc` loads it. */
+  async function newBash(env: Env, rc: string): Promise<Pane> {
+    const pane = new Pane("R> ", ["bash", "--norc", "--noprofile"], env);
+    pane.type(`PS1='R> '; source ${shq(rc)}`);
+    pane.keys("Enter");
+    await pane.ready();
+    return pane;
+  }
+
+  /** What an interactive bash that sourced `rc` says to `cmds` (stdout). */
+  const inBash = async (env: Env, rc: string, cmds: string) => (await inHome(["bash", "--norc", "--noprofile", "-i", "-c", `source ${shq(rc)}; ${cmds}`], env)).stdout;
+
+  test("bash without bash-completion: install makes ~/.bashrc source the script, and says so; a new bash completes; uninstall removes the .bashrc it made", async () => {
+    const env = makeHome("bash-rc-new");
+    const bashrc = join(env.HOME!, ".bashrc");
+    const file = join(env.XDG_DATA_HOME!, "bash-completion", "completions", "regctl");
+    const inst = await regctl(["completion", "install", "--shell", "bash"], env);
+    expect(inst.code).toBe(0);
+    expect(inst.stdout).toBe(`wrote ${file}\ncreated ${bashrc} with a block that sources it in an interactive bash, with or without bash-completion\nopen a new bash to use it\n`);
+    expect(readFileSync(bashrc, "utf8")).toContain(`. ${file}`);
+
+    // No bash-completion here: the .bashrc alone registers regctl, in an interactive shell only.
+    expect(await inBash(env, bashrc, "type -t _completion_loader; complete -p regctl")).toBe("complete -F _regctl regctl\n");
+    expect((await inHome(["bash", "--norc", "--noprofile", "-c", `source ${shq(bashrc)}; complete -p regctl`], env)).stdout).toBe("");
+    const pane = await newBash(env, bashrc);
+    await pane.completes("regctl ta", "regctl tags", true);
+    await pane.completes(`regctl delete ${H}/bu`, `regctl delete ${H}/busybox:`, false);
+    pane.kill();
+
+    const un = await regctl(["completion", "uninstall", "--shell", "bash"], env);
+    expect(un.code).toBe(0);
+    expect(un.stdout).toBe(`removed ${file}\nremoved ${bashrc}: install had created it for the regctl block alone\n`);
+    expect(existsSync(bashrc)).toBe(false);
+    expect(filesUnder(env.XDG_DATA_HOME!)).toEqual([]);
+  }, 20_000);
+
+  test("bash with bash-completion, loaded before the block or after it: regctl is registered once and completes; uninstall restores .bashrc", async () => {
+    const env = makeHome("bash-rc-bc");
+    const bashrc = join(env.HOME!, ".bashrc");
+    const original = `# as Debian's and Ubuntu's .bashrc do\nsource ${BASH_COMPLETION}\n`;
+    writeFileSync(bashrc, original);
+    const inst = await regctl(["completion", "install", "--shell", "bash"], env);
+    expect(inst.stdout).toContain(`added a block to ${bashrc} that sources it`);
+    const rc = readFileSync(bashrc, "utf8");
+    expect(rc).toStartWith(`${original}# >>> regctl completion`);
+
+    // Before: bash-completion's loader, as a TAB would call it, finds regctl registered and changes nothing.
+    expect(await inBash(env, bashrc, "type -t _completion_loader; _completion_loader regctl; complete -p regctl")).toBe("function\ncomplete -F _regctl regctl\n");
+    let pane = await newBash(env, bashrc);
+    await pane.completes("regctl ta", "regctl tags", true);
+    await pane.completes(`regctl delete ${H}/bu`, `regctl delete ${H}/busybox:`, false);
+    pane.kill();
+
+    // After: bash-completion sourced once the block has run.
+    const after = join(env.HOME!, "after.rc");
+    writeFileSync(after, `${rc.slice(original.length)}source ${BASH_COMPLETION}\n`);
+    expect(await inBash(env, after, "_completion_loader regctl; complete -p regctl")).toBe("complete -F _regctl regctl\n");
+    pane = await newBash(env, after);
+    await pane.completes("regctl ta", "regctl tags", true);
+    pane.kill();
+    rmSync(after);
+
+    expect((await regctl(["completion", "uninstall", "--shell", "bash"], env)).stdout).toContain(`removed the regctl block from ${bashrc}`);
+    expect(readFileSync(bashrc, "utf8")).toBe(original);
+  }, 30_000);
+
+  test.each([
+    ["empty", ""],
+    ["without a final newline", "alias ll='ls -l'\nexport EDITOR=vi"],
+    ["ending in blank lines", "# mine\nalias ll='ls -l'\n\n"],
+  ])("bash: a .bashrc %s comes back byte for byte; a second install adds no second block", async (name, original) => {
+    const env = makeHome(`bash-rc-${name.replaceAll(" ", "-")}`);
+    const bashrc = join(env.HOME!, ".bashrc");
+    writeFileSync(bashrc, original);
+    expect((await regctl(["completion", "install", "--shell", "bash"], env)).code).toBe(0);
+    const rc = readFileSync(bashrc, "utf8");
+    expect(rc).toStartWith(original);
+    expect(rc.split("# >>> regctl completion").length).toBe(2);
+    expect((await regctl(["completion", "install", "--shell", "bash"], env)).stdout).toContain(`${bashrc} has the regctl block already`);
+    expect(readFileSync(bashrc, "utf8")).toBe(rc);
+    expect(await inBash(env, bashrc, "complete -p regctl")).toBe("complete -F _regctl regctl\n");
+    expect((await regctl(["completion", "uninstall", "--shell", "bash"], env)).code).toBe(0);
+    expect(readFileSync(bashrc, "utf8")).toBe(original);
+  });
 
   test("zsh: ~/.zfunc/_regctl and a block in $ZDOTDIR/.zshrc; a new zsh completes; uninstall restores .zshrc byte for byte", async () => {
     const env = makeHome("zsh-install");
@@ -475,6 +560,33 @@ describe("completion install / uninstall, then a new shell", () => {
     expect(readFileSync(zshrc, "utf8")).toStartWith(`${original}\n# >>> regctl completion`);
     expect((await regctl(["completion", "uninstall", "--shell", "zsh"], env)).code).toBe(0);
     expect(readFileSync(zshrc, "utf8")).toBe(original);
+  });
+
+  test("zsh: a .zshrc that runs compinit itself gets no second one (compdef instead), says so, and completes; uninstall restores it", async () => {
+    const env = makeHome("zsh-own-compinit");
+    const zshrc = join(env.HOME!, ".zshrc");
+    const log = join(env.HOME!, "compinit.log");
+    // Any compinit after the user's own shows in compinit.log.
+    const original = `PS1='N> '\nautoload -Uz compinit && compinit -i\ncompinit() { print -r -- again >> ${shq(log)}; }\n`;
+    writeFileSync(zshrc, original);
+    const inst = await regctl(["completion", "install", "--shell", "zsh"], env);
+    expect(inst.stdout).toContain(`added a block to ${zshrc} that puts ${join(env.HOME!, ".zfunc")} on fpath and runs compinit, or only compdef when compinit ran before it`);
+    const pane = new Pane("N> ", ["zsh", "-d"], env);
+    await pane.ready();
+    await pane.completes("regctl ta", "regctl tags", true);
+    await pane.completes(`regctl delete ${H}/bu`, `regctl delete ${H}/busybox:`, false);
+    pane.kill();
+    expect(existsSync(log)).toBe(false);
+    expect((await regctl(["completion", "uninstall", "--shell", "zsh"], env)).code).toBe(0);
+    expect(readFileSync(zshrc, "utf8")).toBe(original);
+  }, 20_000);
+
+  test("zsh: no .zshrc: install makes one, uninstall removes it", async () => {
+    const env = makeHome("zsh-rc-new");
+    const zshrc = join(env.HOME!, ".zshrc");
+    expect((await regctl(["completion", "install", "--shell", "zsh"], env)).stdout).toContain(`created ${zshrc} with a block`);
+    expect((await regctl(["completion", "uninstall", "--shell", "zsh"], env)).code).toBe(0);
+    expect(existsSync(zshrc)).toBe(false);
   });
 
   test("fish: into $XDG_CONFIG_HOME/fish/completions; a new fish completes; uninstall removes it", async () => {

@@ -258,7 +258,21 @@ describe("references and registries", () => {
     "a__b/c--d.e_f:TAG_1.2-rc",
     `${"x".repeat(200)}:${"t".repeat(128)}`,
     "my-registry:443/a.b/c-d/e__f",
+    "LOCALDOMAIN/fooo",
+    "Foo/bar:Tag",
+    "[2001:db8:3:4::192.0.2.33]:5000/debian",
+    "[2001:db8::1]:5000/repo",
+    "192.168.1.1:75050/x",
+    "1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a",
   ];
+  /** Every registry regctl accepts is one a request can be sent to. */
+  const urlFor = (registry: string) => {
+    try {
+      return new URL(`https://${registry}/v2/`).host !== "";
+    } catch {
+      return false;
+    }
+  };
   test("parseReference: only UsageError; what parses re-parses from formatReference to the same value, and is well-formed", () => {
     const r = prng(SEED);
     const res = fuzz(
@@ -281,6 +295,7 @@ describe("references and registries", () => {
           must(ref.tag === undefined || /^[\w][\w.-]{0,127}$/.test(ref.tag), `tag ${show(ref.tag)}`);
           must(ref.digest === undefined || isDigest(ref.digest), `digest ${show(ref.digest)}`);
           must(!/[A-Z]/.test(ref.repository) && ref.repository.length > 0, `repository ${show(ref.repository)}`);
+          must(urlFor(ref.registry), `registry ${show(ref.registry)} makes no URL`);
         }
       },
       [UsageError],
@@ -315,15 +330,27 @@ describe("references and registries", () => {
 
   test("parseRegistry: only UsageError; a result is a host that parses again", () => {
     const r = prng(SEED + 1);
-    const VALID_R = ["localhost:5000", "http://127.0.0.1:5000/", "https://registry.example.com", "[::1]:443", "docker.io", "ghcr.io", "my-host"];
+    const VALID_R = [
+      "localhost:5000",
+      "http://127.0.0.1:5000/",
+      "https://registry.example.com",
+      "[::1]:443",
+      "docker.io",
+      "ghcr.io",
+      "my-host",
+      "LOCALDOMAIN",
+      "[2001:db8::1]:5000",
+      "192.0.2.1:75050",
+    ];
     const res = fuzz(
       "parseRegistry",
-      inputs(r, 6_000, VALID_R, "az09.-:/[]"),
+      inputs(r, 6_000, VALID_R, "azAZ09.-:/[]"),
       (s) => {
         const { registry, scheme } = parseRegistry(s);
         must(scheme === undefined || scheme === "http" || scheme === "https", `scheme ${show(scheme)}`);
         must(parseRegistry(registry).registry === registry, `${show(registry)} does not parse again to itself`);
         must(!/[\s/]/.test(registry), `registry ${show(registry)}`);
+        must(urlFor(registry), `registry ${show(registry)} makes no URL`);
       },
       [UsageError],
     );
