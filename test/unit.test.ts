@@ -12,12 +12,14 @@ import {
   parseRegistry,
   parseRetryAfter,
   parseWwwAuthenticate,
+  OLDEST_CURL,
   type RegistryRequest,
   shQuote,
   shQuoteWithVars,
   toCurl,
   UsageError,
 } from "../regctl.ts";
+import { assertOldCurl, CURL_ADDED, CURL_TOO_NEW, curlOptions } from "./cli.ts";
 import { exec } from "./fixtures.ts";
 
 const D = `sha256:${"ab".repeat(32)}`;
@@ -267,6 +269,7 @@ describe("toCurl", () => {
     const script = toCurl(req, opts);
     // the token request's first line is enough to compare
     expect(req.script?.tokenCapture && req.form ? script.split("\n")[0] : script).toBe(lines);
+    expect(() => assertOldCurl(script, "this case")).not.toThrow();
   });
 
   /** Run lines of toCurl with `curl` a sh function that prints `answer` (what curl would print), and with DIGEST set. */
@@ -319,6 +322,30 @@ describe("toCurl", () => {
     expect(r.stderr).toContain(`the repository changed since the plan: new → ${D}; run it again`);
     const same = await exec(["sh", "-c", `set -eu\nACCEPT=x\n${stub.replace('"new",', "")}\n${recheck}\necho planned`], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
     expect(same).toMatchObject({ code: 0, stdout: "planned\n" });
+  });
+});
+
+describe("the curl the scripts need", () => {
+  test(`every option and -w variable the scripts may use is older than curl ${OLDEST_CURL}; the ones they dropped are newer`, () => {
+    const semver = (v: string) => [...v.split("."), "0", "0"].slice(0, 3).join(".");
+    for (const added of Object.values(CURL_ADDED)) expect(Bun.semver.order(semver(added), OLDEST_CURL)).toBeLessThanOrEqual(0);
+    for (const added of Object.values(CURL_TOO_NEW)) expect(Bun.semver.order(added, OLDEST_CURL)).toBe(1);
+  });
+  test.each([
+    [`DIGEST=$(curl -sS -f -o /dev/null -I -w '%header{docker-content-digest}' http://h/)`, "%header{"],
+    ["curl -sS --fail-with-body -X DELETE http://h/", "--fail-with-body"],
+    [`curl -sS -w '%{header_json}' http://h/`, "header_json"],
+    ["curl -sS --retry-all-errors http://h/", "--retry-all-errors"],
+    [`A=$(curl -sS -w '%{json}' http://h/)`, "%{json}"],
+  ])("refuses %p (%s)", (script, feature) => expect(() => assertOldCurl(script, "a script")).toThrow(feature));
+  test("finds the options of every curl command, however quoted, and not in comments", () => {
+    const script = [
+      "# curl -sS --some-comment",
+      `HEADERS=$(curl -sS -k -f -I -H 'Accept: '"$ACCEPT" http://h/ | tr -d '\\r')`,
+      `[ "$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE "$URL")" = 404 ] || exit 1`,
+      `curl -sS -u "$U:$P" --data-urlencode "a=-x" -D - 'http://h/?-y'`,
+    ].join("\n");
+    expect(curlOptions(script).sort()).toEqual(["%{http_code}", "--data-urlencode", "-D", "-H", "-I", "-S", "-X", "-f", "-k", "-o", "-s", "-u", "-w"].sort());
   });
 });
 
