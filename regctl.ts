@@ -1039,67 +1039,131 @@ interface CurlOptions {
   vars?: ReadonlyMap<string, string>;
 }
 
-/** A request value as one curl command line, runnable in a POSIX shell. */
-export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
-  const vars = opts.vars ?? new Map<string, string>();
-  const q = (s: string) => shQuoteWithVars(s, vars);
+/**
+ * The oldest curl the scripts run with. Every option and -w variable they use is older (CURL_ADDED
+ * in test/cli.ts holds each with the curl release that added it): no -w '%header{…}' (7.84), no
+ * --fail-with-body (7.76), no %{header_json} (7.83). Headers are read from -I or -D - with sh.
+ */
+export const OLDEST_CURL = "7.68.0";
+
+/**
+ * One curl command, on one line: `mode` (how the answer is taken: -f, -o, -w …) after the TLS
+ * flags and credentials, then the method, headers, body and URL. Comments show it without a mode.
+ */
+function curlCommand(req: RegistryRequest, opts: CurlOptions, mode: string[] = []): string {
+  const q = (s: string) => shQuoteWithVars(s, opts.vars ?? new Map());
   const args = ["curl", "-sS"];
   if (opts.insecure) args.push("-k");
   if (opts.cacert) args.push("--cacert", shQuote(opts.cacert));
   if (opts.cert) args.push("--cert", shQuote(opts.cert), "--key", shQuote(opts.key ?? ""));
   if (req.auth && "basic" in req.auth) args.push("-u", `"$${SecretVar.username}:$${SecretVar.password}"`);
   if (req.auth && "bearer" in req.auth) args.push("-H", `"Authorization: Bearer $${req.auth.bearer}"`);
-  const s = req.script ?? {};
-  if (s.tokenCapture) {
-    args.push("-f");
-    if (req.method !== "GET") args.push("-X", req.method);
-  } else if (s.capture) {
-    // -w '%header{…}' (curl ≥ 7.84) prints one response header: the digest, with no jq or sed.
-    args.push("-f", "-o", "/dev/null", ...(req.method === "HEAD" ? ["-I"] : ["-X", req.method]), "-w", shQuote(`%header{${s.capture.header}}`));
-  } else if (req.method === "HEAD") {
-    args.push("-I");
-  } else {
-    // A status the step expects as an answer must not fail the script.
-    if (req.method !== "GET") args.push(...(req.expect ? [] : ["--fail-with-body"]), "-X", req.method);
-  }
+  args.push(...mode);
+  // -I: a HEAD, whose output is the headers
+  if (req.method === "HEAD") args.push("-I");
+  else if (req.method !== "GET") args.push("-X", req.method);
   for (const [k, v] of Object.entries(req.headers ?? {})) args.push("-H", q(`${k}: ${v}`));
   if (req.body !== undefined) args.push("--data-binary", q(req.body));
   for (const [k, v] of req.form ?? []) args.push("--data-urlencode", typeof v === "string" ? q(`${k}=${v}`) : `"${k}=$${SecretVar[v.secret]}"`);
   args.push(q(req.url));
-  const line = args.join(" ");
-  if (s.recheck) return recheckScript(line, req.url, req.auth, s.recheck, opts);
-  if (s.capture) return `${s.capture.variable}=$(${line})`;
-  if (s.stopUnless) {
-    const check = line.replace(/^curl -sS /, `curl -sS -o /dev/null -w '%{http_code}' `);
-    return `[ "$(${check})" = ${s.stopUnless.status} ] || { echo ${shQuote(s.stopUnless.message)} >&2; exit 1; }`;
+  return args.join(" ");
+}
+
+const isWriteMethod = (method: Method) => method !== "GET" && method !== "HEAD";
+
+/** After a command run with -f: a stop that names the request (curl's own message says only the status). */
+const orStop = (req: Pick<RegistryRequest, "method" | "url">, vars: ReadonlyMap<string, string> = new Map()) =>
+  ` || { echo ${shQuoteWithVars(`${req.method} ${req.url} failed: stopping`, vars)} >&2; exit 1; }`;
+
+/** What a write did, and what it did not do when the answer is one the step expects: for the script's echo. */
+function writeOutcome(req: RegistryRequest): { done: string; notDone: string } {
+  const url = new URL(req.url);
+  const m = /^\/v2\/(.+)\/(manifests|blobs)\/(.+)$/.exec(url.pathname);
+  if (m) {
+    const [, path, kind, rest] = m as unknown as [string, string, string, string];
+    const repo = `${url.host}/${decodeURIComponent(path)}`;
+    const ref = decodeURIComponent(rest);
+    const named = `${repo}${ref.includes(":") ? "@" : ":"}${ref}`;
+    if (kind === "manifests" && req.method === "DELETE")
+      return ref.includes(":") ? { done: `deleted ${named}`, notDone: `not deleted: ${named}` } : { done: `untagged ${named}`, notDone: `not untagged by DELETE: ${named}` };
+    if (kind === "manifests" && req.method === "PUT") return { done: `pushed ${named}`, notDone: `not pushed: ${named}` };
+    if (kind === "blobs" && req.method === "POST") return { done: `started a blob upload to ${repo}`, notDone: `no blob upload started in ${repo}` };
+    const digest = url.searchParams.get("digest");
+    if (kind === "blobs" && req.method === "PUT" && digest) return { done: `uploaded blob ${digest} to ${repo}`, notDone: `blob ${digest} not uploaded to ${repo}` };
   }
+  return { done: `${req.method} ${req.url}: done`, notDone: `${req.method} ${req.url}: not done` };
+}
+
+/**
+ * A request value as the lines of a POSIX sh script that send it and check its answer, with sh and
+ * curl alone (curl 7.68 or later): set -eu stops the script at the first failure.
+ *   - a read: its body to /dev/null, -f (an error status fails the script), or, when the step
+ *     expects an error status as an answer, the status checked with -w '%{http_code}';
+ *   - a write: the status checked with -w, the error body shown on failure, an echo of what it did;
+ *   - a captured header: the headers of -I (HEAD) or -D - read with grep and sed;
+ *   - a token request: the token picked out of the JSON by sh.
+ */
+export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
+  const s = req.script ?? {};
+  const q = (text: string) => shQuoteWithVars(text, opts.vars ?? new Map<string, string>());
+  const statusOnly = ["-o", "/dev/null", "-w", "'%{http_code}'"];
+  if (s.recheck) return recheckScript(req, s.recheck, opts);
   if (s.tokenCapture) {
     // sh alone picks the token out of the JSON: "token" when present, else "access_token".
     const v = s.tokenCapture;
-    return [`${v}=$(${line})`, `case $${v} in *'"token"'*) ${v}=\${${v}#*'"token"'} ;; *) ${v}=\${${v}#*'"access_token"'} ;; esac`, `${v}=\${${v}#*'"'}; ${v}=\${${v}%%'"'*}`].join(
-      "\n",
-    );
+    return [
+      `${v}=$(${curlCommand(req, opts, ["-f"])})${orStop(req, opts.vars)}`,
+      `case $${v} in *'"token"'*) ${v}=\${${v}#*'"token"'} ;; *) ${v}=\${${v}#*'"access_token"'} ;; esac`,
+      `${v}=\${${v}#*'"'}; ${v}=\${${v}%%'"'*}`,
+    ].join("\n");
   }
-  return line;
+  if (s.capture) {
+    // The headers (-I prints a HEAD's; -D - the others', the body to /dev/null), one picked by name, CR stripped.
+    const { variable: v, header } = s.capture;
+    const lines = [
+      `HEADERS=$(${curlCommand(req, opts, req.method === "HEAD" ? ["-f"] : ["-f", "-D", "-", "-o", "/dev/null"])})${orStop(req, opts.vars)}`,
+      `${v}=$(printf '%s\\n' "$HEADERS" | grep -i ${shQuote(`^${header}:`)} | sed 's/^[^:]*: *//;q' | tr -d '\\r')`,
+    ];
+    if (s.capture.check === false) lines.push(`[ -n "$${v}" ] || { echo ${shQuote(`the answer has no ${header} header: stopping`)} >&2; exit 1; }`);
+    if (isWriteMethod(req.method)) lines.push(`echo ${q(writeOutcome(req).done)}`);
+    return lines.join("\n");
+  }
+  if (s.stopUnless) return `[ "$(${curlCommand(req, opts, statusOnly)})" = ${s.stopUnless.status} ] || { echo ${shQuote(s.stopUnless.message)} >&2; exit 1; }`;
+  if (isWriteMethod(req.method)) {
+    // The body and the status in one answer: the status is its last word.
+    const { done, notDone } = writeOutcome(req);
+    const expected = (req.expect ?? []).map((status) => `*' '${status}`).join("|");
+    return [
+      `ANSWER=$(${curlCommand(req, opts, ["-w", "' %{http_code}'"])})`,
+      `case $ANSWER in *' '2??) echo ${q(done)} ;;${expected ? ` ${expected}) echo ${q(`${notDone} (the registry answered `)}"\${ANSWER##* })" ;;` : ""} *) echo ${q(`${req.method} ${req.url} failed: `)}"$ANSWER" >&2; exit 1 ;; esac`,
+    ].join("\n");
+  }
+  const expected = [...new Set([...(req.expect ?? []), ...(req.anonymous ? [401] : [])])];
+  if (expected.length === 0) return curlCommand(req, opts, ["-f", "-o", "/dev/null"]) + orStop(req, opts.vars);
+  // curl does not follow redirects here: a 3xx is an answer too.
+  return [
+    `STATUS=$(${curlCommand(req, opts, statusOnly)})`,
+    `case $STATUS in ${["2??", "3??", ...expected].join("|")}) ;; *) echo ${q(`${req.method} ${req.url} answered `)}"$STATUS" >&2; exit 1 ;; esac`,
+  ].join("\n");
 }
 
 /**
  * The recheck before the first write, as sh: the tags/list answer cut down to its tags with
  * parameter expansion (tags are [A-Za-z0-9_.-]: nothing in them needs quoting), every tag HEADed
- * with the same Accept list and credentials, a list the plan did not read fetched, and a stop with
- * regctl's own message if a write of the plan would remove a tag it did not plan.
+ * with the same Accept list and credentials, its status line, digest and type read from the
+ * headers by sh, a list the plan did not read fetched, and a stop with regctl's own message if a
+ * write of the plan would remove a tag it did not plan.
  */
-function recheckScript(list: string, url: string, auth: RegistryRequest["auth"], w: PlannedWrites, opts: CurlOptions): string {
+function recheckScript(req: RegistryRequest, w: PlannedWrites, opts: CurlOptions): string {
   // "{TAG}" and "{D}" stand for the loop's variables, as captured values stand for theirs.
   const vars = new Map([...(opts.vars ?? []), ["{TAG}", "TAG"], ["{D}", "D"]]);
-  const manifests = url.replace(/\/tags\/list(\?.*)?$/, "/manifests/");
-  const manifest = (method: Method, ref: string) => toCurl({ method, url: manifests + ref, headers: { Accept: MANIFEST_ACCEPT }, auth }, { ...opts, vars });
-  const head = manifest("HEAD", "{TAG}").replace(/^curl -sS /, `curl -sS -o /dev/null -w '%{http_code} %header{docker-content-digest} %header{content-type}' `);
-  const get = manifest("GET", "{D}").replace(/^curl -sS /, "curl -sS -f ");
+  const manifests = req.url.replace(/\/tags\/list(\?.*)?$/, "/manifests/");
+  const manifest = (method: Method, ref: string, mode: string[]) =>
+    curlCommand({ method, url: manifests + ref, headers: { Accept: MANIFEST_ACCEPT }, auth: req.auth }, { ...opts, vars }, mode);
   const words = (xs: Iterable<string>) => shQuote(` ${[...xs].join(" ")} `);
   const stop = (message: string) => `{ echo "${message}" >&2; exit 1; }`;
   return [
-    `TAGS=$(${list.replace(/^curl -sS /, "curl -sS -f ")})`,
+    `TAGS=$(${curlCommand(req, opts, ["-f"])})${orStop(req, opts.vars)}`,
     `TAGS=\${TAGS#*'"tags"'}; case $TAGS in *'['*) TAGS=\${TAGS#*'['}; TAGS=\${TAGS%%']'*} ;; *) TAGS= ;; esac`,
     `PLAN_DELETES=${words(w.deletes.keys())}`,
     `PLAN_TAGS=${words([...w.deletes].flatMap(([d, tags]) => tags.map((t) => `${t}@${d}`)))}`,
@@ -1110,7 +1174,14 @@ function recheckScript(list: string, url: string, auth: RegistryRequest["auth"],
     `  case $TAGS in *'"'*) ;; *) break ;; esac`,
     `  TAGS=\${TAGS#*'"'}; TAG=\${TAGS%%'"'*}; TAGS=\${TAGS#*'"'}`,
     `  case $TAG in ''|*[!A-Za-z0-9_.-]*) ${stop("the registry listed a tag that is not one: $TAG")} ;; esac`,
-    `  HEAD=$(${head})`,
+    '  # the status, digest and type of the tag, from the headers: HEAD="200 sha256:… application/…"',
+    `  HEAD=$(${manifest("HEAD", "{TAG}", [])} | tr -d '\\r' | {`,
+    "    C= D= T=",
+    "    while IFS=: read -r K V; do",
+    `      case $K in HTTP/*) C=\${K#* }; C=\${C%% *} ;; [Dd]ocker-[Cc]ontent-[Dd]igest) D=\${V# } ;; [Cc]ontent-[Tt]ype) T=\${V# } ;; esac`,
+    "    done",
+    `    echo "$C $D $T"`,
+    "  })",
     `  case $HEAD in 404' '*) continue ;; 200' 'sha256:*) ;; *) ${stop("the recheck could not read $TAG: $HEAD")} ;; esac`,
     `  D=\${HEAD#* }; TYPE=\${D#* }; D=\${D%% *}`,
     "  # a tag to untag that moved: untagging it now would remove what was pushed",
@@ -1119,7 +1190,7 @@ function recheckScript(list: string, url: string, auth: RegistryRequest["auth"],
     `  case $PLAN_DELETES in *" $D "*) case $PLAN_TAGS in *" $TAG@$D "*) ;; *) CHANGED="$CHANGED, $TAG → $D"; continue ;; esac ;; esac`,
     "  # a list the plan did not read, holding a digest to delete",
     `  case $TYPE in *manifest.list*|*image.index*) case $PLAN_LISTS in *" $D "*) ;; *)`,
-    `    LIST=$(${get})`,
+    `    LIST=$(${manifest("GET", "{D}", ["-f"])})${orStop({ method: "GET", url: `${manifests}{D}` }, vars)}`,
     `    for X in $PLAN_DELETES; do case $LIST in *"$X"*) CHANGED="$CHANGED, $TAG → $D (a list holding $X)"; break ;; esac; done ;;`,
     "  esac ;; esac",
     "done",
@@ -1146,7 +1217,7 @@ export function makeLog(opts: { curl: boolean; verbose: boolean }, write = (s: s
   const start = () => {
     if (started || !opts.curl) return;
     started = true;
-    write("#!/bin/sh\n# curl transcript of regctl: runnable with sh and curl alone\nset -eu\n");
+    write(`#!/bin/sh\n# curl transcript of regctl: runs with sh and curl ${OLDEST_CURL} or later alone, and stops at the first failure\nset -eu\n`);
   };
   const comment = (line: string) =>
     line
@@ -1186,6 +1257,8 @@ export function makeLog(opts: { curl: boolean; verbose: boolean }, write = (s: s
 class Transcript {
   /** values captured into shell variables (and the Accept list), shown as "$VAR" in later commands */
   private readonly vars = new Map<string, string>();
+  /** secret variables the script checks are set, each once, before the first line that uses it */
+  private readonly checked = new Set<string>();
 
   constructor(
     private readonly log: Log,
@@ -1208,24 +1281,23 @@ class Transcript {
     if (req.script?.capture && res.status < 300) this.captured(req, res.headers.get(req.script.capture.header) ?? undefined);
   }
 
-  /** A write a dry run does not send: the command all the same, and what it will capture. */
+  /** A write a dry run does not send: the command all the same, under a note that says so, and what it will capture. */
   notSent(req: RegistryRequest): void {
     if (!this.enabled) return;
-    this.command(req);
+    this.command(req, { notSent: true });
     if (req.script?.capture?.planned) this.captured(req, req.script.capture.planned);
-    this.log.note("dry run: not sent");
   }
 
   /** A request that got no answer: a comment, with why. */
   failed(req: RegistryRequest, reason: string): void {
-    if (this.enabled) this.log.note(`${toCurl(req, this.options(req))}\n→ ${reason}`);
+    if (this.enabled) this.log.note(`${curlCommand(req, this.options(req))}\n→ ${reason}`);
   }
 
   private options(req: RegistryRequest): CurlOptions {
     return { ...this.tls(new URL(req.url).host), vars: this.vars };
   }
 
-  private command(req: RegistryRequest, { comment = false } = {}): void {
+  private command(req: RegistryRequest, { comment = false, notSent = false } = {}): void {
     const s = req.script ?? {};
     if ((req.headers?.Accept === MANIFEST_ACCEPT || s.recheck) && !this.vars.has(MANIFEST_ACCEPT)) {
       this.log.note(
@@ -1235,10 +1307,34 @@ class Transcript {
       this.log.script(`ACCEPT=${shQuote(MANIFEST_ACCEPT)}`);
       this.vars.set(MANIFEST_ACCEPT, "ACCEPT");
     }
-    const line = toCurl(req, this.options(req));
-    if (s.why && !comment) this.log.note(s.why);
-    if (s.comment || comment) this.log.note(line);
-    else this.log.script(line);
+    // A probe, or an attempt that was refused or failed: the bare command, as a comment.
+    if (s.comment || comment) {
+      this.log.note(curlCommand(req, this.options(req)));
+      return;
+    }
+    const lines = toCurl(req, this.options(req));
+    this.secretsChecked(req, lines);
+    if (s.why) this.log.note(s.why);
+    if (notSent) this.log.note("dry run: regctl did not send the next command; this script will");
+    this.log.script(lines);
+  }
+
+  /**
+   * Before the first line that uses a secret variable: a check that it is set, which stops the
+   * script with the variables to set (and whose they are) before any request uses it.
+   */
+  private secretsChecked(req: RegistryRequest, lines: string): void {
+    const used = Object.values(SecretVar).filter((v) => lines.includes(`$${v}`) && !this.checked.has(v));
+    if (used.length === 0) return;
+    const form = req.form?.find(([, v]) => typeof v !== "string")?.[1];
+    const host = (req.auth && "basic" in req.auth ? req.auth.host : undefined) ?? (typeof form === "object" ? form.host : undefined) ?? new URL(req.url).host;
+    this.log.note(`the credentials for ${host} come from the environment: this script holds no secret`);
+    for (const v of used) {
+      this.checked.add(v);
+      const set =
+        v === SecretVar.identityToken ? `set ${v} to the identity token for ${host}` : `set ${SecretVar.username} and ${SecretVar.password} to the credentials for ${host}`;
+      this.log.script(`: "\${${v}:?${set}}"`);
+    }
   }
 
   /** The lines after a captured value: a check that it is still what was planned, or its resolution. */

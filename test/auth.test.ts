@@ -80,6 +80,9 @@ function running(pid: number): boolean {
   }
 }
 
+/** A transcript whose every curl first says "request: URL" on stderr: to see whether it sent anything. */
+const traced = (script: string) => `curl() { for a; do u=$a; done; echo "request: $u" >&2; command curl "$@"; }\n${script}`;
+
 const tagsOf = async (r: Registry, repo: string, headers: Record<string, string>, fetchOptions: object = {}) => {
   const res = await fetch(`${r.url}/v2/${repo}/tags/list`, { headers, ...fetchOptions });
   return res.status === 404 ? [] : (((await res.json()) as { tags: string[] | null }).tags ?? []).sort();
@@ -156,6 +159,27 @@ describe("htpasswd basic auth behind TLS", () => {
     expect(await tagsOf(tls, "busybox", basicHeaders(), tlsFetch())).toEqual(["edge"]);
   });
 
+  test("a script made with credentials, run without them: it stops before any request, naming the variables to set", async () => {
+    const plan = await run(["tags", `${tls.host}/busybox`, "--curl", "--cacert", tls.caCertPath!], { env: env(creds) });
+    expect(plan.code).toBe(0);
+    const set = `set REGCTL_USERNAME and REGCTL_PASSWORD to the credentials for ${tls.host}`;
+    expect(plan.stderr).toContain(`: "\${REGCTL_USERNAME:?${set}}"\n: "\${REGCTL_PASSWORD:?${set}}"\n`);
+    for (const [given, missing] of [
+      [{}, "REGCTL_USERNAME"],
+      [{ REGCTL_USERNAME: USER }, "REGCTL_PASSWORD"],
+    ] as const) {
+      const r = await sh(traced(plan.stderr), given);
+      expect(r.code).not.toBe(0);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toContain(`${missing}: ${set}`);
+      expect(r.stderr).not.toContain("request:");
+    }
+    // with them, it runs (and the trace shows its requests)
+    const ok = await sh(traced(plan.stderr), creds);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toContain(`request: https://${tls.host}/v2/busybox/tags/list`);
+  });
+
   test("login checks and stores as docker does (0600), logout removes; a wrong password stores nothing", async () => {
     const h = mkdtempSync(join(tmpdir(), "regctl-home-"));
     const e = { HOME: h, DOCKER_CONFIG: join(h, ".docker") };
@@ -212,6 +236,17 @@ describe("token auth (the registry verifies the token server's JWTs)", () => {
     }
   });
 
+  test("a tags script through the token server, run without the credentials: it stops before any request; with them it runs", async () => {
+    const plan = await run(["tags", `${tok.registry.host}/busybox`, "--curl"], { env: env(creds) });
+    expect(plan.code).toBe(0);
+    expect(plan.stderr).not.toMatch(/%header\{|--fail-with-body|header_json/);
+    const r = await sh(traced(plan.stderr));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`REGCTL_USERNAME: set REGCTL_USERNAME and REGCTL_PASSWORD to the credentials for ${tok.registry.host}`);
+    expect(r.stderr).not.toContain("request:");
+    expect(await sh(plan.stderr, creds)).toMatchObject({ code: 0, stdout: "", stderr: "" });
+  });
+
   test("a token without the scope: insufficient_scope, exit 1, nothing deleted", async () => {
     await tokenPush(tok, "scoped/app", ["1"], "scoped");
     const r = await run(["delete", `${tok.registry.host}/scoped/app:1`, "--yes"], { env: env({ REGCTL_USERNAME: READER, REGCTL_PASSWORD: READER_PASSWORD }) });
@@ -244,6 +279,12 @@ describe("token auth (the registry verifies the token server's JWTs)", () => {
     expect(r.stdout).toBe("edge\n");
     expect(r.stderr).toContain(`--data-urlencode "refresh_token=$REGCTL_IDENTITY_TOKEN"`);
     expect(r.stderr).not.toContain(refresh_token);
+    // the script asks for the identity token by name, and runs with it
+    const without = await sh(traced(r.stderr));
+    expect(without.code).not.toBe(0);
+    expect(without.stderr).toContain(`REGCTL_IDENTITY_TOKEN: set REGCTL_IDENTITY_TOKEN to the identity token for ${tok.registry.host}`);
+    expect(without.stderr).not.toContain("request:");
+    expect(await sh(r.stderr, { REGCTL_IDENTITY_TOKEN: refresh_token })).toMatchObject({ code: 0, stderr: "" });
     expect(tok.requests.some((q) => q.method === "POST" && q.body?.includes("grant_type=refresh_token"))).toBe(true);
   });
 });

@@ -1,9 +1,10 @@
 // Run regctl as a user does: a child process, its exit code, stdout and stderr.
 // REGCTL_BIN picks the program (make test sets it to dist/regctl, the compiled binary);
 // by default the tests run `bun regctl.ts`.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { OLDEST_CURL } from "../regctl.ts";
 import { exec } from "./fixtures.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
@@ -70,13 +71,107 @@ export async function run(args: string[], opts: { env?: Record<string, string>; 
   });
   scan(r, stdout, `stdout of ${r.what}`);
   scan(r, stderr, `stderr of ${r.what}`);
+  if (stderr.startsWith("#!/bin/sh\n")) assertOldCurl(stderr, `the transcript of ${r.what}`);
   return { code, stdout, stderr };
 }
 
-/** Run a shell script (a --curl transcript) with sh, as a user would. */
+/**
+ * The curl options and -w variables a transcript may use, each with the curl release that added it
+ * (the "Added:" line of curl's docs/cmdline-opts/<option>.md; a -w variable's "(Added in …)" in
+ * write-out.md, none for http_code: as old as -w). Every transcript the suite prints or runs is
+ * checked against it: an option missing here, or newer than OLDEST_CURL, fails the test that made it.
+ */
+export const CURL_ADDED: Record<string, string> = {
+  "-s": "4.0", // --silent
+  "-S": "5.9", // --show-error
+  "-f": "4.0", // --fail
+  "-o": "4.0", // --output
+  "-I": "4.0", // --head
+  "-D": "5.7", // --dump-header
+  "-X": "6.0", // --request
+  "-H": "5.0", // --header
+  "-u": "4.0", // --user
+  "-k": "7.10", // --insecure
+  "--cacert": "7.5",
+  "--cert": "5.0",
+  "--key": "7.9.3",
+  "--data-binary": "7.2",
+  "--data-urlencode": "7.18.0",
+  "-w": "6.5", // --write-out
+  "%{http_code}": "6.5",
+};
+/** What older scripts used, and the curl release that added it: none may appear any more. */
+export const CURL_TOO_NEW: Record<string, string> = { "--fail-with-body": "7.76.0", header_json: "7.83.0", "%header{": "7.84.0" };
+
+/** Options of curl that take a value (the next word). */
+const CURL_TAKES_VALUE = new Set(["-o", "-D", "-X", "-H", "-u", "-w", "--cacert", "--cert", "--key", "--data-binary", "--data-urlencode"]);
+
+/** The options (and -w variables) of every curl command in a script, comments left out. */
+export function curlOptions(script: string): string[] {
+  const found = new Set<string>();
+  const commands = script
+    .split("\n")
+    .filter((line) => !/^\s*#/.test(line))
+    .join("\n");
+  // From each "curl", its sh words (quotes removed, "$VAR" kept as text) up to what ends the command.
+  for (const start of commands.matchAll(/(?<=^|[\s($])curl(?=\s)/gm)) {
+    // a command is one line in these scripts
+    const rest = commands.slice(start.index + 4).split("\n", 1)[0]!;
+    const words = [...rest.matchAll(/(?:[^\s'"\\;|()]+|'[^']*'|"(?:[^"\\]|\\.)*"|\\.)+|[;|()\n]/g)].map((m) => m[0].replace(/'([^']*)'|"((?:[^"\\]|\\.)*)"/g, "$1$2"));
+    for (let i = 0; i < words.length && !/^[;|()\n]$/.test(words[i]!); i++) {
+      const w = words[i]!;
+      if (!w.startsWith("-")) continue;
+      // -sS is -s and -S
+      for (const o of w.startsWith("--") ? [w] : [...w.slice(1)].map((c) => `-${c}`)) found.add(o);
+      if (!CURL_TAKES_VALUE.has(w)) continue;
+      i++;
+      if (w === "-w") for (const m of (words[i] ?? "").matchAll(/%\{[a-z_]+\}|%header\{/g)) found.add(m[0]);
+    }
+  }
+  return [...found];
+}
+
+const versionOrder = (v: string) => v.split(".").reduce((n, part, i) => n + Number(part) * 1000 ** (2 - i), 0);
+
+/** Every transcript the suite printed (--curl) or ran, and where it came from: each checked by assertOldCurl. */
+export const scriptsChecked: { where: string; script: string }[] = [];
+
+/** Throws when a script uses a curl feature newer than OLDEST_CURL, or one CURL_ADDED does not list. */
+export function assertOldCurl(script: string, where: string): void {
+  for (const [feature, added] of Object.entries(CURL_TOO_NEW))
+    if (script.includes(feature)) throw new Error(`${where} uses ${feature} (curl ${added}): the scripts run with curl ${OLDEST_CURL}`);
+  for (const o of curlOptions(script)) {
+    const added = CURL_ADDED[o];
+    if (!added) throw new Error(`${where} uses curl ${o}, which CURL_ADDED in test/cli.ts does not list: add it with the curl release that added it`);
+    if (versionOrder(added) > versionOrder(OLDEST_CURL)) throw new Error(`${where} uses curl ${o} (curl ${added}): the scripts run with curl ${OLDEST_CURL}`);
+  }
+  scriptsChecked.push({ where, script });
+}
+
+/**
+ * The PATH transcripts run with: the system's curl, or REGCTL_TEST_CURL (a curl binary, e.g. one
+ * built from curl's tag curl-7_68_0) first, to run every script of the suite with an old curl.
+ */
+const scriptPath = (() => {
+  const path = process.env.PATH ?? "/usr/bin:/bin";
+  const curl = process.env.REGCTL_TEST_CURL;
+  if (!curl) return path;
+  const dir = mkdtempSync(join(tmpdir(), "regctl-curl-"));
+  symlinkSync(resolve(curl), join(dir, "curl"));
+  return `${dir}:${path}`;
+})();
+
+/** The version of the curl that sh() runs transcripts with. */
+export async function scriptCurlVersion(): Promise<string> {
+  const { stdout } = await exec(["sh", "-c", "curl --version"], { env: { PATH: scriptPath } });
+  return /^curl (\S+)/.exec(stdout)?.[1] ?? "";
+}
+
+/** Run a shell script (a --curl transcript) with sh, as a user would; its curl features are checked first. */
 export async function sh(script: string, env: Record<string, string> = {}): Promise<RunResult> {
   const r = record("a transcript run by sh", Object.values(env));
-  const { code, stdout, stderr } = await exec(["sh", "-c", script], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, timeoutMs: 30_000 });
+  assertOldCurl(script, "a transcript run by sh");
+  const { code, stdout, stderr } = await exec(["sh", "-c", script], { env: { PATH: scriptPath, ...env }, timeoutMs: 30_000 });
   scan(r, stdout, `stdout of ${r.what}`);
   scan(r, stderr, `stderr of ${r.what}`);
   return { code, stdout, stderr };

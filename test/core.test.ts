@@ -70,14 +70,21 @@ describe("the seed question: delete busybox:latest", () => {
     for (const line of plan.stderr.trim().split("\n"))
       expect(
         line.startsWith("#") ||
-          /^(curl |DIGEST=\$\(curl |\[ "\$DIGEST" = |ACCEPT=|set -eu|\[ "\$\(curl |TAGS=|PLAN_[A-Z]+=|CHANGED=$|while :; do$| {2}|done$|\[ -z "\$CHANGED" \])/.test(line),
+          /^(curl |(HEADERS|STATUS|ANSWER)=\$\(curl |DIGEST=\$\(printf |case \$(STATUS|ANSWER) in |\[ "\$DIGEST" = |ACCEPT=|set -eu|\[ "\$\(curl |TAGS=|PLAN_[A-Z]+=|CHANGED=$|while :; do$| {2}|done$|\[ -z "\$CHANGED" \])/.test(
+            line,
+          ),
       ).toBe(true);
+    // the dry-run note stands above the command regctl did not send, never under it
+    expect(plan.stderr).toContain(`# dry run: regctl did not send the next command; this script will\nANSWER=$(curl -sS -w ' %{http_code}' -X DELETE`);
+    expect(plan.stderr).not.toContain("dry run: not sent");
     expect(plan.stderr).toContain("PLAN_DELETES=");
     expect(plan.stderr).toContain(`-X DELETE http://${reg.host}/v2/${repo}/manifests/"$DIGEST"`);
     expect(plan.stderr).toContain("Accept: ");
     expect(plan.stderr).toContain("deleting it removes 2 tags");
     const result = await sh(plan.stderr);
     expect(result.code).toBe(0);
+    // the reads print nothing; the write says what it did
+    expect(result.stdout).toBe(`deleted ${reg.host}/${repo}@${img.digest}\n`);
     expect(await registryTags(reg.url, repo)).toEqual(["keep"]);
     expect(await manifestStatus(reg.url, repo, img.digest)).toBe(404);
   });
@@ -136,7 +143,7 @@ test("REGCTL_CURL=1 turns the transcript on without --curl", async () => {
   const r = await run(["digest", `${reg.host}/busybox:edge`], { env: { REGCTL_CURL: "1" } });
   expect(r.code).toBe(0);
   expect(r.stderr.startsWith("#!/bin/sh\n")).toBe(true);
-  expect(r.stderr).toContain(`curl -sS -I -H 'Accept: '"$ACCEPT" http://${reg.host}/v2/busybox/manifests/edge`);
+  expect(r.stderr).toContain(`curl -sS -f -o /dev/null -I -H 'Accept: '"$ACCEPT" http://${reg.host}/v2/busybox/manifests/edge`);
 });
 
 describe("lists and indexes", () => {

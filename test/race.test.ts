@@ -221,7 +221,7 @@ describe("--dry-run --curl: the script rechecks before its first write", () => {
     expect(plan.code).toBe(0);
     // The recheck is one loop in the script, not a line per tag.
     expect(plan.stderr).toContain("PLAN_DELETES=");
-    expect(plan.stderr.split("\n").filter((l) => l.startsWith("curl -sS -I ")).length).toBe(3); // the plan's own HEADs
+    expect(plan.stderr.split("\n").filter((l) => l.startsWith("curl -sS -f -o /dev/null -I ")).length).toBe(3); // the plan's own HEADs
     await tagAs(repo, img, "prod");
     const stopped = await sh(plan.stderr);
     expect(stopped.code).toBe(1);
@@ -283,7 +283,7 @@ describe("--dry-run --curl: the script rechecks before its first write", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("PLAN_DELETES=");
     // Three tags HEADed by the plan; the recheck's three HEADs are in the loop.
-    expect(r.stderr.split("\n").filter((l) => l.startsWith("curl -sS -I ")).length).toBe(3);
+    expect(r.stderr.split("\n").filter((l) => l.startsWith("curl -sS -f -o /dev/null -I ")).length).toBe(3);
     expect(await manifestStatus(reg.url, repo, img.digest)).toBe(404);
   });
 
