@@ -2939,6 +2939,20 @@ interface PruneDecision {
   frees: number;
   /** --older-than as an instant: images created before it are old */
   cutoff?: string;
+  /** --keep's last place went to one of several images created at the same instant: the tie was broken by tag */
+  ties?: KeepTie;
+}
+
+/** Images that share a creation time across --keep's boundary (reproducible builds date every image 1970). */
+interface KeepTie {
+  /** the creation time they share */
+  created: string;
+  /** tags with that time, ranked by `order`, and the images (digests) they are on */
+  tags: number;
+  images: number;
+  /** of those tags, how many --keep kept */
+  kept: number;
+  order: string;
 }
 
 interface PrunePlan extends PruneDecision {
@@ -2981,23 +2995,38 @@ export function decidePrune(
   const reasons = new Map<string, { remove: boolean; reason: string }>();
   const byTime = policy.keep !== undefined || policy.olderThan !== undefined;
   const cutoff = policy.olderThan === undefined ? undefined : new Date(policy.olderThan).toISOString().replace(/\.\d+Z$/, "Z");
-  for (const t of matched) if (byTime && Number.isNaN(time(t))) reasons.set(t.tag, { remove: false, reason: "no creation time" });
+  for (const t of matched) if (byTime && Number.isNaN(time(t))) reasons.set(t.tag, { remove: false, reason: "no creation time: its age is unknown" });
   const newest = matched.filter((t) => !reasons.has(t.tag)).sort((a, b) => time(b) - time(a) || naturalCompare(b.tag, a.tag));
+  const when = cutoff === undefined ? "" : instant(cutoff);
   for (const [i, t] of newest.entries()) {
     if (policy.keep !== undefined && i < policy.keep) {
-      reasons.set(t.tag, { remove: false, reason: `among the ${policy.keep} newest` });
+      reasons.set(t.tag, { remove: false, reason: policy.keep === 1 ? "the newest" : `one of the ${policy.keep} newest` });
       continue;
     }
     if (policy.olderThan !== undefined && time(t) >= policy.olderThan) {
-      reasons.set(t.tag, { remove: false, reason: `created after ${cutoff}` });
+      reasons.set(t.tag, { remove: false, reason: `created after ${when}` });
       continue;
     }
     const why = [
-      policy.keep !== undefined ? `beyond the ${policy.keep} newest` : "",
-      policy.olderThan !== undefined ? `created before ${cutoff}` : "",
-      policy.match ? "matches --match" : "",
+      policy.match ? "matched by --match" : "",
+      policy.olderThan !== undefined ? `created before ${when}` : "",
+      policy.keep === 0 ? "--keep 0 keeps none" : policy.keep === 1 ? "not the newest" : policy.keep !== undefined ? `not one of the ${policy.keep} newest` : "",
     ].filter(Boolean);
-    reasons.set(t.tag, { remove: true, reason: why.join(", ") || "matched" });
+    reasons.set(t.tag, { remove: true, reason: why.join(", ") });
+  }
+  // --keep's boundary between two images created at the same instant: the tag order decided.
+  let ties: KeepTie | undefined;
+  const last = policy.keep ? newest[policy.keep - 1] : undefined;
+  const next = policy.keep ? newest[policy.keep] : undefined;
+  if (last && next && time(last) === time(next)) {
+    const tied = newest.filter((t) => time(t) === time(last));
+    ties = {
+      created: created(last)!,
+      tags: tied.length,
+      images: new Set(tied.map((t) => t.digest)).size,
+      kept: tied.filter((t) => newest.indexOf(t) < policy.keep!).length,
+      order: "tag, natural version order, highest first",
+    };
   }
   // A digest stays while a kept tag points at it, or a kept list holds it; so do their referrers.
   const needed = new Set<string>();
@@ -3007,15 +3036,28 @@ export function decidePrune(
     for (const c of images.get(digest)?.children ?? []) keep(c);
     for (const r of referrers.of.get(digest) ?? []) keep(r.digest);
   };
-  for (const t of tags.filter((t) => !reasons.get(t.tag)?.remove)) keep(t.digest);
-  const rows: PruneRow[] = tags.map((t) => {
-    const r = reasons.get(t.tag);
-    const base = { tag: t.tag, digest: t.digest, created: created(t), size: size(t.digest) };
-    if (!r) return { ...base, action: "keep", reason: policy.match || policy.exclude ? "not matched" : "kept" };
-    if (!r.remove) return { ...base, action: "keep", reason: r.reason };
-    if (needed.has(t.digest)) return { ...base, action: "untag", reason: `${r.reason}; its digest stays for a kept tag` };
-    return { ...base, action: "delete", reason: r.reason };
-  });
+  const kept = tags.filter((t) => !reasons.get(t.tag)?.remove);
+  for (const t of kept) keep(t.digest);
+  /** Why a digest stays though one of its tags goes: a kept tag on it, or a kept list that holds it. */
+  const staysFor = (digest: string) => {
+    const same = kept.filter((k) => k.digest === digest).map((k) => k.tag);
+    if (same.length) return `its image stays, tagged ${same.sort(naturalCompare).join(", ")}`;
+    const list = kept.find((k) => images.get(k.digest)?.children.includes(digest));
+    return list ? `its image stays in the kept list ${list.tag}` : "its image stays for a kept one";
+  };
+  const unmatched = (tag: string) =>
+    policy.exclude?.some((r) => r.test(tag)) ? "excluded by --exclude" : policy.match ? "not matched by --match" : "not a referrer: --dangling leaves images";
+  // In natural version order, and so are the deletes and untags: a prune works through v1.9 before v1.10.
+  const rows: PruneRow[] = [...tags]
+    .sort((a, b) => naturalCompare(a.tag, b.tag))
+    .map((t) => {
+      const r = reasons.get(t.tag);
+      const base = { tag: t.tag, digest: t.digest, created: created(t), size: size(t.digest) };
+      if (!r) return { ...base, action: "keep", reason: unmatched(t.tag) };
+      if (!r.remove) return { ...base, action: "keep", reason: r.reason };
+      if (needed.has(t.digest)) return { ...base, action: "untag", reason: `${r.reason}; ${staysFor(t.digest)}` };
+      return { ...base, action: "delete", reason: r.reason };
+    });
   const deletes = [...new Set(rows.filter((r) => r.action === "delete").map((r) => r.digest))];
   const untags = rows.filter((r) => r.action === "untag").map((r) => r.tag);
   // Referrers of a deleted image go after it (each once, and never one a kept image needs).
@@ -3048,15 +3090,16 @@ export function decidePrune(
     const action = going.has(digest) ? "delete" : "keep";
     const shown = tagged.length ? tagged : going.has(digest) ? [""] : [];
     const subjectTags = (tagsOn.get(image) ?? []).filter((t) => !ReferrerIndex.isReferrerTag(t));
-    const whose = subjectTags.length ? subjectTags.join(", ") : image;
+    const whose = subjectTags.length ? subjectTags.sort(naturalCompare).join(", ") : abbrevDigest(image);
+    const kind = kindOf.get(digest) ?? "referrer";
     for (const tag of shown)
       remember(referrerRows, image, () => []).push({
         tag,
         digest,
         size: size(digest),
         action,
-        reason: action === "delete" ? `referrer of ${whose}: goes after it` : `referrer of ${whose}: kept with it`,
-        referrer: { of: image, kind: kindOf.get(digest) ?? "referrer" },
+        reason: `${kind} of ${whose}: ${action === "delete" ? "deleted after it" : "kept with it"}`,
+        referrer: { of: image, kind },
       });
   }
   for (const t of allTags)
@@ -3079,14 +3122,13 @@ export function decidePrune(
   const keptBlobs = new Set([...needed].flatMap((d) => [...(images.get(d)?.blobs.keys() ?? [])]));
   const freed = new Map<string, number>();
   for (const d of going) for (const [b, n] of images.get(d)?.blobs ?? []) if (!keptBlobs.has(b)) freed.set(b, n);
-  const ordered = rows.sort((a, b) => naturalCompare(a.tag, b.tag));
   const placed = new Set<string>();
-  const withReferrers = ordered.flatMap((r) => {
+  const withReferrers = rows.flatMap((r) => {
     if (placed.has(r.digest)) return [r];
     placed.add(r.digest);
     return [r, ...(referrerRows.get(r.digest) ?? [])];
   });
-  return { rows: [...withReferrers, ...dangling], deletes, referrerDeletes, untags, frees: sum(freed.values()), cutoff };
+  return { rows: [...withReferrers, ...dangling], deletes, referrerDeletes, untags, frees: sum(freed.values()), cutoff, ...(ties ? { ties } : {}) };
 }
 
 /** Every referrer of every image, once. */
@@ -3420,6 +3462,9 @@ function garbageCollectAdvice(): string[] {
 const out = (s: string) => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
 const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
 
+/** `1 tag`, `2 tags`. */
+const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;
+
 function humanSize(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
@@ -3446,6 +3491,15 @@ const shortDate = (d?: string) =>
         .slice(0, 20)
     : "-";
 
+/** A digest in a sentence: `sha256:4f2a9c1b7e3d…`. */
+const abbrevDigest = (d: string) => (/^[a-z0-9]+:[a-f0-9]{13,}$/.test(d) ? `${d.slice(0, d.indexOf(":") + 13)}…` : d);
+
+/** An instant in a sentence: the date alone at midnight UTC, else to the second. */
+function instant(iso: string): string {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)/.exec(iso);
+  if (!m) return iso;
+  return m[2] === "00:00:00" ? m[1]! : `${m[1]} ${m[2]} UTC`;
+}
 /** Columns padded to their widest cell. */
 function columns(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
@@ -3478,17 +3532,26 @@ function printPrunePlan(plan: PrunePlan): void {
         shortDate(r.created),
         humanSize(r.size),
         r.action,
-        r.referrer ? `${r.referrer.kind}: ${r.reason}` : r.reason,
+        r.reason,
       ]),
     ]),
   );
   const count = (a: string) => plan.rows.filter((r) => r.action === a && !r.referrer).length;
   const referrers = plan.rows.filter((r) => r.referrer);
-  if (plan.cutoff) out(`--older-than: images created before ${shortDate(plan.cutoff)} (UTC) are old`);
+  if (plan.ties) for (const line of tieLines(plan.ties)) out(line);
   out(
-    `plan: keep ${count("keep")} tags, delete ${plan.deletes.length} manifests (${count("delete")} tags), untag ${count("untag")}` +
-      `${referrers.length ? `; referrers: delete ${plan.referrerDeletes.length}, keep ${referrers.filter((r) => r.action === "keep").length}` : ""}; garbage-collect then frees about ${humanSize(plan.frees)}`,
+    `plan: keep ${plural(count("keep"), "tag")}, delete ${plural(plan.deletes.length, "manifest")} (${plural(count("delete"), "tag")}), untag ${plural(count("untag"), "tag")}` +
+      `${referrers.length ? `; referrers: delete ${plan.referrerDeletes.length}, keep ${referrers.filter((r) => r.action === "keep").length}` : ""}; frees up to ${humanSize(plan.frees)} after garbage-collect`,
   );
+}
+
+/** --keep's last place decided by tag between images created at the same instant. */
+function tieLines(t: KeepTie): string[] {
+  const who = t.images === t.tags ? plural(t.images, "image") : `${plural(t.images, "image")} (${plural(t.tags, "tag")})`;
+  return [
+    `tie: ${who} share the creation time ${instant(t.created)}, so --keep ranked them`,
+    `  by tag, natural version order, highest first: ${t.kept} of the ${t.tags} tags are kept`,
+  ];
 }
 
 function printUsage(usages: RepoUsage[], registryView: boolean): void {
@@ -4659,7 +4722,7 @@ const cleanupCommands = {
       if (!ctx.opts.json) for (const p of plans) printPrunePlan(p);
       const work = plans.reduce((n, p) => n + p.deletes.length + p.untags.length + p.referrerDeletes.length, 0);
       if (work === 0) return ctx.opts.json ? printJson(plans.map(({ images: _i, writes: _w, ...p }) => p)) : out("nothing to prune");
-      if (!ctx.opts.dryRun && !(await confirm(ctx, `Carry out this plan (${work} changes)?`))) throw new RegctlError("nothing changed: not confirmed");
+      if (!ctx.opts.dryRun && !(await confirm(ctx, `Carry out this plan (${plural(work, "change")})?`))) throw new RegctlError("nothing changed: not confirmed");
       const changed = await recheckBeforeWrites(
         reg,
         plans.map((p) => p.writes),

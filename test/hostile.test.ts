@@ -625,7 +625,7 @@ describe("(h) creation times the registry cannot give", () => {
       byTag.newest = newest;
       expect(r.code).toBe(0);
       const rows = Object.fromEntries(JSON.parse(r.stdout)[0].rows.map((x: { tag: string; action: string; reason: string }) => [x.tag, `${x.action}: ${x.reason}`]));
-      expect(rows).toEqual({ newest: "keep: no creation time", middle: "keep: among the 1 newest", oldest: "delete: beyond the 1 newest" });
+      expect(rows).toEqual({ newest: "keep: no creation time: its age is unknown", middle: "keep: the newest", oldest: "delete: not the newest" });
     }
   });
 });

@@ -61,7 +61,9 @@ describe("prune: images count, referrers follow their image", () => {
       expect(plan.code).toBe(0);
       // The plan shows each image's referrers under it.
       expect(plan.stdout).toContain(`  ↳ sha256-${v1!.image.digest.slice(7, 19)}….sig`);
-      expect(plan.stdout).toMatch(/plan: keep 2 tags, delete 1 manifests \(1 tags\), untag 0; referrers: delete \d+, keep \d+/);
+      expect(plan.stdout).toMatch(/plan: keep 2 tags, delete 1 manifest \(1 tag\), untag 0 tags; referrers: delete \d+, keep \d+/);
+      expect(plan.stdout).toMatch(/^ {2}↳ sha256-\w{12}….sig\s.*delete\s+signature \(cosign\) of v1: deleted after it$/m);
+      expect(plan.stdout).toMatch(/^ {2}↳ sha256-\w{12}….sig\s.*keep\s+signature \(cosign\) of v2: kept with it$/m);
       const r = await run(["prune", `${host}/${repo}`, "--keep", "2", "--yes", "--plain-http"]);
       expect(r.stderr).not.toContain("    at ");
       expect(r.code).toBe(0);
