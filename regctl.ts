@@ -3465,6 +3465,27 @@ const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
 /** `1 tag`, `2 tags`. */
 const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;
 
+const SGR = { red: 31, green: 32, yellow: 33 } as const;
+type Colour = keyof typeof SGR;
+
+/**
+ * `text` in a colour when `stream` is a terminal; plain when it is not, when NO_COLOR is set to
+ * anything (no-color.org), or when TERM is dumb.
+ */
+export function paint(stream: { isTTY?: boolean }, colour: Colour, text: string): string {
+  const on = stream.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== "dumb";
+  return on ? `\x1b[${SGR[colour]}m${text}\x1b[39m` : text;
+}
+
+/** What a row's action looks like on a terminal. */
+const ACTION_COLOUR: Record<PruneRow["action"], Colour> = { keep: "green", delete: "red", untag: "yellow" };
+
+/** The `regctl:` that starts an error, red on a terminal. */
+const errorPrefix = () => paint(process.stderr, "red", "regctl:");
+
+/** Width on the screen: colour codes take none. */
+const visibleLength = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "").length;
+
 function humanSize(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
@@ -3500,13 +3521,13 @@ function instant(iso: string): string {
   if (!m) return iso;
   return m[2] === "00:00:00" ? m[1]! : `${m[1]} ${m[2]} UTC`;
 }
-/** Columns padded to their widest cell. */
+/** Columns padded to their widest cell (colour codes take no width). */
 function columns(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => visibleLength(r[i] ?? ""))));
   return rows
     .map((r) =>
       r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+        .map((c, i) => (i === r.length - 1 ? c : c + " ".repeat(widths[i]! - visibleLength(c))))
         .join("  ")
         .trimEnd(),
     )
@@ -3531,7 +3552,7 @@ function printPrunePlan(plan: PrunePlan): void {
         shortDigest(r.digest),
         shortDate(r.created),
         humanSize(r.size),
-        r.action,
+        paint(process.stdout, ACTION_COLOUR[r.action], r.action),
         r.reason,
       ]),
     ]),
@@ -5100,11 +5121,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 /** One line of error, a hint, an exit code; never a stack trace. */
 function report(err: unknown, log: Log): number {
   if (err instanceof RegctlError) {
-    log.note(`regctl: ${err.message}`);
+    log.note(`${errorPrefix()} ${err.message}`);
     if (err.hint) log.note(`hint: ${err.hint}`);
     return err.exitCode;
   }
-  log.note(`regctl: unexpected error: ${(err as Error)?.message ?? String(err)}`);
+  log.note(`${errorPrefix()} unexpected error: ${(err as Error)?.message ?? String(err)}`);
   log.note("hint: this is a bug in regctl; run again with --verbose and report it");
   return Exit.FAILED;
 }
