@@ -3446,17 +3446,6 @@ async function registryUsage(reg: Registry, pattern: ((repo: string) => boolean)
   return usages;
 }
 
-/** How to get the disk back: the registry frees blobs only in garbage-collect. */
-function garbageCollectAdvice(): string[] {
-  return [
-    "disk space comes back only after garbage-collect, run with the registry stopped (or read-only):",
-    "  docker-registry garbage-collect /etc/docker/registry/config.yml        (Debian package)",
-    "  docker exec REGISTRY_CONTAINER registry garbage-collect /etc/docker/registry/config.yml",
-    "add --dry-run first to see what it would remove. Do not add --delete-untagged on distribution 2.8:",
-    "it also deletes the platform manifests of manifest lists that are still tagged (distribution issue 3178).",
-  ];
-}
-
 // ───────────────────────────── 9. output and prompts ─────────────────────────────
 
 const out = (s: string) => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
@@ -3615,6 +3604,36 @@ function progressBar(enabled: boolean, label: string): (done: number, total: num
   return (done, total) => {
     process.stderr.write(`\r${label} [${bar(done, total, 30).padEnd(30, "·")}] ${done}/${total}${done === total ? "\n" : ""}`);
   };
+}
+
+/** After a delete, once a run: the disk comes back only in garbage-collect. */
+function garbageCollectNote(): string[] {
+  return ["disk space comes back only with garbage-collect, run on the registry host:", "regctl help gc says how (and why not --delete-untagged on distribution 2.8)"];
+}
+
+/** `regctl help gc`: how a registry gives the disk space back. */
+export function garbageCollectHelp(): string {
+  return `Deleting (regctl delete, regctl prune) removes manifests and their tags. The
+layers stay on disk until garbage-collect, run on the registry's host, removes
+every blob that no manifest uses. Stop the registry first, or make it read-only
+(storage: maintenance: readonly: enabled: true in config.yml): a push during
+garbage-collect can lose blobs.
+
+The Debian package:
+  docker-registry garbage-collect /etc/docker/registry/config.yml
+The registry image, in a container named REGISTRY:
+  docker exec REGISTRY registry garbage-collect /etc/docker/registry/config.yml
+
+Add --dry-run first: it lists what it would remove and removes nothing.
+
+Do not add --delete-untagged on distribution 2.8: it also deletes the platform
+manifests of manifest lists that are still tagged (distribution issue 3178),
+and those images no longer pull.
+
+What regctl says a delete frees (FREES in du, "frees up to" in a prune plan)
+counts the blobs no other image of the repository uses; a blob that another
+repository uses too stays.
+`;
 }
 
 function printPing(p: PingResult): void {
@@ -4630,7 +4649,7 @@ const commands = {
       out(`deleted ${name}@${plan.digest}`);
       for (const t of plan.tags) out(`untagged ${name}:${t}`);
       for (const d of result.referrers) out(`deleted ${name}@${d} (${plan.referrers.find((r) => r.digest === d)?.kind}, a referrer of it)`);
-      for (const line of garbageCollectAdvice()) ctx.log.note(line);
+      for (const line of garbageCollectNote()) ctx.log.note(line);
     } else {
       ctx.log.note(`dry run: would delete ${name}@${plan.digest} and ${tagText}${also}`);
     }
@@ -4773,7 +4792,7 @@ const cleanupCommands = {
         for (const f of r.failed) ctx.log.note(`failed: ${f.what}: ${f.error}`);
         for (const s of r.skipped) ctx.log.note(`not started: ${s}`);
       }
-    if (!ctx.opts.dryRun && outcomes.some((r) => r.deleted.length || r.untagged.length)) for (const line of garbageCollectAdvice()) ctx.log.note(line);
+    if (!ctx.opts.dryRun && !ctx.opts.json && outcomes.some((r) => r.deleted.length)) for (const line of garbageCollectNote()) ctx.log.note(line);
     if (stopped) throw interrupted("the prune stopped before the end", "run the same prune again: it picks up what is left");
     if (outcomes.some((r) => r.failed.length || r.skipped.length)) throw new RegctlError("the prune did not finish", "run the same prune again: it picks up what is left");
   },

@@ -110,8 +110,14 @@ describe("prune", () => {
     expect(newest).not.toEqual(byName);
     const r = await run(["prune", `${reg.host}/p/many`, "--keep", "10", "--yes"], { timeoutMs: 120_000 });
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("deleted 290 manifests");
-    expect(r.stderr).toContain("garbage-collect");
+    expect(r.stdout).toContain(`${reg.host}/p/many: deleted 290 manifests, untagged 0 tags\n`);
+    expect(r.stdout).toMatch(/^plan: keep 10 tags, delete 290 manifests \(290 tags\), untag 0 tags; frees up to [\d.]+ KiB after garbage-collect$/m);
+    // The garbage-collect advice: once, in two lines within 80 columns, the long form under regctl help gc.
+    expect(r.stderr.split("\n").filter((l) => l.includes("garbage-collect") || l.includes("regctl help gc"))).toEqual([
+      "disk space comes back only with garbage-collect, run on the registry host:",
+      "regctl help gc says how (and why not --delete-untagged on distribution 2.8)",
+    ]);
+    for (const line of r.stderr.split("\n")) expect(line.length).toBeLessThanOrEqual(80);
     expect(await registryTags(reg.url, "p/many")).toEqual(newest);
     for (const t of newest) expect(await pullsWhole(reg, "p/many", t)).toBe(true);
     const again = await run(["prune", `${reg.host}/p/many`, "--keep", "10", "--yes"]);
