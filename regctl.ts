@@ -3199,12 +3199,19 @@ async function findImageReferrers(
   return { of, dangling };
 }
 
+/** One write of a prune: `repo@digest` or `repo:tag`, with the tags it removes. */
+interface PruneJob {
+  what: string;
+  tags: string[];
+}
+
 interface PruneOutcome {
+  /** digests */
   deleted: string[];
   untagged: string[];
-  failed: { what: string; error: string }[];
-  /** not started because of an interrupt or an earlier failure */
-  skipped: string[];
+  failed: (PruneJob & { error: string })[];
+  /** not started: an interrupt, or the output closed */
+  notStarted: PruneJob[];
 }
 
 /**
@@ -3219,12 +3226,14 @@ async function executePrune(
   progress: (done: number, total: number) => void = () => {},
   stop: () => boolean = () => false,
 ): Promise<PruneOutcome> {
-  const outcome: PruneOutcome = { deleted: [], untagged: [], failed: [], skipped: [] };
+  const outcome: PruneOutcome = { deleted: [], untagged: [], failed: [], notStarted: [] };
   if (!plan.deletes.length && !plan.untags.length && !plan.referrerDeletes.length) return outcome;
   const untagger = new Untagger(reg, plan.repository);
-  const jobs: { what: string; run: () => Promise<void> }[] = [
+  const tagsOn = (digest: string) => plan.rows.filter((r) => r.digest === digest && r.tag).map((r) => r.tag);
+  const jobs: (PruneJob & { run: () => Promise<void> })[] = [
     ...plan.untags.map((tag) => ({
       what: `${plan.repository}:${tag}`,
+      tags: [tag],
       run: async () => {
         const digest = plan.rows.find((r) => r.tag === tag)!.digest;
         const siblings = plan.rows.filter((r) => r.digest === digest && r.tag !== tag && r.action === "keep").map((r) => r.tag);
@@ -3234,6 +3243,7 @@ async function executePrune(
     })),
     ...plan.deletes.map((digest) => ({
       what: `${plan.repository}@${digest}`,
+      tags: tagsOn(digest),
       run: async () => {
         await manifestDelete(
           reg,
@@ -3252,6 +3262,7 @@ async function executePrune(
   const gone = new Set<string>();
   const after = plan.referrerDeletes.map((r) => ({
     what: `${plan.repository}@${r.digest}`,
+    tags: tagsOn(r.digest),
     run: async () => {
       if (r.of && !gone.has(r.of)) throw new RegctlError(`not deleted: its image ${r.of} is still there`);
       await manifestDelete(reg, plan.repository, r.digest, `delete ${r.digest}: ${r.of ? `a referrer of ${r.of}, after it` : "a dangling referrer"}`);
@@ -3260,12 +3271,12 @@ async function executePrune(
   }));
   let done = 0;
   const total = jobs.length + after.length;
-  const run = async (job: { what: string; run: () => Promise<void> }) => {
-    if (stop()) return void outcome.skipped.push(job.what);
+  const run = async ({ what, tags, run }: PruneJob & { run: () => Promise<void> }) => {
+    if (stop()) return void outcome.notStarted.push({ what, tags });
     try {
-      await job.run();
+      await run();
     } catch (err) {
-      outcome.failed.push({ what: job.what, error: err instanceof Error ? err.message : String(err) });
+      outcome.failed.push({ what, tags, error: err instanceof Error ? err.message : String(err) });
     }
     progress(++done, total);
   };
@@ -3454,6 +3465,15 @@ const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
 /** `1 tag`, `2 tags`. */
 const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;
 
+/** Names shown before the rest are counted. */
+const FEW = 5;
+
+/** The first few of a list, then how many more: `a, b, c, d, e …and 140 more`. */
+function few(items: readonly string[], n = FEW): string {
+  if (items.length <= n + 1) return items.join(", ");
+  return `${items.slice(0, n).join(", ")} …and ${items.length - n} more`;
+}
+
 const SGR = { red: 31, green: 32, yellow: 33 } as const;
 type Colour = keyof typeof SGR;
 
@@ -3598,11 +3618,49 @@ function printUsage(usages: RepoUsage[], registryView: boolean): void {
   }
 }
 
-/** A progress bar on a terminal (stderr), nothing elsewhere. */
-function progressBar(enabled: boolean, label: string): (done: number, total: number) => void {
+/** What a prune left undone: failures grouped by their error, then what was not started, the first few named. */
+function unfinishedLines(plan: PrunePlan, r: PruneOutcome): string[] {
+  const name = (j: PruneJob) => {
+    if (j.tags.length) return j.tags.map(shortReferrerTag).join("+");
+    const digest = j.what.slice(j.what.indexOf("@") + 1);
+    const row = plan.rows.find((x) => x.digest === digest && x.referrer);
+    if (!row?.referrer) return abbrevDigest(digest);
+    const image = plan.rows.filter((x) => x.digest === row.referrer!.of && !x.referrer).map((x) => x.tag);
+    return `${row.referrer.kind} of ${image.length ? image.join("+") : abbrevDigest(row.referrer.of)}`;
+  };
+  return [
+    ...failureLines(r.failed.map((f) => ({ name: name(f), error: f.error }))),
+    ...(r.notStarted.length ? [`not started (${r.notStarted.length}): ${few(r.notStarted.map(name))}`] : []),
+  ];
+}
+
+/** Failures grouped by their error (the URL left out: the names say which), the first few named: `failed (3): a, b, c — 503 …`. */
+function failureLines(failed: { name: string; error: string }[]): string[] {
+  const groups = new Map<string, string[]>();
+  for (const f of failed) remember(groups, f.error.replace(/^([A-Z]+) \S+: /, "$1: "), () => []).push(f.name);
+  return [...groups].map(([error, names]) => `failed (${names.length}): ${few(names.sort(naturalCompare))} — ${error}`);
+}
+
+/** A dry run sends no DELETE, so it cannot know whether the registry takes one. */
+const deletesUnknown = (registry: string) => `dry run: whether ${registry} accepts DELETE is unknown until one is sent (regctl ping ${registry} tells)`;
+
+/** The progress line on stderr while one is drawn: cleared before anything else is said. */
+let progressShown = false;
+
+/** Erase the progress line, if one is drawn (a Ctrl-C, a note): the next line starts clean. */
+function clearProgress(): void {
+  if (!progressShown) return;
+  process.stderr.write("\r\x1b[K");
+  progressShown = false;
+}
+
+/** A progress bar on a terminal (stderr), nothing elsewhere; once `stopped`, it is erased and drawn no more. */
+function progressBar(enabled: boolean, label: string, stopped: () => boolean = () => false): (done: number, total: number) => void {
   if (!enabled) return () => {};
   return (done, total) => {
+    if (stopped()) return clearProgress();
     process.stderr.write(`\r${label} [${bar(done, total, 30).padEnd(30, "·")}] ${done}/${total}${done === total ? "\n" : ""}`);
+    progressShown = done !== total;
   };
 }
 
@@ -4490,6 +4548,7 @@ async function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => 
   const onSignal = () => {
     if (stopped) return;
     stopped = true;
+    clearProgress();
     ctx.log.note("interrupted: starting nothing new, finishing what is in flight…");
   };
   process.on("SIGINT", onSignal);
@@ -4761,7 +4820,7 @@ const cleanupCommands = {
       for (const repo of repos) plans.push(await planPrune(reg, repo, policy, ctx.opts.concurrency));
       if (!ctx.opts.json) for (const p of plans) printPrunePlan(p);
       const work = plans.reduce((n, p) => n + p.deletes.length + p.untags.length + p.referrerDeletes.length, 0);
-      if (work === 0) return ctx.opts.json ? printJson(plans.map(({ images: _i, writes: _w, ...p }) => p)) : out("nothing to prune");
+      if (work === 0) return ctx.opts.json ? printJson(plans.map(({ images: _i, writes: _w, ...p }) => ({ ...p, dryRun: ctx.opts.dryRun }))) : out("nothing to prune");
       if (!ctx.opts.dryRun && !(await confirm(ctx, `Carry out this plan (${plural(work, "change")})?`))) throw new RegctlError("nothing changed: not confirmed");
       const changed = await recheckBeforeWrites(
         reg,
@@ -4776,25 +4835,32 @@ const cleanupCommands = {
     const { result: outcomes, stopped } = await interruptible(ctx, async (stopped) => {
       const results: PruneOutcome[] = [];
       for (const p of plans) {
-        results.push(await executePrune(reg, p, ctx.opts.concurrency, progressBar(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, p.repository), stopped));
+        results.push(await executePrune(reg, p, ctx.opts.concurrency, progressBar(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, p.repository, stopped), stopped));
         forgetCompletions(registry, p.repository);
       }
       return results;
     });
-    if (ctx.opts.json) printJson(plans.map(({ images: _i, writes: _w, ...p }, i) => ({ ...p, outcome: outcomes[i], dryRun: ctx.opts.dryRun })));
+    // A dry run's JSON is the plan; an outcome comes only with the writes sent.
+    if (ctx.opts.json) printJson(plans.map(({ images: _i, writes: _w, ...p }, i) => (ctx.opts.dryRun ? { ...p, dryRun: true } : { ...p, outcome: outcomes[i], dryRun: false })));
     else
       for (const [i, p] of plans.entries()) {
         const r = outcomes[i]!;
-        out(
-          `${registry}/${p.repository}: ${ctx.opts.dryRun ? "dry run: would delete" : "deleted"} ${r.deleted.length} manifests, ${ctx.opts.dryRun ? "untag" : "untagged"} ${r.untagged.length} tags` +
-            `${r.failed.length ? `, ${r.failed.length} failed` : ""}${r.skipped.length ? `, ${r.skipped.length} not started` : ""}`,
-        );
-        for (const f of r.failed) ctx.log.note(`failed: ${f.what}: ${f.error}`);
-        for (const s of r.skipped) ctx.log.note(`not started: ${s}`);
+        if (ctx.opts.dryRun)
+          out(`${registry}/${p.repository}: dry run: would delete ${plural(p.deletes.length + p.referrerDeletes.length, "manifest")}, untag ${plural(p.untags.length, "tag")}`);
+        else
+          out(
+            `${registry}/${p.repository}: deleted ${plural(r.deleted.length, "manifest")}, untagged ${plural(r.untagged.length, "tag")}` +
+              `${r.failed.length ? `, ${r.failed.length} failed` : ""}${r.notStarted.length ? `, ${r.notStarted.length} not started` : ""}`,
+          );
+        for (const line of unfinishedLines(p, r)) ctx.log.note(line);
       }
+    if (ctx.opts.dryRun && !ctx.opts.json) ctx.log.note(deletesUnknown(registry));
     if (!ctx.opts.dryRun && !ctx.opts.json && outcomes.some((r) => r.deleted.length)) for (const line of garbageCollectNote()) ctx.log.note(line);
-    if (stopped) throw interrupted("the prune stopped before the end", "run the same prune again: it picks up what is left");
-    if (outcomes.some((r) => r.failed.length || r.skipped.length)) throw new RegctlError("the prune did not finish", "run the same prune again: it picks up what is left");
+    const again = `run the same prune again to finish: regctl ${process.argv.slice(2).map(shQuote).join(" ")}`;
+    const done = outcomes.reduce((n, r) => n + r.deleted.length + r.untagged.length, 0);
+    const notStarted = outcomes.reduce((n, r) => n + r.notStarted.length, 0);
+    if (stopped) throw interrupted(`the prune stopped before the end: ${done} done, ${notStarted} not started`, again);
+    if (outcomes.some((r) => r.failed.length || r.notStarted.length)) throw new RegctlError("the prune did not finish", again);
   },
 
   async du(ctx: Context, target: string, o: RawOptions) {

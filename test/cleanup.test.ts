@@ -132,12 +132,26 @@ describe("prune", () => {
     await pushImage(reg.url, "p/policy", ["pr-2"], { seed: "pr-2", created: recent });
     await pushImage(reg.url, "p/policy", ["pr-3-keep"], { seed: "pr-3", created: old });
     await pushImage(reg.url, "p/policy", ["v1.0"], { seed: "v1", created: old });
-    const r = await run(["prune", `${reg.host}/p/policy`, "--match", "^pr-", "--exclude", "keep$", "--older-than", "30d", "--yes", "--json"]);
+    const args = ["prune", `${reg.host}/p/policy`, "--match", "^pr-", "--exclude", "keep$", "--older-than", "30d"];
+    // A dry run's JSON is the plan, with no outcome; the run's has the outcome.
+    const dry = await run([...args, "--dry-run", "--json"]);
+    expect(dry.code).toBe(0);
+    const [planned] = JSON.parse(dry.stdout);
+    expect(planned.dryRun).toBe(true);
+    expect(planned).not.toHaveProperty("outcome");
+    const r = await run([...args, "--yes", "--json"]);
     expect(r.code).toBe(0);
     const [plan] = JSON.parse(r.stdout);
-    const actions = Object.fromEntries(plan.rows.map((x: { tag: string; action: string }) => [x.tag, x.action]));
-    expect(actions).toEqual({ "pr-1": "delete", "pr-2": "keep", "pr-3-keep": "keep", "v1.0": "keep" });
-    expect(plan.outcome.deleted.length).toBe(1);
+    const why = Object.fromEntries(plan.rows.map((x: { tag: string; action: string; reason: string }) => [x.tag, `${x.action}: ${x.reason}`]));
+    expect(why).toEqual({
+      "pr-1": `delete: matched by --match, created before ${plan.cutoff.slice(0, 10)} ${plan.cutoff.slice(11, 19)} UTC`,
+      "pr-2": `keep: created after ${plan.cutoff.slice(0, 10)} ${plan.cutoff.slice(11, 19)} UTC`,
+      "pr-3-keep": "keep: excluded by --exclude",
+      "v1.0": "keep: not matched by --match",
+    });
+    expect(plan.rows.map((x: { tag: string; action: string }) => x.action)).toEqual(planned.rows.map((x: { tag: string; action: string }) => x.action));
+    expect(plan.outcome).toEqual({ deleted: [plan.deletes[0]], untagged: [], failed: [], notStarted: [] });
+    expect(plan.dryRun).toBe(false);
     expect(await registryTags(reg.url, "p/policy")).toEqual(["pr-2", "pr-3-keep", "v1.0"]);
   });
 
@@ -207,6 +221,23 @@ describe("prune", () => {
     expect(await registryTags(reg.url, "ci/a")).toEqual(["v2"]);
     expect(await registryTags(reg.url, "ci/b")).toEqual(["v2"]);
     expect(await registryTags(reg.url, "keep/c")).toEqual(["v0", "v1", "v2"]);
+  });
+
+  test("across repositories: each says what it did, in words that count right; the garbage-collect advice comes once", async () => {
+    for (const repo of ["w/a", "w/b"]) for (let i = 0; i < 3; i++) await pushImage(reg.url, repo, [`v${i}`], { seed: `${repo}-${i}`, created: `2024-0${i + 1}-01T00:00:00Z` });
+    const dry = await run(["prune", reg.host, "--repo", "^w/", "--keep", "2", "--dry-run"]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(`${reg.host}/w/a: dry run: would delete 1 manifest, untag 0 tags\n${reg.host}/w/b: dry run: would delete 1 manifest, untag 0 tags\n`);
+    expect(dry.stdout).toContain("plan: keep 2 tags, delete 1 manifest (1 tag), untag 0 tags;");
+    // A dry run sends no DELETE: whether the registry takes one is not known, and it says so, once.
+    expect(dry.stderr).toBe(`dry run: whether ${reg.host} accepts DELETE is unknown until one is sent (regctl ping ${reg.host} tells)\n`);
+    const r = await run(["prune", reg.host, "--repo", "^w/", "--keep", "2", "--yes"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${reg.host}/w/a: deleted 1 manifest, untagged 0 tags\n${reg.host}/w/b: deleted 1 manifest, untagged 0 tags\n`);
+    expect(r.stderr.match(/regctl help gc/g)?.length).toBe(1);
+    expect(r.stderr.trim().split("\n").length).toBe(2);
+    const ping = await run(["ping", reg.host]);
+    expect(ping.stdout).toMatch(/^deletes\s+enabled$/m);
   });
 
   test("bad policies are refused before any request", async () => {
