@@ -3474,6 +3474,9 @@ function few(items: readonly string[], n = FEW): string {
   return `${items.slice(0, n).join(", ")} …and ${items.length - n} more`;
 }
 
+/** `a`, `a and b`, `a, b and c`. */
+const andList = (items: readonly string[]) => (items.length < 2 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`);
+
 const SGR = { red: 31, green: 32, yellow: 33 } as const;
 type Colour = keyof typeof SGR;
 
@@ -3530,6 +3533,19 @@ function instant(iso: string): string {
   if (!m) return iso;
   return m[2] === "00:00:00" ? m[1]! : `${m[1]} ${m[2]} UTC`;
 }
+
+/** What a manifest's media type means, in words; nothing for a type without a common name. */
+function mediaTypeName(t: string): string | undefined {
+  const names: Record<string, string> = {
+    [MediaType.DockerManifest]: "Docker image",
+    [MediaType.DockerList]: "Docker manifest list",
+    [MediaType.OciManifest]: "OCI image",
+    [MediaType.OciIndex]: "OCI index",
+    [MediaType.DockerSchema1Signed]: "schema 1 image",
+  };
+  return names[t];
+}
+
 /** Columns padded to their widest cell (colour codes take no width). */
 function columns(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => visibleLength(r[i] ?? ""))));
@@ -4681,19 +4697,23 @@ const commands = {
         `${plan.digest} is a platform manifest of ${plan.referencedBy.map((r) => `${name}:${r.tag}`).join(", ")}`,
         "deleting it would leave that list pointing at nothing: delete the list instead",
       );
-    const tagText = plan.tags.length ? plan.tags.map((t) => `${name}:${t}`).join(", ") : "(no tags)";
+    const tags = [...plan.tags].sort(naturalCompare);
+    // What goes, in words short enough that the question stays within two lines of 80 columns.
+    const kind = mediaTypeName(plan.mediaType);
+    const going = andList([
+      kind ? `this ${kind}` : "it",
+      ...(tags.length ? [`its ${plural(tags.length, "tag")} (${few(tags, 3)})`] : []),
+      ...(plan.referrers.length ? [`its ${plural(plan.referrers.length, "referrer")}`] : []),
+    ]);
     if (!ctx.opts.json || ctx.opts.dryRun) {
-      ctx.log.note(`${plan.reference} is ${plan.digest} (${plan.mediaType})`);
-      ctx.log.note(`deleting it removes ${plan.tags.length} tag${plan.tags.length === 1 ? "" : "s"}: ${tagText}`);
-      if (plan.referrers.length) ctx.log.note(`and, after it, ${plan.referrers.length} referrer(s) of it (--keep-referrers leaves them):`);
-      for (const r of plan.referrers) ctx.log.note(`  ${r.digest}  ${r.kind}${r.tags.length ? `  ${r.tags.join(", ")}` : ""}`);
+      const abbrev = abbrevDigest(plan.digest);
+      ctx.log.note(ref.tag ? `${name}:${ref.tag} is ${abbrev}` : `${name}@${abbrev}${kind ? "" : ` (${plan.mediaType})`}`);
       if (plan.fallback)
         ctx.log.note(
-          `it is a referrer listed in the fallback index ${plan.fallback.tag}: ${plan.fallback.remaining ? `the index is rewritten without it (${plan.fallback.remaining} stay)` : "it was the last, the index goes too"}`,
+          `it is a referrer listed in the fallback index ${shortReferrerTag(plan.fallback.tag)}: ${plan.fallback.remaining ? `the index is rewritten without it (${plan.fallback.remaining} stay)` : "it was the last, the index goes too"}`,
         );
     }
-    const also = plan.referrers.length ? ` and ${plan.referrers.length} referrer(s)` : "";
-    if (!ctx.opts.dryRun && !(await confirm(ctx, `Delete ${name}@${plan.digest} and ${plan.tags.length} tag(s)${also}?`))) {
+    if (!ctx.opts.dryRun && !(await confirm(ctx, `Delete ${going}?`))) {
       throw new RegctlError("nothing deleted: not confirmed");
     }
     // The probe first, so a registry that deletes nothing says so before the tags are read again.
@@ -4703,19 +4723,26 @@ const commands = {
     const deleted = result.sent;
     if (deleted) forgetCompletions(plan.registry, plan.repository);
     const { writes: _w, index: _i, ...shown } = plan;
-    if (ctx.opts.json) printJson({ ...shown, deleted, referrersDeleted: result.referrers, failed: result.failed, dryRun: ctx.opts.dryRun });
+    // A dry run's JSON is the plan; the outcome comes only with a run that sent the DELETE.
+    if (ctx.opts.json) printJson(ctx.opts.dryRun ? { ...shown, dryRun: true } : { ...shown, deleted, referrersDeleted: result.referrers, failed: result.failed, dryRun: false });
     else if (deleted) {
       out(`deleted ${name}@${plan.digest}`);
-      for (const t of plan.tags) out(`untagged ${name}:${t}`);
+      for (const t of tags) out(`untagged ${name}:${t}`);
       for (const d of result.referrers) out(`deleted ${name}@${d} (${plan.referrers.find((r) => r.digest === d)?.kind}, a referrer of it)`);
       for (const line of garbageCollectNote()) ctx.log.note(line);
     } else {
-      ctx.log.note(`dry run: would delete ${name}@${plan.digest} and ${tagText}${also}`);
+      ctx.log.note(`dry run: would delete ${going}${plan.referrers.length ? ":" : ""}`);
+      for (const r of plan.referrers) ctx.log.note(`  ${r.digest}  ${r.kind}${r.tags.length ? `  ${r.tags.map(shortReferrerTag).join(", ")}` : ""}`);
+      ctx.log.note(deletesUnknown(plan.registry));
     }
-    for (const f of result.failed) ctx.log.note(`failed: ${f.what}: ${f.error}`);
+    const named = (what: string) => plan.referrers.find((r) => what.endsWith(`@${r.digest}`));
+    for (const line of failureLines(result.failed.map((f) => ({ name: named(f.what)?.kind ?? f.what, error: f.error })))) ctx.log.note(line);
     if (stopped) throw interrupted("the delete under way was finished first");
     if (result.failed.length)
-      throw new RegctlError(`${result.failed.length} referrer(s) of ${plan.digest} were not deleted`, "the image is gone; run regctl prune REPO --dangling to remove what is left");
+      throw new RegctlError(
+        `${plural(result.failed.length, "referrer")} of ${abbrevDigest(plan.digest)} ${result.failed.length === 1 ? "was" : "were"} not deleted`,
+        "the image is gone; run regctl prune REPO --dangling to remove what is left",
+      );
   },
 };
 
@@ -4780,17 +4807,18 @@ const cleanupCommands = {
         "untag takes REPO:TAG; to delete a digest with every tag on it, use regctl delete",
       );
     const reg = registryFor(ctx, ref.registry);
-    if (!ctx.opts.dryRun && !(await confirm(ctx, `Remove the tag ${formatReference(ref)} (the image and its other tags stay)?`)))
-      throw new RegctlError("nothing changed: not confirmed");
+    if (!ctx.opts.dryRun && !(await confirm(ctx, `Remove the tag ${formatReference(ref)} (the image stays)?`))) throw new RegctlError("nothing changed: not confirmed");
     // Ctrl-C waits for the step under way: a tag is never left on a throwaway manifest.
     const { result: r, stopped } = await interruptible(ctx, () => untag(reg, ref, ctx.opts.concurrency));
     forgetCompletions(ref.registry, ref.repository);
     const name = `${ref.registry}/${ref.repository}`;
     if (ctx.opts.json) printJson({ reference: formatReference(ref), ...r, dryRun: ctx.opts.dryRun });
     else {
-      out(`${ctx.opts.dryRun ? "would untag" : "untagged"} ${name}:${r.tag} (was ${r.digest})`);
-      if (r.otherTags.length) ctx.log.note(`${r.digest} keeps its other tags: ${r.otherTags.join(", ")}`);
-      else ctx.log.note(`that was its last tag: the manifest ${r.digest} stays, untagged; to remove it, regctl delete ${name}@${r.digest}`);
+      out(`${ctx.opts.dryRun ? "dry run: would untag" : "untagged"} ${name}:${r.tag} (was ${r.digest})`);
+      const others = [...r.otherTags].sort(naturalCompare);
+      if (others.length) ctx.log.note(`the image keeps its other ${others.length === 1 ? "tag" : "tags"}: ${few(others)}`);
+      else ctx.log.note(`${ctx.opts.dryRun ? "it is" : "that was"} its last tag: the image stays, untagged; to remove it:\n  regctl delete ${name}@${r.digest}`);
+      if (ctx.opts.dryRun) ctx.log.note(deletesUnknown(ref.registry));
     }
     if (stopped) throw interrupted("the untag under way was finished first");
   },

@@ -112,7 +112,8 @@ describe("[y/N]: the answer is read", () => {
     const { a, b } = await seed(repo);
     const pane = regctlIn(["delete", `${reg.host}/${repo}:latest`], makeHome());
     const question = await asked(pane, "? [y/N] ");
-    expect(question).toBe(`Delete ${reg.host}/${repo}@${a} and 2 tag(s)? [y/N]`);
+    expect(question).toBe("Delete this Docker image and its 2 tags (1.36, latest)? [y/N]");
+    expect(pane.lines().filter(Boolean)).toEqual([`${reg.host}/${repo}:latest is ${a.slice(0, 19)}…`, question]);
     pane.type("n");
     await pane.until("the n echoed", () => pane.current() === `${question} n`);
     pane.keys("BSpace");

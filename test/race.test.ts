@@ -102,7 +102,7 @@ describe("at the prompt: a tag pushed while [y/N] waits", () => {
     await pushImage(reg.url, repo, ["keep"], { seed: `${repo}-keep` });
     const pane = regctlIn(["delete", `${reg.host}/${repo}:latest`]);
     const asked = await prompts(pane, 1);
-    expect(asked).toContain("deleting it removes 2 tags");
+    expect(asked).toContain("Delete this Docker image and its 2 tags (1.36, latest)? [y/N]");
     await tagAs(repo, img, "prod");
     answer(pane, "y");
     const { code, text } = await exited(pane);

@@ -134,7 +134,8 @@ describe("delete: an image goes with its referrers, after it", () => {
       const r = await run(["delete", `${host}/${repo}:v1`, "--yes", "--plain-http"]);
       expect(r.stderr).not.toContain("    at ");
       expect(r.code).toBe(0);
-      expect(r.stderr).toContain(`and, after it, ${fallback ? 3 : 2} referrer(s) of it`);
+      expect(r.stdout.match(/, a referrer of it\)$/gm)?.length).toBe(fallback ? 3 : 2);
+      expect(r.stderr).not.toContain("(s)");
       const b = base();
       for (const ref of [v1!.image.digest, v1!.sig, v1!.sbom, v1!.sigTag, ...(fallback ? [referrersTag(v1!.image.digest)] : [])])
         expect({ ref, there: await exists(b, repo, ref) }).toEqual({ ref, there: false });
