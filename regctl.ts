@@ -3369,25 +3369,36 @@ function changedSincePlan(conflicts: PlanConflict[], { repository = false } = {}
 interface TagUsage {
   tag: string;
   digest: string;
+  /** the image's blobs, its referrers' included */
   size: number;
-  /** bytes only this digest uses: what deleting it frees after garbage-collect */
-  unique: number;
-  /** other tags on the same digest (they go with it) */
-  sharedWith: string[];
+  /** bytes no other image of the repository uses: what deleting the digest frees after garbage-collect */
+  frees: number;
+  /** the other tags on the same digest (a delete takes them too) */
+  otherTags: string[];
   /** signatures, SBOMs and attestations of it, counted in its size */
   referrers: number;
 }
 
 interface RepoUsage {
   repository: string;
+  /** in natural version order */
   tags: TagUsage[];
   /** every blob of the repository once */
   stored: number;
-  /** blobs used by more than one digest of the repository */
+  /** the part of `stored` in blobs that two or more images of the repository use */
   shared: number;
-  /** blobs no other repository uses (registry view only) */
-  unique?: number;
+  /** registry view: bytes no other repository read uses, what deleting the whole repository frees */
+  frees?: number;
   blobs: Map<string, number>;
+}
+
+/** The registry view: each repository, and what the repositories left out by --repo hide. */
+interface RegistryUsage {
+  repositories: RepoUsage[];
+  /** every blob of the repositories read, once */
+  stored: number;
+  /** repositories in the catalog that --repo left out: blobs shared with them are not seen */
+  notRead: number;
 }
 
 async function repoUsage(reg: Registry, repo: string, concurrency: number): Promise<RepoUsage> {
@@ -3420,11 +3431,15 @@ async function repoUsage(reg: Registry, repo: string, concurrency: number): Prom
         tag: t.tag,
         digest: t.digest,
         size: sum(f.values()),
-        unique: sum([...f].filter(([b]) => users.get(b) === 1).map(([, size]) => size)),
-        sharedWith: tags.filter((o) => o.digest === t.digest && o.tag !== t.tag).map((o) => o.tag),
+        frees: sum([...f].filter(([b]) => users.get(b) === 1).map(([, size]) => size)),
+        otherTags: tags
+          .filter((o) => o.digest === t.digest && o.tag !== t.tag)
+          .map((o) => o.tag)
+          .sort(naturalCompare),
         referrers: allReferrers(referrers.of.get(t.digest) ?? []).length,
       };
-    });
+    })
+    .sort((a, b) => naturalCompare(a.tag, b.tag));
   return {
     repository: repo,
     tags: rows,
@@ -3446,15 +3461,21 @@ async function referrerBlobs(reg: Registry, repo: string, digest: string): Promi
   return blobs;
 }
 
-/** Every repository (or those matching a pattern), with what each holds alone. */
-async function registryUsage(reg: Registry, pattern: ((repo: string) => boolean) | undefined, concurrency: number): Promise<RepoUsage[]> {
-  const repos = (await catalog(reg)).filter((r) => !pattern || pattern(r));
+/** Every repository (or those matching a pattern), with what deleting each would free. */
+async function registryUsage(reg: Registry, pattern: ((repo: string) => boolean) | undefined, concurrency: number): Promise<RegistryUsage> {
+  const all = await catalog(reg);
+  const repos = all.filter((r) => !pattern || pattern(r)).sort(naturalCompare);
   const usages: RepoUsage[] = [];
   for (const r of repos) usages.push(await repoUsage(reg, r, concurrency));
   const repoCount = new Map<string, number>();
-  for (const u of usages) for (const b of u.blobs.keys()) repoCount.set(b, (repoCount.get(b) ?? 0) + 1);
-  for (const u of usages) u.unique = sum([...u.blobs].filter(([b]) => repoCount.get(b) === 1).map(([, size]) => size));
-  return usages;
+  const blobs = new Map<string, number>();
+  for (const u of usages)
+    for (const [b, size] of u.blobs) {
+      repoCount.set(b, (repoCount.get(b) ?? 0) + 1);
+      blobs.set(b, size);
+    }
+  for (const u of usages) u.frees = sum([...u.blobs].filter(([b]) => repoCount.get(b) === 1).map(([, size]) => size));
+  return { repositories: usages, stored: sum(blobs.values()), notRead: all.length - repos.length };
 }
 
 // ───────────────────────────── 9. output and prompts ─────────────────────────────
@@ -3600,40 +3621,6 @@ function tieLines(t: KeepTie): string[] {
   ];
 }
 
-function printUsage(usages: RepoUsage[], registryView: boolean): void {
-  if (registryView) {
-    const max = Math.max(0, ...usages.map((u) => u.stored));
-    out(
-      columns([
-        ["REPOSITORY", "TAGS", "STORED", "SHARED", "ALONE", ""],
-        ...usages.map((u) => [u.repository, String(u.tags.length), humanSize(u.stored), humanSize(u.shared), humanSize(u.unique ?? 0), bar(u.stored, max)]),
-      ]),
-    );
-    out(`${usages.length} repositories; ALONE is what deleting the whole repository frees after garbage-collect`);
-    return;
-  }
-  for (const u of usages) {
-    const max = Math.max(0, ...u.tags.map((t) => t.size));
-    out(
-      columns([
-        ["TAG", "DIGEST", "SIZE", "FREES", "REFERRERS", "", "SHARED WITH"],
-        ...u.tags.map((t) => [
-          t.tag,
-          shortDigest(t.digest),
-          humanSize(t.size),
-          humanSize(t.unique),
-          t.referrers ? String(t.referrers) : "",
-          bar(t.size, max),
-          t.sharedWith.join(", "),
-        ]),
-      ]),
-    );
-    out(
-      `${u.repository}: ${u.tags.length} tags, ${humanSize(u.stored)} stored, ${humanSize(u.shared)} shared between images; FREES is what deleting that digest (and every tag on it) frees after garbage-collect; a signature's or SBOM's bytes count with its image (REFERRERS)`,
-    );
-  }
-}
-
 /** What a prune left undone: failures grouped by their error, then what was not started, the first few named. */
 function unfinishedLines(plan: PrunePlan, r: PruneOutcome): string[] {
   const name = (j: PruneJob) => {
@@ -3659,6 +3646,39 @@ function failureLines(failed: { name: string; error: string }[]): string[] {
 
 /** A dry run sends no DELETE, so it cannot know whether the registry takes one. */
 const deletesUnknown = (registry: string) => `dry run: whether ${registry} accepts DELETE is unknown until one is sent (regctl ping ${registry} tells)`;
+
+function printUsage(u: RepoUsage): void {
+  const max = Math.max(0, ...u.tags.map((t) => t.size));
+  out(
+    columns([
+      ["TAG", "DIGEST", "SIZE", "FREES", "REFERRERS", "", "SAME IMAGE AS"],
+      ...u.tags.map((t) => [t.tag, shortDigest(t.digest), humanSize(t.size), humanSize(t.frees), t.referrers ? String(t.referrers) : "", bar(t.size, max), t.otherTags.join(", ")]),
+    ]),
+  );
+  const images = new Set(u.tags.map((t) => t.digest)).size;
+  out(
+    `total: ${plural(u.tags.length, "tag")} on ${plural(images, "image")}, ${humanSize(u.stored)} stored (each blob once), ${humanSize(u.shared)} of it shared by two or more images`,
+  );
+  if (u.tags.some((t) => t.referrers)) out("SIZE counts the image's referrers too: its signatures, SBOMs, attestations (REFERRERS)");
+  out("FREES: what deleting the image (and every tag on it) frees after garbage-collect; a blob");
+  out("  that another repository uses too is not freed, and is not looked for");
+}
+
+function printRegistryUsage(r: RegistryUsage): void {
+  const usages = r.repositories;
+  const max = Math.max(0, ...usages.map((u) => u.stored));
+  out(
+    columns([
+      ["REPOSITORY", "TAGS", "STORED", "SHARED", "FREES", ""],
+      ...usages.map((u) => [u.repository, String(u.tags.length), humanSize(u.stored), humanSize(u.shared), humanSize(u.frees ?? 0), bar(u.stored, max)]),
+    ]),
+  );
+  const tags = usages.reduce((n, u) => n + u.tags.length, 0);
+  out(`total: ${plural(usages.length, "repository", "repositories")}, ${plural(tags, "tag")}, ${humanSize(r.stored)} stored (each blob once)`);
+  out("STORED: each blob of the repository once; SHARED: the part of it two or more of its images use");
+  out("FREES: what deleting the whole repository frees after garbage-collect");
+  if (r.notRead) out(`  --repo left out ${plural(r.notRead, "repository", "repositories")}: blobs shared with them are not seen, so a delete may free less`);
+}
 
 /** The progress line on stderr while one is drawn: cleared before anything else is said. */
 let progressShown = false;
@@ -4898,13 +4918,13 @@ const cleanupCommands = {
     const looksLikeRegistry = !bare.includes("/") && (/[.:]/.test(bare) || bare === "localhost" || bare !== target);
     if (looksLikeRegistry || pattern) {
       const { registry, scheme } = parseRegistry(target);
-      const usages = await registryUsage(registryFor(ctx, registry, scheme), pattern, ctx.opts.concurrency);
-      return ctx.opts.json ? printJson(usages.map(({ blobs: _b, ...u }) => u)) : printUsage(usages, true);
+      const usage = await registryUsage(registryFor(ctx, registry, scheme), pattern, ctx.opts.concurrency);
+      return ctx.opts.json ? printJson(usage.repositories.map(({ blobs: _b, ...u }) => u)) : printRegistryUsage(usage);
     }
     const ref = repoOnly(target);
     const usage = await repoUsage(registryFor(ctx, ref.registry), ref.repository, ctx.opts.concurrency);
     const { blobs: _b, ...rest } = usage;
-    ctx.opts.json ? printJson(rest) : printUsage([usage], false);
+    ctx.opts.json ? printJson(rest) : printUsage(usage);
   },
 };
 

@@ -264,10 +264,49 @@ describe("du", () => {
     const u = JSON.parse(r.stdout);
     expect(u.stored).toBe(sa + sb);
     const row = (tag: string) => u.tags.find((t: { tag: string }) => t.tag === tag);
-    expect(row("1")).toMatchObject({ size: sa, unique: sa, sharedWith: ["one"] });
-    expect(row("2")).toMatchObject({ size: sb, unique: sb });
+    expect(row("1")).toMatchObject({ size: sa, frees: sa, otherTags: ["one"] });
+    expect(row("2")).toMatchObject({ size: sb, frees: sb, otherTags: [] });
+    expect(Object.keys(row("1")).sort()).toEqual(["digest", "frees", "otherTags", "referrers", "size", "tag"]);
     const text = await run(["du", reg.host]);
+    expect(text.stdout).toMatch(/^REPOSITORY\s+TAGS\s+STORED\s+SHARED\s+FREES$/m);
     expect(text.stdout).toMatch(/d\/app\s+3\s/);
     expect(text.stdout).toContain("█");
+    expect(text.stdout).toMatch(/^total: \d+ repositories, \d+ tags, [\d.]+ (B|KiB|MiB) stored \(each blob once\)$/m);
+    expect(text.stdout).not.toContain("--repo left out");
+    const repo = await run(["du", `${reg.host}/d/app`]);
+    expect(repo.stdout).toMatch(/^TAG\s+DIGEST\s+SIZE\s+FREES\s+REFERRERS\s+SAME IMAGE AS$/m);
+    expect(repo.stdout).toMatch(/^1\s+\w{12}\s.*█+\s+one$/m);
+    expect(repo.stdout).toContain(`total: 3 tags on 2 images, ${(sa + sb) / 1024 < 1 ? `${sa + sb} B` : `${((sa + sb) / 1024).toFixed(1)} KiB`} stored (each blob once)`);
+    expect(repo.stdout).toContain("another repository uses too is not freed");
+  });
+
+  test("tags in natural version order, and a total, in the repository and the registry view; one word for what a delete frees", async () => {
+    for (const t of ["v1.10", "v1.9", "v1.2", "v1.11"]) await pushImage(reg.url, "d/order", [t], { seed: `order-${t}` });
+    const r = await run(["du", `${reg.host}/d/order`, "--json"]);
+    expect(JSON.parse(r.stdout).tags.map((t: { tag: string }) => t.tag)).toEqual(["v1.2", "v1.9", "v1.10", "v1.11"]);
+    const text = await run(["du", `${reg.host}/d/order`]);
+    expect(
+      text.stdout
+        .split("\n")
+        .filter((l) => /^v\d/.test(l))
+        .map((l) => l.split(/\s+/)[0]),
+    ).toEqual(["v1.2", "v1.9", "v1.10", "v1.11"]);
+    for (const old of ["ALONE", "SHARED WITH", "unique"]) expect(text.stdout).not.toContain(old);
+    const all = await run(["du", reg.host, "--repo", "^d/", "--json"]);
+    const repos = JSON.parse(all.stdout) as { repository: string; frees: number }[];
+    expect(repos.map((u) => u.repository)).toEqual(["d/app", "d/order"]);
+    for (const u of repos) expect(u).not.toHaveProperty("unique");
+  });
+
+  test("--repo: says that blobs shared with the repositories it leaves out are not seen", async () => {
+    // One image in two repositories: deleting either frees nothing while the other stays.
+    await pushImage(reg.url, "d/twin-1", ["a"], { seed: "twin" });
+    await pushImage(reg.url, "d/twin-2", ["a"], { seed: "twin" });
+    const both = JSON.parse((await run(["du", reg.host, "--repo", "^d/twin-", "--json"])).stdout) as { repository: string; frees: number; stored: number }[];
+    expect(both.map((u) => u.frees)).toEqual([0, 0]);
+    const one = await run(["du", reg.host, "--repo", "^d/twin-1$"]);
+    const catalog = (await (await fetch(`${reg.url}/v2/_catalog?n=1000`)).json()) as { repositories: string[] };
+    const left = catalog.repositories.length - 1;
+    expect(one.stdout).toContain(`--repo left out ${left} repositories: blobs shared with them are not seen, so a delete may free less`);
   });
 });

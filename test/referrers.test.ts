@@ -270,14 +270,14 @@ describe("untag, du and TAB", () => {
     const [v1] = await seedSigned(reg.url, repo, true);
     const r = await run(["du", `${reg.host}/${repo}`, "--json"]);
     expect(r.code).toBe(0);
-    const usage = JSON.parse(r.stdout) as { tags: { tag: string; size: number; unique: number; referrers: number }[] };
+    const usage = JSON.parse(r.stdout) as { tags: { tag: string; size: number; frees: number; referrers: number }[] };
     expect(usage.tags.map((t) => t.tag)).toEqual(["v1", "v2", "v3"]);
     const row = usage.tags[0]!;
     expect(row.referrers).toBe(3); // the fallback index, the SBOM it lists, the cosign signature
     const imageOnly = v1!.image.layerSizes.reduce((a, b) => a + b, 0);
     expect(row.size).toBeGreaterThan(imageOnly + v1!.image.manifest.byteLength);
     // What deleting v1 frees includes its referrers' own blobs.
-    expect(row.unique).toBeGreaterThan(imageOnly);
+    expect(row.frees).toBeGreaterThan(imageOnly);
   }, 60_000);
 
   test("TAB never offers a tag named after a digest", async () => {
