@@ -3617,7 +3617,7 @@ function tieLines(t: KeepTie): string[] {
   const who = t.images === t.tags ? plural(t.images, "image") : `${plural(t.images, "image")} (${plural(t.tags, "tag")})`;
   return [
     `tie: ${who} share the creation time ${instant(t.created)}, so --keep ranked them`,
-    `  by tag, natural version order, highest first: ${t.kept} of the ${t.tags} tags are kept`,
+    `  by tag, natural version order, highest first: ${t.kept} of the ${t.tags} tags ${t.kept === 1 ? "is" : "are"} kept`,
   ];
 }
 

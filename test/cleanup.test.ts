@@ -239,6 +239,21 @@ describe("prune", () => {
     expect(ping.stdout).toMatch(/^deletes\s+enabled$/m);
   });
 
+  test("--keep with images all dated 1970 (reproducible builds): the plan says the tag order broke the tie, in text and JSON", async () => {
+    for (const t of ["v2.1", "v2.2", "v2.9", "v2.10", "v2.11"]) await pushImage(reg.url, "p/repro", [t], { seed: `repro-${t}`, created: "1970-01-01T00:00:00Z" });
+    const r = await run(["prune", `${reg.host}/p/repro`, "--keep", "1", "--dry-run"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      "tie: 5 images share the creation time 1970-01-01, so --keep ranked them\n  by tag, natural version order, highest first: 1 of the 5 tags is kept\nplan: keep 1 tag, delete 4 manifests (4 tags), untag 0 tags;",
+    );
+    expect(r.stdout).toMatch(/^v2\.11\s.*keep\s+the newest$/m);
+    const [plan] = JSON.parse((await run(["prune", `${reg.host}/p/repro`, "--keep", "2", "--dry-run", "--json"])).stdout);
+    expect(plan.ties).toEqual({ created: "1970-01-01T00:00:00Z", tags: 5, images: 5, kept: 2, order: "tag, natural version order, highest first" });
+    // Dated apart: no tie to speak of.
+    const dated = JSON.parse((await run(["prune", `${reg.host}/p/policy`, "--keep", "1", "--dry-run", "--json"])).stdout);
+    expect(dated[0]).not.toHaveProperty("ties");
+  });
+
   test("bad policies are refused before any request", async () => {
     for (const args of [["--keep", "-1"], ["--match", "("], ["--older-than", "soon"], []]) {
       const r = await run(["prune", `${reg.host}/p/many`, ...args, "--yes"]);
