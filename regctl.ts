@@ -3180,6 +3180,20 @@ interface PruneDecision {
   frees: number;
   /** --older-than as an instant: images created before it are old */
   cutoff?: string;
+  /** --keep's last place went to one of several images created at the same instant: the tie was broken by tag */
+  ties?: KeepTie;
+}
+
+/** Images that share a creation time across --keep's boundary (reproducible builds date every image 1970). */
+interface KeepTie {
+  /** the creation time they share */
+  created: string;
+  /** tags with that time, ranked by `order`, and the images (digests) they are on */
+  tags: number;
+  images: number;
+  /** of those tags, how many --keep kept */
+  kept: number;
+  order: string;
 }
 
 interface PrunePlan extends PruneDecision {
@@ -3222,23 +3236,38 @@ export function decidePrune(
   const reasons = new Map<string, { remove: boolean; reason: string }>();
   const byTime = policy.keep !== undefined || policy.olderThan !== undefined;
   const cutoff = policy.olderThan === undefined ? undefined : new Date(policy.olderThan).toISOString().replace(/\.\d+Z$/, "Z");
-  for (const t of matched) if (byTime && Number.isNaN(time(t))) reasons.set(t.tag, { remove: false, reason: "no creation time" });
+  for (const t of matched) if (byTime && Number.isNaN(time(t))) reasons.set(t.tag, { remove: false, reason: "no creation time: its age is unknown" });
   const newest = matched.filter((t) => !reasons.has(t.tag)).sort((a, b) => time(b) - time(a) || naturalCompare(b.tag, a.tag));
+  const when = cutoff === undefined ? "" : instant(cutoff);
   for (const [i, t] of newest.entries()) {
     if (policy.keep !== undefined && i < policy.keep) {
-      reasons.set(t.tag, { remove: false, reason: `among the ${policy.keep} newest` });
+      reasons.set(t.tag, { remove: false, reason: policy.keep === 1 ? "the newest" : `one of the ${policy.keep} newest` });
       continue;
     }
     if (policy.olderThan !== undefined && time(t) >= policy.olderThan) {
-      reasons.set(t.tag, { remove: false, reason: `created after ${cutoff}` });
+      reasons.set(t.tag, { remove: false, reason: `created after ${when}` });
       continue;
     }
     const why = [
-      policy.keep !== undefined ? `beyond the ${policy.keep} newest` : "",
-      policy.olderThan !== undefined ? `created before ${cutoff}` : "",
-      policy.match ? "matches --match" : "",
+      policy.match ? "matched by --match" : "",
+      policy.olderThan !== undefined ? `created before ${when}` : "",
+      policy.keep === 0 ? "--keep 0 keeps none" : policy.keep === 1 ? "not the newest" : policy.keep !== undefined ? `not one of the ${policy.keep} newest` : "",
     ].filter(Boolean);
-    reasons.set(t.tag, { remove: true, reason: why.join(", ") || "matched" });
+    reasons.set(t.tag, { remove: true, reason: why.join(", ") });
+  }
+  // --keep's boundary between two images created at the same instant: the tag order decided.
+  let ties: KeepTie | undefined;
+  const last = policy.keep ? newest[policy.keep - 1] : undefined;
+  const next = policy.keep ? newest[policy.keep] : undefined;
+  if (last && next && time(last) === time(next)) {
+    const tied = newest.filter((t) => time(t) === time(last));
+    ties = {
+      created: created(last)!,
+      tags: tied.length,
+      images: new Set(tied.map((t) => t.digest)).size,
+      kept: tied.filter((t) => newest.indexOf(t) < policy.keep!).length,
+      order: "tag, natural version order, highest first",
+    };
   }
   // A digest stays while a kept tag points at it, or a kept list holds it; so do their referrers.
   const needed = new Set<string>();
@@ -3248,15 +3277,28 @@ export function decidePrune(
     for (const c of images.get(digest)?.children ?? []) keep(c);
     for (const r of referrers.of.get(digest) ?? []) keep(r.digest);
   };
-  for (const t of tags.filter((t) => !reasons.get(t.tag)?.remove)) keep(t.digest);
-  const rows: PruneRow[] = tags.map((t) => {
-    const r = reasons.get(t.tag);
-    const base = { tag: t.tag, digest: t.digest, created: created(t), size: size(t.digest) };
-    if (!r) return { ...base, action: "keep", reason: policy.match || policy.exclude ? "not matched" : "kept" };
-    if (!r.remove) return { ...base, action: "keep", reason: r.reason };
-    if (needed.has(t.digest)) return { ...base, action: "untag", reason: `${r.reason}; its digest stays for a kept tag` };
-    return { ...base, action: "delete", reason: r.reason };
-  });
+  const kept = tags.filter((t) => !reasons.get(t.tag)?.remove);
+  for (const t of kept) keep(t.digest);
+  /** Why a digest stays though one of its tags goes: a kept tag on it, or a kept list that holds it. */
+  const staysFor = (digest: string) => {
+    const same = kept.filter((k) => k.digest === digest).map((k) => k.tag);
+    if (same.length) return `its image stays, tagged ${same.sort(naturalCompare).join(", ")}`;
+    const list = kept.find((k) => images.get(k.digest)?.children.includes(digest));
+    return list ? `its image stays in the kept list ${list.tag}` : "its image stays for a kept one";
+  };
+  const unmatched = (tag: string) =>
+    policy.exclude?.some((r) => r.test(tag)) ? "excluded by --exclude" : policy.match ? "not matched by --match" : "not a referrer: --dangling leaves images";
+  // In natural version order, and so are the deletes and untags: a prune works through v1.9 before v1.10.
+  const rows: PruneRow[] = [...tags]
+    .sort((a, b) => naturalCompare(a.tag, b.tag))
+    .map((t) => {
+      const r = reasons.get(t.tag);
+      const base = { tag: t.tag, digest: t.digest, created: created(t), size: size(t.digest) };
+      if (!r) return { ...base, action: "keep", reason: unmatched(t.tag) };
+      if (!r.remove) return { ...base, action: "keep", reason: r.reason };
+      if (needed.has(t.digest)) return { ...base, action: "untag", reason: `${r.reason}; ${staysFor(t.digest)}` };
+      return { ...base, action: "delete", reason: r.reason };
+    });
   const deletes = [...new Set(rows.filter((r) => r.action === "delete").map((r) => r.digest))];
   const untags = rows.filter((r) => r.action === "untag").map((r) => r.tag);
   // Referrers of a deleted image go after it (each once, and never one a kept image needs).
@@ -3289,15 +3331,16 @@ export function decidePrune(
     const action = going.has(digest) ? "delete" : "keep";
     const shown = tagged.length ? tagged : going.has(digest) ? [""] : [];
     const subjectTags = (tagsOn.get(image) ?? []).filter((t) => !ReferrerIndex.isReferrerTag(t));
-    const whose = subjectTags.length ? subjectTags.join(", ") : image;
+    const whose = subjectTags.length ? subjectTags.sort(naturalCompare).join(", ") : abbrevDigest(image);
+    const kind = kindOf.get(digest) ?? "referrer";
     for (const tag of shown)
       remember(referrerRows, image, () => []).push({
         tag,
         digest,
         size: size(digest),
         action,
-        reason: action === "delete" ? `referrer of ${whose}: goes after it` : `referrer of ${whose}: kept with it`,
-        referrer: { of: image, kind: kindOf.get(digest) ?? "referrer" },
+        reason: `${kind} of ${whose}: ${action === "delete" ? "deleted after it" : "kept with it"}`,
+        referrer: { of: image, kind },
       });
   }
   for (const t of allTags)
@@ -3320,14 +3363,13 @@ export function decidePrune(
   const keptBlobs = new Set([...needed].flatMap((d) => [...(images.get(d)?.blobs.keys() ?? [])]));
   const freed = new Map<string, number>();
   for (const d of going) for (const [b, n] of images.get(d)?.blobs ?? []) if (!keptBlobs.has(b)) freed.set(b, n);
-  const ordered = rows.sort((a, b) => naturalCompare(a.tag, b.tag));
   const placed = new Set<string>();
-  const withReferrers = ordered.flatMap((r) => {
+  const withReferrers = rows.flatMap((r) => {
     if (placed.has(r.digest)) return [r];
     placed.add(r.digest);
     return [r, ...(referrerRows.get(r.digest) ?? [])];
   });
-  return { rows: [...withReferrers, ...dangling], deletes, referrerDeletes, untags, frees: sum(freed.values()), cutoff };
+  return { rows: [...withReferrers, ...dangling], deletes, referrerDeletes, untags, frees: sum(freed.values()), cutoff, ...(ties ? { ties } : {}) };
 }
 
 /** Every referrer of every image, once. */
@@ -3398,12 +3440,19 @@ async function findImageReferrers(
   return { of, dangling };
 }
 
+/** One write of a prune: `repo@digest` or `repo:tag`, with the tags it removes. */
+interface PruneJob {
+  what: string;
+  tags: string[];
+}
+
 interface PruneOutcome {
+  /** digests */
   deleted: string[];
   untagged: string[];
-  failed: { what: string; error: string }[];
-  /** not started because of an interrupt or an earlier failure */
-  skipped: string[];
+  failed: (PruneJob & { error: string })[];
+  /** not started: an interrupt, or the output closed */
+  notStarted: PruneJob[];
 }
 
 /**
@@ -3418,12 +3467,14 @@ async function executePrune(
   progress: (done: number, total: number) => void = () => {},
   stop: () => boolean = () => false,
 ): Promise<PruneOutcome> {
-  const outcome: PruneOutcome = { deleted: [], untagged: [], failed: [], skipped: [] };
+  const outcome: PruneOutcome = { deleted: [], untagged: [], failed: [], notStarted: [] };
   if (!plan.deletes.length && !plan.untags.length && !plan.referrerDeletes.length) return outcome;
   const untagger = new Untagger(reg, plan.repository);
-  const jobs: { what: string; run: () => Promise<void> }[] = [
+  const tagsOn = (digest: string) => plan.rows.filter((r) => r.digest === digest && r.tag).map((r) => r.tag);
+  const jobs: (PruneJob & { run: () => Promise<void> })[] = [
     ...plan.untags.map((tag) => ({
       what: `${plan.repository}:${tag}`,
+      tags: [tag],
       run: async () => {
         const digest = plan.rows.find((r) => r.tag === tag)!.digest;
         const siblings = plan.rows.filter((r) => r.digest === digest && r.tag !== tag && r.action === "keep").map((r) => r.tag);
@@ -3433,6 +3484,7 @@ async function executePrune(
     })),
     ...plan.deletes.map((digest) => ({
       what: `${plan.repository}@${digest}`,
+      tags: tagsOn(digest),
       run: async () => {
         await manifestDelete(
           reg,
@@ -3451,6 +3503,7 @@ async function executePrune(
   const gone = new Set<string>();
   const after = plan.referrerDeletes.map((r) => ({
     what: `${plan.repository}@${r.digest}`,
+    tags: tagsOn(r.digest),
     run: async () => {
       if (r.of && !gone.has(r.of)) throw new RegctlError(`not deleted: its image ${r.of} is still there`);
       await manifestDelete(reg, plan.repository, r.digest, `delete ${r.digest}: ${r.of ? `a referrer of ${r.of}, after it` : "a dangling referrer"}`);
@@ -3459,12 +3512,12 @@ async function executePrune(
   }));
   let done = 0;
   const total = jobs.length + after.length;
-  const run = async (job: { what: string; run: () => Promise<void> }) => {
-    if (stop()) return void outcome.skipped.push(job.what);
+  const run = async ({ what, tags, run }: PruneJob & { run: () => Promise<void> }) => {
+    if (stop()) return void outcome.notStarted.push({ what, tags });
     try {
-      await job.run();
+      await run();
     } catch (err) {
-      outcome.failed.push({ what: job.what, error: err instanceof Error ? err.message : String(err) });
+      outcome.failed.push({ what, tags, error: err instanceof Error ? err.message : String(err) });
     }
     progress(++done, total);
   };
@@ -3557,25 +3610,36 @@ function changedSincePlan(conflicts: PlanConflict[], { repository = false } = {}
 interface TagUsage {
   tag: string;
   digest: string;
+  /** the image's blobs, its referrers' included */
   size: number;
-  /** bytes only this digest uses: what deleting it frees after garbage-collect */
-  unique: number;
-  /** other tags on the same digest (they go with it) */
-  sharedWith: string[];
+  /** bytes no other image of the repository uses: what deleting the digest frees after garbage-collect */
+  frees: number;
+  /** the other tags on the same digest (a delete takes them too) */
+  otherTags: string[];
   /** signatures, SBOMs and attestations of it, counted in its size */
   referrers: number;
 }
 
 interface RepoUsage {
   repository: string;
+  /** in natural version order */
   tags: TagUsage[];
   /** every blob of the repository once */
   stored: number;
-  /** blobs used by more than one digest of the repository */
+  /** the part of `stored` in blobs that two or more images of the repository use */
   shared: number;
-  /** blobs no other repository uses (registry view only) */
-  unique?: number;
+  /** registry view: bytes no other repository read uses, what deleting the whole repository frees */
+  frees?: number;
   blobs: Map<string, number>;
+}
+
+/** The registry view: each repository, and what the repositories left out by --repo hide. */
+interface RegistryUsage {
+  repositories: RepoUsage[];
+  /** every blob of the repositories read, once */
+  stored: number;
+  /** repositories in the catalog that --repo left out: blobs shared with them are not seen */
+  notRead: number;
 }
 
 async function repoUsage(reg: Registry, repo: string, concurrency: number): Promise<RepoUsage> {
@@ -3608,11 +3672,15 @@ async function repoUsage(reg: Registry, repo: string, concurrency: number): Prom
         tag: t.tag,
         digest: t.digest,
         size: sum(f.values()),
-        unique: sum([...f].filter(([b]) => users.get(b) === 1).map(([, size]) => size)),
-        sharedWith: tags.filter((o) => o.digest === t.digest && o.tag !== t.tag).map((o) => o.tag),
+        frees: sum([...f].filter(([b]) => users.get(b) === 1).map(([, size]) => size)),
+        otherTags: tags
+          .filter((o) => o.digest === t.digest && o.tag !== t.tag)
+          .map((o) => o.tag)
+          .sort(naturalCompare),
         referrers: allReferrers(referrers.of.get(t.digest) ?? []).length,
       };
-    });
+    })
+    .sort((a, b) => naturalCompare(a.tag, b.tag));
   return {
     repository: repo,
     tags: rows,
@@ -3634,32 +3702,63 @@ async function referrerBlobs(reg: Registry, repo: string, digest: string): Promi
   return blobs;
 }
 
-/** Every repository (or those matching a pattern), with what each holds alone. */
-async function registryUsage(reg: Registry, pattern: ((repo: string) => boolean) | undefined, concurrency: number): Promise<RepoUsage[]> {
-  const repos = (await catalog(reg)).filter((r) => !pattern || pattern(r));
+/** Every repository (or those matching a pattern), with what deleting each would free. */
+async function registryUsage(reg: Registry, pattern: ((repo: string) => boolean) | undefined, concurrency: number): Promise<RegistryUsage> {
+  const all = await catalog(reg);
+  const repos = all.filter((r) => !pattern || pattern(r)).sort(naturalCompare);
   const usages: RepoUsage[] = [];
   for (const r of repos) usages.push(await repoUsage(reg, r, concurrency));
   const repoCount = new Map<string, number>();
-  for (const u of usages) for (const b of u.blobs.keys()) repoCount.set(b, (repoCount.get(b) ?? 0) + 1);
-  for (const u of usages) u.unique = sum([...u.blobs].filter(([b]) => repoCount.get(b) === 1).map(([, size]) => size));
-  return usages;
-}
-
-/** How to get the disk back: the registry frees blobs only in garbage-collect. */
-function garbageCollectAdvice(): string[] {
-  return [
-    "disk space comes back only after garbage-collect, run with the registry stopped (or read-only):",
-    "  docker-registry garbage-collect /etc/docker/registry/config.yml        (Debian package)",
-    "  docker exec REGISTRY_CONTAINER registry garbage-collect /etc/docker/registry/config.yml",
-    "add --dry-run first to see what it would remove. Do not add --delete-untagged on distribution 2.8:",
-    "it also deletes the platform manifests of manifest lists that are still tagged (distribution issue 3178).",
-  ];
+  const blobs = new Map<string, number>();
+  for (const u of usages)
+    for (const [b, size] of u.blobs) {
+      repoCount.set(b, (repoCount.get(b) ?? 0) + 1);
+      blobs.set(b, size);
+    }
+  for (const u of usages) u.frees = sum([...u.blobs].filter(([b]) => repoCount.get(b) === 1).map(([, size]) => size));
+  return { repositories: usages, stored: sum(blobs.values()), notRead: all.length - repos.length };
 }
 
 // ───────────────────────────── 9. output and prompts ─────────────────────────────
 
 const out = (s: string) => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
 const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
+
+/** `1 tag`, `2 tags`. */
+const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;
+
+/** Names shown before the rest are counted. */
+const FEW = 5;
+
+/** The first few of a list, then how many more: `a, b, c, d, e …and 140 more`. */
+function few(items: readonly string[], n = FEW): string {
+  if (items.length <= n + 1) return items.join(", ");
+  return `${items.slice(0, n).join(", ")} …and ${items.length - n} more`;
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+const andList = (items: readonly string[]) => (items.length < 2 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`);
+
+const SGR = { red: 31, green: 32, yellow: 33 } as const;
+type Colour = keyof typeof SGR;
+
+/**
+ * `text` in a colour when `stream` is a terminal; plain when it is not, when NO_COLOR is set to
+ * anything (no-color.org), or when TERM is dumb.
+ */
+export function paint(stream: { isTTY?: boolean }, colour: Colour, text: string): string {
+  const on = stream.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== "dumb";
+  return on ? `\x1b[${SGR[colour]}m${text}\x1b[39m` : text;
+}
+
+/** What a row's action looks like on a terminal. */
+const ACTION_COLOUR: Record<PruneRow["action"], Colour> = { keep: "green", delete: "red", untag: "yellow" };
+
+/** The `regctl:` that starts an error, red on a terminal. */
+const errorPrefix = () => paint(process.stderr, "red", "regctl:");
+
+/** Width on the screen: colour codes take none. */
+const visibleLength = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "").length;
 
 function humanSize(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -3687,13 +3786,35 @@ const shortDate = (d?: string) =>
         .slice(0, 20)
     : "-";
 
-/** Columns padded to their widest cell. */
+/** A digest in a sentence: `sha256:4f2a9c1b7e3d…`. */
+const abbrevDigest = (d: string) => (/^[a-z0-9]+:[a-f0-9]{13,}$/.test(d) ? `${d.slice(0, d.indexOf(":") + 13)}…` : d);
+
+/** An instant in a sentence: the date alone at midnight UTC, else to the second. */
+function instant(iso: string): string {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)/.exec(iso);
+  if (!m) return iso;
+  return m[2] === "00:00:00" ? m[1]! : `${m[1]} ${m[2]} UTC`;
+}
+
+/** What a manifest's media type means, in words; nothing for a type without a common name. */
+function mediaTypeName(t: string): string | undefined {
+  const names: Record<string, string> = {
+    [MediaType.DockerManifest]: "Docker image",
+    [MediaType.DockerList]: "Docker manifest list",
+    [MediaType.OciManifest]: "OCI image",
+    [MediaType.OciIndex]: "OCI index",
+    [MediaType.DockerSchema1Signed]: "schema 1 image",
+  };
+  return names[t];
+}
+
+/** Columns padded to their widest cell (colour codes take no width). */
 function columns(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => visibleLength(r[i] ?? ""))));
   return rows
     .map((r) =>
       r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+        .map((c, i) => (i === r.length - 1 ? c : c + " ".repeat(widths[i]! - visibleLength(c))))
         .join("  ")
         .trimEnd(),
     )
@@ -3718,60 +3839,136 @@ function printPrunePlan(plan: PrunePlan): void {
         shortDigest(r.digest),
         shortDate(r.created),
         humanSize(r.size),
-        r.action,
-        r.referrer ? `${r.referrer.kind}: ${r.reason}` : r.reason,
+        paint(process.stdout, ACTION_COLOUR[r.action], r.action),
+        r.reason,
       ]),
     ]),
   );
   const count = (a: string) => plan.rows.filter((r) => r.action === a && !r.referrer).length;
   const referrers = plan.rows.filter((r) => r.referrer);
-  if (plan.cutoff) out(`--older-than: images created before ${shortDate(plan.cutoff)} (UTC) are old`);
+  if (plan.ties) for (const line of tieLines(plan.ties)) out(line);
   out(
-    `plan: keep ${count("keep")} tags, delete ${plan.deletes.length} manifests (${count("delete")} tags), untag ${count("untag")}` +
-      `${referrers.length ? `; referrers: delete ${plan.referrerDeletes.length}, keep ${referrers.filter((r) => r.action === "keep").length}` : ""}; garbage-collect then frees about ${humanSize(plan.frees)}`,
+    `plan: keep ${plural(count("keep"), "tag")}, delete ${plural(plan.deletes.length, "manifest")} (${plural(count("delete"), "tag")}), untag ${plural(count("untag"), "tag")}` +
+      `${referrers.length ? `; referrers: delete ${plan.referrerDeletes.length}, keep ${referrers.filter((r) => r.action === "keep").length}` : ""}; frees up to ${humanSize(plan.frees)} after garbage-collect`,
   );
 }
 
-function printUsage(usages: RepoUsage[], registryView: boolean): void {
-  if (registryView) {
-    const max = Math.max(0, ...usages.map((u) => u.stored));
-    out(
-      columns([
-        ["REPOSITORY", "TAGS", "STORED", "SHARED", "ALONE", ""],
-        ...usages.map((u) => [u.repository, String(u.tags.length), humanSize(u.stored), humanSize(u.shared), humanSize(u.unique ?? 0), bar(u.stored, max)]),
-      ]),
-    );
-    out(`${usages.length} repositories; ALONE is what deleting the whole repository frees after garbage-collect`);
-    return;
-  }
-  for (const u of usages) {
-    const max = Math.max(0, ...u.tags.map((t) => t.size));
-    out(
-      columns([
-        ["TAG", "DIGEST", "SIZE", "FREES", "REFERRERS", "", "SHARED WITH"],
-        ...u.tags.map((t) => [
-          t.tag,
-          shortDigest(t.digest),
-          humanSize(t.size),
-          humanSize(t.unique),
-          t.referrers ? String(t.referrers) : "",
-          bar(t.size, max),
-          t.sharedWith.join(", "),
-        ]),
-      ]),
-    );
-    out(
-      `${u.repository}: ${u.tags.length} tags, ${humanSize(u.stored)} stored, ${humanSize(u.shared)} shared between images; FREES is what deleting that digest (and every tag on it) frees after garbage-collect; a signature's or SBOM's bytes count with its image (REFERRERS)`,
-    );
-  }
+/** --keep's last place decided by tag between images created at the same instant. */
+function tieLines(t: KeepTie): string[] {
+  const who = t.images === t.tags ? plural(t.images, "image") : `${plural(t.images, "image")} (${plural(t.tags, "tag")})`;
+  return [
+    `tie: ${who} share the creation time ${instant(t.created)}, so --keep ranked them`,
+    `  by tag, natural version order, highest first: ${t.kept} of the ${t.tags} tags ${t.kept === 1 ? "is" : "are"} kept`,
+  ];
 }
 
-/** A progress bar on a terminal (stderr), nothing elsewhere. */
-function progressBar(enabled: boolean, label: string): (done: number, total: number) => void {
+/** What a prune left undone: failures grouped by their error, then what was not started, the first few named. */
+function unfinishedLines(plan: PrunePlan, r: PruneOutcome): string[] {
+  const name = (j: PruneJob) => {
+    if (j.tags.length) return j.tags.map(shortReferrerTag).join("+");
+    const digest = j.what.slice(j.what.indexOf("@") + 1);
+    const row = plan.rows.find((x) => x.digest === digest && x.referrer);
+    if (!row?.referrer) return abbrevDigest(digest);
+    const image = plan.rows.filter((x) => x.digest === row.referrer!.of && !x.referrer).map((x) => x.tag);
+    return `${row.referrer.kind} of ${image.length ? image.join("+") : abbrevDigest(row.referrer.of)}`;
+  };
+  return [
+    ...failureLines(r.failed.map((f) => ({ name: name(f), error: f.error }))),
+    ...(r.notStarted.length ? [`not started (${r.notStarted.length}): ${few(r.notStarted.map(name))}`] : []),
+  ];
+}
+
+/** Failures grouped by their error (the URL left out: the names say which), the first few named: `failed (3): a, b, c — 503 …`. */
+function failureLines(failed: { name: string; error: string }[]): string[] {
+  const groups = new Map<string, string[]>();
+  for (const f of failed) remember(groups, f.error.replace(/^([A-Z]+) \S+: /, "$1: "), () => []).push(f.name);
+  return [...groups].map(([error, names]) => `failed (${names.length}): ${few(names.sort(naturalCompare))} — ${error}`);
+}
+
+/** A dry run sends no DELETE, so it cannot know whether the registry takes one. */
+const deletesUnknown = (registry: string) => `dry run: whether ${registry} accepts DELETE is unknown until one is sent (regctl ping ${registry} tells)`;
+
+function printUsage(u: RepoUsage): void {
+  const max = Math.max(0, ...u.tags.map((t) => t.size));
+  out(
+    columns([
+      ["TAG", "DIGEST", "SIZE", "FREES", "REFERRERS", "", "SAME IMAGE AS"],
+      ...u.tags.map((t) => [t.tag, shortDigest(t.digest), humanSize(t.size), humanSize(t.frees), t.referrers ? String(t.referrers) : "", bar(t.size, max), t.otherTags.join(", ")]),
+    ]),
+  );
+  const images = new Set(u.tags.map((t) => t.digest)).size;
+  out(
+    `total: ${plural(u.tags.length, "tag")} on ${plural(images, "image")}, ${humanSize(u.stored)} stored (each blob once), ${humanSize(u.shared)} of it shared by two or more images`,
+  );
+  if (u.tags.some((t) => t.referrers)) out("SIZE counts the image's referrers too: its signatures, SBOMs, attestations (REFERRERS)");
+  out("FREES: what deleting the image (and every tag on it) frees after garbage-collect; a blob");
+  out("  that another repository uses too is not freed, and is not looked for");
+}
+
+function printRegistryUsage(r: RegistryUsage): void {
+  const usages = r.repositories;
+  const max = Math.max(0, ...usages.map((u) => u.stored));
+  out(
+    columns([
+      ["REPOSITORY", "TAGS", "STORED", "SHARED", "FREES", ""],
+      ...usages.map((u) => [u.repository, String(u.tags.length), humanSize(u.stored), humanSize(u.shared), humanSize(u.frees ?? 0), bar(u.stored, max)]),
+    ]),
+  );
+  const tags = usages.reduce((n, u) => n + u.tags.length, 0);
+  out(`total: ${plural(usages.length, "repository", "repositories")}, ${plural(tags, "tag")}, ${humanSize(r.stored)} stored (each blob once)`);
+  out("STORED: each blob of the repository once; SHARED: the part of it two or more of its images use");
+  out("FREES: what deleting the whole repository frees after garbage-collect");
+  if (r.notRead) out(`  --repo left out ${plural(r.notRead, "repository", "repositories")}: blobs shared with them are not seen, so a delete may free less`);
+}
+
+/** The progress line on stderr while one is drawn: cleared before anything else is said. */
+let progressShown = false;
+
+/** Erase the progress line, if one is drawn (a Ctrl-C, a note): the next line starts clean. */
+function clearProgress(): void {
+  if (!progressShown) return;
+  process.stderr.write("\r\x1b[K");
+  progressShown = false;
+}
+
+/** A progress bar on a terminal (stderr), nothing elsewhere; once `stopped`, it is erased and drawn no more. */
+function progressBar(enabled: boolean, label: string, stopped: () => boolean = () => false): (done: number, total: number) => void {
   if (!enabled) return () => {};
   return (done, total) => {
+    if (stopped()) return clearProgress();
     process.stderr.write(`\r${label} [${bar(done, total, 30).padEnd(30, "·")}] ${done}/${total}${done === total ? "\n" : ""}`);
+    progressShown = done !== total;
   };
+}
+
+/** After a delete, once a run: the disk comes back only in garbage-collect. */
+function garbageCollectNote(): string[] {
+  return ["disk space comes back only with garbage-collect, run on the registry host:", "regctl help gc says how (and why not --delete-untagged on distribution 2.8)"];
+}
+
+/** `regctl help gc`: how a registry gives the disk space back. */
+export function garbageCollectHelp(): string {
+  return `Deleting (regctl delete, regctl prune) removes manifests and their tags. The
+layers stay on disk until garbage-collect, run on the registry's host, removes
+every blob that no manifest uses. Stop the registry first, or make it read-only
+(storage: maintenance: readonly: enabled: true in config.yml): a push during
+garbage-collect can lose blobs.
+
+The Debian package:
+  docker-registry garbage-collect /etc/docker/registry/config.yml
+The registry image, in a container named REGISTRY:
+  docker exec REGISTRY registry garbage-collect /etc/docker/registry/config.yml
+
+Add --dry-run first: it lists what it would remove and removes nothing.
+
+Do not add --delete-untagged on distribution 2.8: it also deletes the platform
+manifests of manifest lists that are still tagged (distribution issue 3178),
+and those images no longer pull.
+
+What regctl says a delete frees (FREES in du, "frees up to" in a prune plan)
+counts the blobs no other image of the repository uses; a blob that another
+repository uses too stays.
+`;
 }
 
 function printPing(p: PingResult): void {
@@ -4691,6 +4888,7 @@ async function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => 
   const onSignal = () => {
     if (stopped) return;
     stopped = true;
+    clearProgress();
     ctx.log.note("interrupted: starting nothing new, finishing what is in flight…");
   };
   process.on("SIGINT", onSignal);
@@ -4861,19 +5059,23 @@ const commands = {
         `${plan.digest} is a platform manifest of ${plan.referencedBy.map((r) => `${name}:${r.tag}`).join(", ")}`,
         "deleting it would leave that list pointing at nothing: delete the list instead",
       );
-    const tagText = plan.tags.length ? plan.tags.map((t) => `${name}:${t}`).join(", ") : "(no tags)";
+    const tags = [...plan.tags].sort(naturalCompare);
+    // What goes, in words short enough that the question stays within two lines of 80 columns.
+    const kind = mediaTypeName(plan.mediaType);
+    const going = andList([
+      kind ? `this ${kind}` : "it",
+      ...(tags.length ? [`its ${plural(tags.length, "tag")} (${few(tags, 3)})`] : []),
+      ...(plan.referrers.length ? [`its ${plural(plan.referrers.length, "referrer")}`] : []),
+    ]);
     if (!ctx.opts.json || ctx.opts.dryRun) {
-      ctx.log.note(`${plan.reference} is ${plan.digest} (${plan.mediaType})`);
-      ctx.log.note(`deleting it removes ${plan.tags.length} tag${plan.tags.length === 1 ? "" : "s"}: ${tagText}`);
-      if (plan.referrers.length) ctx.log.note(`and, after it, ${plan.referrers.length} referrer(s) of it (--keep-referrers leaves them):`);
-      for (const r of plan.referrers) ctx.log.note(`  ${r.digest}  ${r.kind}${r.tags.length ? `  ${r.tags.join(", ")}` : ""}`);
+      const abbrev = abbrevDigest(plan.digest);
+      ctx.log.note(ref.tag ? `${name}:${ref.tag} is ${abbrev}` : `${name}@${abbrev}${kind ? "" : ` (${plan.mediaType})`}`);
       if (plan.fallback)
         ctx.log.note(
-          `it is a referrer listed in the fallback index ${plan.fallback.tag}: ${plan.fallback.remaining ? `the index is rewritten without it (${plan.fallback.remaining} stay)` : "it was the last, the index goes too"}`,
+          `it is a referrer listed in the fallback index ${shortReferrerTag(plan.fallback.tag)}: ${plan.fallback.remaining ? `the index is rewritten without it (${plan.fallback.remaining} stay)` : "it was the last, the index goes too"}`,
         );
     }
-    const also = plan.referrers.length ? ` and ${plan.referrers.length} referrer(s)` : "";
-    if (!ctx.opts.dryRun && !(await confirm(ctx, `Delete ${name}@${plan.digest} and ${plan.tags.length} tag(s)${also}?`))) {
+    if (!ctx.opts.dryRun && !(await confirm(ctx, `Delete ${going}?`))) {
       throw new RegctlError("nothing deleted: not confirmed");
     }
     // The probe first, so a registry that deletes nothing says so before the tags are read again.
@@ -4883,19 +5085,26 @@ const commands = {
     const deleted = result.sent;
     if (deleted) forgetCompletions(plan.registry, plan.repository);
     const { writes: _w, index: _i, ...shown } = plan;
-    if (ctx.opts.json) printJson({ ...shown, deleted, referrersDeleted: result.referrers, failed: result.failed, dryRun: ctx.opts.dryRun });
+    // A dry run's JSON is the plan; the outcome comes only with a run that sent the DELETE.
+    if (ctx.opts.json) printJson(ctx.opts.dryRun ? { ...shown, dryRun: true } : { ...shown, deleted, referrersDeleted: result.referrers, failed: result.failed, dryRun: false });
     else if (deleted) {
       out(`deleted ${name}@${plan.digest}`);
-      for (const t of plan.tags) out(`untagged ${name}:${t}`);
+      for (const t of tags) out(`untagged ${name}:${t}`);
       for (const d of result.referrers) out(`deleted ${name}@${d} (${plan.referrers.find((r) => r.digest === d)?.kind}, a referrer of it)`);
-      for (const line of garbageCollectAdvice()) ctx.log.note(line);
+      for (const line of garbageCollectNote()) ctx.log.note(line);
     } else {
-      ctx.log.note(`dry run: would delete ${name}@${plan.digest} and ${tagText}${also}`);
+      ctx.log.note(`dry run: would delete ${going}${plan.referrers.length ? ":" : ""}`);
+      for (const r of plan.referrers) ctx.log.note(`  ${r.digest}  ${r.kind}${r.tags.length ? `  ${r.tags.map(shortReferrerTag).join(", ")}` : ""}`);
+      ctx.log.note(deletesUnknown(plan.registry));
     }
-    for (const f of result.failed) ctx.log.note(`failed: ${f.what}: ${f.error}`);
+    const named = (what: string) => plan.referrers.find((r) => what.endsWith(`@${r.digest}`));
+    for (const line of failureLines(result.failed.map((f) => ({ name: named(f.what)?.kind ?? f.what, error: f.error })))) ctx.log.note(line);
     if (stopped) throw interrupted("the delete under way was finished first");
     if (result.failed.length)
-      throw new RegctlError(`${result.failed.length} referrer(s) of ${plan.digest} were not deleted`, "the image is gone; run regctl prune REPO --dangling to remove what is left");
+      throw new RegctlError(
+        `${plural(result.failed.length, "referrer")} of ${abbrevDigest(plan.digest)} ${result.failed.length === 1 ? "was" : "were"} not deleted`,
+        "the image is gone; run regctl prune REPO --dangling to remove what is left",
+      );
   },
 };
 
@@ -4973,17 +5182,18 @@ const cleanupCommands = {
         "untag takes REPO:TAG; to delete a digest with every tag on it, use regctl delete",
       );
     const reg = registryFor(ctx, ref.registry, ref.scheme);
-    if (!ctx.opts.dryRun && !(await confirm(ctx, `Remove the tag ${formatReference(ref)} (the image and its other tags stay)?`)))
-      throw new RegctlError("nothing changed: not confirmed");
+    if (!ctx.opts.dryRun && !(await confirm(ctx, `Remove the tag ${formatReference(ref)} (the image stays)?`))) throw new RegctlError("nothing changed: not confirmed");
     // Ctrl-C waits for the step under way: a tag is never left on a throwaway manifest.
     const { result: r, stopped } = await interruptible(ctx, () => untag(reg, ref, ctx.opts.concurrency));
     forgetCompletions(ref.registry, ref.repository);
     const name = `${ref.registry}/${ref.repository}`;
     if (ctx.opts.json) printJson({ reference: formatReference(ref), ...r, dryRun: ctx.opts.dryRun });
     else {
-      out(`${ctx.opts.dryRun ? "would untag" : "untagged"} ${name}:${r.tag} (was ${r.digest})`);
-      if (r.otherTags.length) ctx.log.note(`${r.digest} keeps its other tags: ${r.otherTags.join(", ")}`);
-      else ctx.log.note(`that was its last tag: the manifest ${r.digest} stays, untagged; to remove it, regctl delete ${name}@${r.digest}`);
+      out(`${ctx.opts.dryRun ? "dry run: would untag" : "untagged"} ${name}:${r.tag} (was ${r.digest})`);
+      const others = [...r.otherTags].sort(naturalCompare);
+      if (others.length) ctx.log.note(`the image keeps its other ${others.length === 1 ? "tag" : "tags"}: ${few(others)}`);
+      else ctx.log.note(`${ctx.opts.dryRun ? "it is" : "that was"} its last tag: the image stays, untagged; to remove it:\n  regctl delete ${name}@${r.digest}`);
+      if (ctx.opts.dryRun) ctx.log.note(deletesUnknown(ref.registry));
     }
     if (stopped) throw interrupted("the untag under way was finished first");
   },
@@ -5013,8 +5223,8 @@ const cleanupCommands = {
       for (const repo of repos) plans.push(await planPrune(reg, repo, policy, ctx.opts.concurrency));
       if (!ctx.opts.json) for (const p of plans) printPrunePlan(p);
       const work = plans.reduce((n, p) => n + p.deletes.length + p.untags.length + p.referrerDeletes.length, 0);
-      if (work === 0) return ctx.opts.json ? printJson(plans.map(({ images: _i, writes: _w, ...p }) => p)) : out("nothing to prune");
-      if (!ctx.opts.dryRun && !(await confirm(ctx, `Carry out this plan (${work} changes)?`))) throw new RegctlError("nothing changed: not confirmed");
+      if (work === 0) return ctx.opts.json ? printJson(plans.map(({ images: _i, writes: _w, ...p }) => ({ ...p, dryRun: ctx.opts.dryRun }))) : out("nothing to prune");
+      if (!ctx.opts.dryRun && !(await confirm(ctx, `Carry out this plan (${plural(work, "change")})?`))) throw new RegctlError("nothing changed: not confirmed");
       const changed = await recheckBeforeWrites(
         reg,
         plans.map((p) => p.writes),
@@ -5028,25 +5238,32 @@ const cleanupCommands = {
     const { result: outcomes, stopped } = await interruptible(ctx, async (stopped) => {
       const results: PruneOutcome[] = [];
       for (const p of plans) {
-        results.push(await executePrune(reg, p, ctx.opts.concurrency, progressBar(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, p.repository), stopped));
+        results.push(await executePrune(reg, p, ctx.opts.concurrency, progressBar(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, p.repository, stopped), stopped));
         forgetCompletions(registry, p.repository);
       }
       return results;
     });
-    if (ctx.opts.json) printJson(plans.map(({ images: _i, writes: _w, ...p }, i) => ({ ...p, outcome: outcomes[i], dryRun: ctx.opts.dryRun })));
+    // A dry run's JSON is the plan; an outcome comes only with the writes sent.
+    if (ctx.opts.json) printJson(plans.map(({ images: _i, writes: _w, ...p }, i) => (ctx.opts.dryRun ? { ...p, dryRun: true } : { ...p, outcome: outcomes[i], dryRun: false })));
     else
       for (const [i, p] of plans.entries()) {
         const r = outcomes[i]!;
-        out(
-          `${registry}/${p.repository}: ${ctx.opts.dryRun ? "dry run: would delete" : "deleted"} ${r.deleted.length} manifests, ${ctx.opts.dryRun ? "untag" : "untagged"} ${r.untagged.length} tags` +
-            `${r.failed.length ? `, ${r.failed.length} failed` : ""}${r.skipped.length ? `, ${r.skipped.length} not started` : ""}`,
-        );
-        for (const f of r.failed) ctx.log.note(`failed: ${f.what}: ${f.error}`);
-        for (const s of r.skipped) ctx.log.note(`not started: ${s}`);
+        if (ctx.opts.dryRun)
+          out(`${registry}/${p.repository}: dry run: would delete ${plural(p.deletes.length + p.referrerDeletes.length, "manifest")}, untag ${plural(p.untags.length, "tag")}`);
+        else
+          out(
+            `${registry}/${p.repository}: deleted ${plural(r.deleted.length, "manifest")}, untagged ${plural(r.untagged.length, "tag")}` +
+              `${r.failed.length ? `, ${r.failed.length} failed` : ""}${r.notStarted.length ? `, ${r.notStarted.length} not started` : ""}`,
+          );
+        for (const line of unfinishedLines(p, r)) ctx.log.note(line);
       }
-    if (!ctx.opts.dryRun && outcomes.some((r) => r.deleted.length || r.untagged.length)) for (const line of garbageCollectAdvice()) ctx.log.note(line);
-    if (stopped) throw interrupted("the prune stopped before the end", "run the same prune again: it picks up what is left");
-    if (outcomes.some((r) => r.failed.length || r.skipped.length)) throw new RegctlError("the prune did not finish", "run the same prune again: it picks up what is left");
+    if (ctx.opts.dryRun && !ctx.opts.json) ctx.log.note(deletesUnknown(registry));
+    if (!ctx.opts.dryRun && !ctx.opts.json && outcomes.some((r) => r.deleted.length)) for (const line of garbageCollectNote()) ctx.log.note(line);
+    const again = `run the same prune again to finish: regctl ${process.argv.slice(2).map(shQuote).join(" ")}`;
+    const done = outcomes.reduce((n, r) => n + r.deleted.length + r.untagged.length, 0);
+    const notStarted = outcomes.reduce((n, r) => n + r.notStarted.length, 0);
+    if (stopped) throw interrupted(`the prune stopped before the end: ${done} done, ${notStarted} not started`, again);
+    if (outcomes.some((r) => r.failed.length || r.notStarted.length)) throw new RegctlError("the prune did not finish", again);
   },
 
   async du(ctx: Context, target: string, o: RawOptions) {
@@ -5054,13 +5271,13 @@ const cleanupCommands = {
     // A registry is a host: a name with a dot or a port, localhost, or a URL; `du busybox` is a repository.
     if (looksLikeRegistry(target) || pattern) {
       const { registry, scheme } = parseRegistry(target);
-      const usages = await registryUsage(registryFor(ctx, registry, scheme), pattern, ctx.opts.concurrency);
-      return ctx.opts.json ? printJson(usages.map(({ blobs: _b, ...u }) => u)) : printUsage(usages, true);
+      const usage = await registryUsage(registryFor(ctx, registry, scheme), pattern, ctx.opts.concurrency);
+      return ctx.opts.json ? printJson(usage.repositories.map(({ blobs: _b, ...u }) => u)) : printRegistryUsage(usage);
     }
     const ref = repoOnly(target);
     const usage = await repoUsage(registryFor(ctx, ref.registry, ref.scheme), ref.repository, ctx.opts.concurrency);
     const { blobs: _b, ...rest } = usage;
-    ctx.opts.json ? printJson(rest) : printUsage([usage], false);
+    ctx.opts.json ? printJson(rest) : printUsage(usage);
   },
 };
 
@@ -5305,9 +5522,10 @@ export const COMMANDS: CommandSpec[] = [
     name: "help",
     arg: { name: "command", kind: "choice", optional: true },
     globals: [],
-    description: "Show the help of regctl, or of a command",
+    description: "Show the help of regctl, of a command, or of gc (how the disk comes back)",
     examples: ["regctl help prune"],
-    run: async (_ctx, name) => printHelp(name ? commandNamed(name) : undefined),
+    // Topics beside the commands: gc, how the disk comes back.
+    run: async (_ctx, name) => (name === "gc" ? out(garbageCollectHelp()) : printHelp(name ? commandNamed(name) : undefined)),
   },
   {
     name: "version",
@@ -5319,7 +5537,7 @@ export const COMMANDS: CommandSpec[] = [
 ];
 
 // `regctl help <TAB>` offers the commands.
-for (const c of COMMANDS) if (c.name === "help" && c.arg) c.arg = { ...c.arg, choices: COMMANDS.map((x) => x.name) };
+for (const c of COMMANDS) if (c.name === "help" && c.arg) c.arg = { ...c.arg, choices: [...COMMANDS.map((x) => x.name), "gc"] };
 
 /** What completion needs of the table: names, descriptions, which options take a value, argument kinds. */
 export function completionSpec(): CompletionSpec {
@@ -5484,11 +5702,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 /** One line of error, a hint, an exit code; never a stack trace. */
 function report(err: unknown, log: Log): number {
   if (err instanceof RegctlError) {
-    log.note(`regctl: ${err.message}`);
+    log.note(`${errorPrefix()} ${err.message}`);
     if (err.hint) log.note(`hint: ${err.hint}`);
     return err.exitCode;
   }
-  log.note(`regctl: unexpected error: ${(err as Error)?.message ?? String(err)}`);
+  log.note(`${errorPrefix()} unexpected error: ${(err as Error)?.message ?? String(err)}`);
   log.note("hint: this is a bug in regctl; run again with --verbose and report it");
   return Exit.FAILED;
 }

@@ -54,7 +54,7 @@ describe("untag", () => {
     const r = await run(["untag", `${reg.host}/u/busybox:latest`, "--yes"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`untagged ${reg.host}/u/busybox:latest`);
-    expect(r.stderr).toContain("keeps its other tags: 1.36");
+    expect(r.stderr).toBe("the image keeps its other tag: 1.36\n");
     expect(await registryTags(reg.url, "u/busybox")).toEqual(["1.36", "edge"]);
     const head = await fetch(`${reg.url}/v2/u/busybox/manifests/1.36`, { method: "HEAD", headers: { Accept: ACCEPT_ALL } });
     expect(head.headers.get("docker-content-digest")).toBe(img.digest);
@@ -65,8 +65,7 @@ describe("untag", () => {
     const img = await pushImage(reg.url, "u/last", ["only"], { seed: "last" });
     const r = await run(["untag", `${reg.host}/u/last:only`, "--yes"]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain("stays, untagged");
-    expect(r.stderr).toContain(`regctl delete ${reg.host}/u/last@${img.digest}`);
+    expect(r.stderr).toBe(`that was its last tag: the image stays, untagged; to remove it:\n  regctl delete ${reg.host}/u/last@${img.digest}\n`);
     expect(await registryTags(reg.url, "u/last")).toEqual([]);
     expect(await manifestStatus(reg.url, "u/last", img.digest)).toBe(200);
   });
@@ -110,8 +109,14 @@ describe("prune", () => {
     expect(newest).not.toEqual(byName);
     const r = await run(["prune", `${reg.host}/p/many`, "--keep", "10", "--yes"], { timeoutMs: 120_000 });
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("deleted 290 manifests");
-    expect(r.stderr).toContain("garbage-collect");
+    expect(r.stdout).toContain(`${reg.host}/p/many: deleted 290 manifests, untagged 0 tags\n`);
+    expect(r.stdout).toMatch(/^plan: keep 10 tags, delete 290 manifests \(290 tags\), untag 0 tags; frees up to [\d.]+ KiB after garbage-collect$/m);
+    // The garbage-collect advice: once, in two lines within 80 columns, the long form under regctl help gc.
+    expect(r.stderr.split("\n").filter((l) => l.includes("garbage-collect") || l.includes("regctl help gc"))).toEqual([
+      "disk space comes back only with garbage-collect, run on the registry host:",
+      "regctl help gc says how (and why not --delete-untagged on distribution 2.8)",
+    ]);
+    for (const line of r.stderr.split("\n")) expect(line.length).toBeLessThanOrEqual(80);
     expect(await registryTags(reg.url, "p/many")).toEqual(newest);
     for (const t of newest) expect(await pullsWhole(reg, "p/many", t)).toBe(true);
     const again = await run(["prune", `${reg.host}/p/many`, "--keep", "10", "--yes"]);
@@ -126,12 +131,26 @@ describe("prune", () => {
     await pushImage(reg.url, "p/policy", ["pr-2"], { seed: "pr-2", created: recent });
     await pushImage(reg.url, "p/policy", ["pr-3-keep"], { seed: "pr-3", created: old });
     await pushImage(reg.url, "p/policy", ["v1.0"], { seed: "v1", created: old });
-    const r = await run(["prune", `${reg.host}/p/policy`, "--match", "^pr-", "--exclude", "keep$", "--older-than", "30d", "--yes", "--json"]);
+    const args = ["prune", `${reg.host}/p/policy`, "--match", "^pr-", "--exclude", "keep$", "--older-than", "30d"];
+    // A dry run's JSON is the plan, with no outcome; the run's has the outcome.
+    const dry = await run([...args, "--dry-run", "--json"]);
+    expect(dry.code).toBe(0);
+    const [planned] = JSON.parse(dry.stdout);
+    expect(planned.dryRun).toBe(true);
+    expect(planned).not.toHaveProperty("outcome");
+    const r = await run([...args, "--yes", "--json"]);
     expect(r.code).toBe(0);
     const [plan] = JSON.parse(r.stdout);
-    const actions = Object.fromEntries(plan.rows.map((x: { tag: string; action: string }) => [x.tag, x.action]));
-    expect(actions).toEqual({ "pr-1": "delete", "pr-2": "keep", "pr-3-keep": "keep", "v1.0": "keep" });
-    expect(plan.outcome.deleted.length).toBe(1);
+    const why = Object.fromEntries(plan.rows.map((x: { tag: string; action: string; reason: string }) => [x.tag, `${x.action}: ${x.reason}`]));
+    expect(why).toEqual({
+      "pr-1": `delete: matched by --match, created before ${plan.cutoff.slice(0, 10)} ${plan.cutoff.slice(11, 19)} UTC`,
+      "pr-2": `keep: created after ${plan.cutoff.slice(0, 10)} ${plan.cutoff.slice(11, 19)} UTC`,
+      "pr-3-keep": "keep: excluded by --exclude",
+      "v1.0": "keep: not matched by --match",
+    });
+    expect(plan.rows.map((x: { tag: string; action: string }) => x.action)).toEqual(planned.rows.map((x: { tag: string; action: string }) => x.action));
+    expect(plan.outcome).toEqual({ deleted: [plan.deletes[0]], untagged: [], failed: [], notStarted: [] });
+    expect(plan.dryRun).toBe(false);
     expect(await registryTags(reg.url, "p/policy")).toEqual(["pr-2", "pr-3-keep", "v1.0"]);
   });
 
@@ -203,6 +222,38 @@ describe("prune", () => {
     expect(await registryTags(reg.url, "keep/c")).toEqual(["v0", "v1", "v2"]);
   });
 
+  test("across repositories: each says what it did, in words that count right; the garbage-collect advice comes once", async () => {
+    for (const repo of ["w/a", "w/b"]) for (let i = 0; i < 3; i++) await pushImage(reg.url, repo, [`v${i}`], { seed: `${repo}-${i}`, created: `2024-0${i + 1}-01T00:00:00Z` });
+    const dry = await run(["prune", reg.host, "--repo", "^w/", "--keep", "2", "--dry-run"]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(`${reg.host}/w/a: dry run: would delete 1 manifest, untag 0 tags\n${reg.host}/w/b: dry run: would delete 1 manifest, untag 0 tags\n`);
+    expect(dry.stdout).toContain("plan: keep 2 tags, delete 1 manifest (1 tag), untag 0 tags;");
+    // A dry run sends no DELETE: whether the registry takes one is not known, and it says so, once.
+    expect(dry.stderr).toBe(`dry run: whether ${reg.host} accepts DELETE is unknown until one is sent (regctl ping ${reg.host} tells)\n`);
+    const r = await run(["prune", reg.host, "--repo", "^w/", "--keep", "2", "--yes"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${reg.host}/w/a: deleted 1 manifest, untagged 0 tags\n${reg.host}/w/b: deleted 1 manifest, untagged 0 tags\n`);
+    expect(r.stderr.match(/regctl help gc/g)?.length).toBe(1);
+    expect(r.stderr.trim().split("\n").length).toBe(2);
+    const ping = await run(["ping", reg.host]);
+    expect(ping.stdout).toMatch(/^deletes\s+enabled$/m);
+  });
+
+  test("--keep with images all dated 1970 (reproducible builds): the plan says the tag order broke the tie, in text and JSON", async () => {
+    for (const t of ["v2.1", "v2.2", "v2.9", "v2.10", "v2.11"]) await pushImage(reg.url, "p/repro", [t], { seed: `repro-${t}`, created: "1970-01-01T00:00:00Z" });
+    const r = await run(["prune", `${reg.host}/p/repro`, "--keep", "1", "--dry-run"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      "tie: 5 images share the creation time 1970-01-01, so --keep ranked them\n  by tag, natural version order, highest first: 1 of the 5 tags is kept\nplan: keep 1 tag, delete 4 manifests (4 tags), untag 0 tags;",
+    );
+    expect(r.stdout).toMatch(/^v2\.11\s.*keep\s+the newest$/m);
+    const [plan] = JSON.parse((await run(["prune", `${reg.host}/p/repro`, "--keep", "2", "--dry-run", "--json"])).stdout);
+    expect(plan.ties).toEqual({ created: "1970-01-01T00:00:00Z", tags: 5, images: 5, kept: 2, order: "tag, natural version order, highest first" });
+    // Dated apart: no tie to speak of.
+    const dated = JSON.parse((await run(["prune", `${reg.host}/p/policy`, "--keep", "1", "--dry-run", "--json"])).stdout);
+    expect(dated[0]).not.toHaveProperty("ties");
+  });
+
   test("bad policies are refused before any request", async () => {
     for (const args of [["--keep", "-1"], ["--match", "("], ["--older-than", "soon"], []]) {
       const r = await run(["prune", `${reg.host}/p/many`, ...args, "--yes"]);
@@ -228,10 +279,49 @@ describe("du", () => {
     const u = JSON.parse(r.stdout);
     expect(u.stored).toBe(sa + sb);
     const row = (tag: string) => u.tags.find((t: { tag: string }) => t.tag === tag);
-    expect(row("1")).toMatchObject({ size: sa, unique: sa, sharedWith: ["one"] });
-    expect(row("2")).toMatchObject({ size: sb, unique: sb });
+    expect(row("1")).toMatchObject({ size: sa, frees: sa, otherTags: ["one"] });
+    expect(row("2")).toMatchObject({ size: sb, frees: sb, otherTags: [] });
+    expect(Object.keys(row("1")).sort()).toEqual(["digest", "frees", "otherTags", "referrers", "size", "tag"]);
     const text = await run(["du", reg.host]);
+    expect(text.stdout).toMatch(/^REPOSITORY\s+TAGS\s+STORED\s+SHARED\s+FREES$/m);
     expect(text.stdout).toMatch(/d\/app\s+3\s/);
     expect(text.stdout).toContain("█");
+    expect(text.stdout).toMatch(/^total: \d+ repositories, \d+ tags, [\d.]+ (B|KiB|MiB) stored \(each blob once\)$/m);
+    expect(text.stdout).not.toContain("--repo left out");
+    const repo = await run(["du", `${reg.host}/d/app`]);
+    expect(repo.stdout).toMatch(/^TAG\s+DIGEST\s+SIZE\s+FREES\s+REFERRERS\s+SAME IMAGE AS$/m);
+    expect(repo.stdout).toMatch(/^1\s+\w{12}\s.*█+\s+one$/m);
+    expect(repo.stdout).toContain(`total: 3 tags on 2 images, ${(sa + sb) / 1024 < 1 ? `${sa + sb} B` : `${((sa + sb) / 1024).toFixed(1)} KiB`} stored (each blob once)`);
+    expect(repo.stdout).toContain("another repository uses too is not freed");
+  });
+
+  test("tags in natural version order, and a total, in the repository and the registry view; one word for what a delete frees", async () => {
+    for (const t of ["v1.10", "v1.9", "v1.2", "v1.11"]) await pushImage(reg.url, "d/order", [t], { seed: `order-${t}` });
+    const r = await run(["du", `${reg.host}/d/order`, "--json"]);
+    expect(JSON.parse(r.stdout).tags.map((t: { tag: string }) => t.tag)).toEqual(["v1.2", "v1.9", "v1.10", "v1.11"]);
+    const text = await run(["du", `${reg.host}/d/order`]);
+    expect(
+      text.stdout
+        .split("\n")
+        .filter((l) => /^v\d/.test(l))
+        .map((l) => l.split(/\s+/)[0]),
+    ).toEqual(["v1.2", "v1.9", "v1.10", "v1.11"]);
+    for (const old of ["ALONE", "SHARED WITH", "unique"]) expect(text.stdout).not.toContain(old);
+    const all = await run(["du", reg.host, "--repo", "^d/", "--json"]);
+    const repos = JSON.parse(all.stdout) as { repository: string; frees: number }[];
+    expect(repos.map((u) => u.repository)).toEqual(["d/app", "d/order"]);
+    for (const u of repos) expect(u).not.toHaveProperty("unique");
+  });
+
+  test("--repo: says that blobs shared with the repositories it leaves out are not seen", async () => {
+    // One image in two repositories: deleting either frees nothing while the other stays.
+    await pushImage(reg.url, "d/twin-1", ["a"], { seed: "twin" });
+    await pushImage(reg.url, "d/twin-2", ["a"], { seed: "twin" });
+    const both = JSON.parse((await run(["du", reg.host, "--repo", "^d/twin-", "--json"])).stdout) as { repository: string; frees: number; stored: number }[];
+    expect(both.map((u) => u.frees)).toEqual([0, 0]);
+    const one = await run(["du", reg.host, "--repo", "^d/twin-1$"]);
+    const catalog = (await (await fetch(`${reg.url}/v2/_catalog?n=1000`)).json()) as { repositories: string[] };
+    const left = catalog.repositories.length - 1;
+    expect(one.stdout).toContain(`--repo left out ${left} repositories: blobs shared with them are not seen, so a delete may free less`);
   });
 });

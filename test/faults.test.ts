@@ -8,6 +8,7 @@ import { ACCEPT_ALL, CACHE_HOME, ROOT, registryTags, regctlCommand, run, type Ru
 import { startFaultProxy, type FaultProxy, type LoggedRequest } from "./faultproxy.ts";
 import { startRegistry, type Registry } from "./registry.ts";
 import { pushImage, pushManyTags, type TaggedImage } from "./seed.ts";
+import { naturalCompare } from "../regctl.ts";
 
 let reg: Registry;
 const seeded: Record<string, TaggedImage[]> = {};
@@ -111,11 +112,30 @@ function longestStreak(log: LoggedRequest[]): number {
 
 const noStack = (r: RunResult) => expect(r.stderr).not.toContain("    at ");
 
-/** What a prune says it did to a repository, from its summary line: `HOST/REPO: deleted N manifests, untagged 0 tags[, F failed][, S not started]`. */
+/** What a prune says it did to a repository, from its summary line: `HOST/REPO: deleted N manifests, untagged 0 tags[, F failed][, S not started]` (1 manifest). */
 function pruneSummary(stdout: string, repository: string): { deleted: number; failed: number; notStarted: number } | undefined {
   const line = stdout.split("\n").find((l) => l.startsWith(`${repository}: deleted `));
-  const m = line === undefined ? null : /: deleted (\d+) manifests, untagged 0 tags(?:, (\d+) failed)?(?:, (\d+) not started)?$/.exec(line);
-  return m ? { deleted: Number(m[1]), failed: Number(m[2] ?? 0), notStarted: Number(m[3] ?? 0) } : undefined;
+  const m = line === undefined ? null : /: deleted (\d+) manifests?, untagged 0 tags(?:, (\d+) failed)?(?:, (\d+) not started)?$/.exec(line);
+  if (!m) return undefined;
+  expect(m[0]).toMatch(Number(m[1]) === 1 ? /deleted 1 manifest,/ : /deleted \d+ manifests,/);
+  return { deleted: Number(m[1]), failed: Number(m[2] ?? 0), notStarted: Number(m[3] ?? 0) };
+}
+
+/**
+ * What a prune says it left undone, from stderr: `failed (N): a, b …and K more — ERROR` a group,
+ * `not started (N): a, b, c, d, e …and K more`. Names are tags; the first few are named, the rest counted.
+ */
+function unfinished(stderr: string): { failed: { count: number; names: string[]; more: number; error: string }[]; notStarted?: { count: number; names: string[]; more: number } } {
+  const names = (list: string) => {
+    const m = /^(.*?)(?: …and (\d+) more)?$/.exec(list)!;
+    return { names: m[1]!.split(", "), more: Number(m[2] ?? 0) };
+  };
+  const failed = [...stderr.matchAll(/^failed \((\d+)\): (.*?) — (.*)$/gm)].map((m) => ({ count: Number(m[1]), ...names(m[2]!), error: m[3]! }));
+  for (const g of failed) expect(g.names.length + g.more).toBe(g.count);
+  const ns = /^not started \((\d+)\): (.*)$/m.exec(stderr);
+  const notStarted = ns ? { count: Number(ns[1]), ...names(ns[2]!) } : undefined;
+  if (notStarted) expect(notStarted.names.length + notStarted.more).toBe(notStarted.count);
+  return { failed, notStarted };
 }
 
 /** regctl spawned by hand, as test/cli.ts runs it (same command and environment), to send it a signal; killed after 90 s whatever happens. */
@@ -182,16 +202,22 @@ describe("prune through faults", () => {
       figures.push(
         `FINDING prune under faults exited ${first.code}: ${first.stderr
           .split("\n")
-          .filter((l) => /^(regctl:|failed:)/.test(l))
+          .filter((l) => /^(regctl:|failed )/.test(l))
           .slice(0, 6)
           .join(" | ")}`,
       );
       expect(first.code).toBe(1);
       expect(first.stderr).toContain("regctl: the prune did not finish");
-      expect(first.stderr).toContain("run the same prune again");
+      expect(first.stderr).toContain(`hint: run the same prune again to finish: regctl prune ${p.host}/${repo} --keep 10 --yes\n`);
       expect(firstSaid!.failed + firstSaid!.notStarted).toBeGreaterThan(0);
-      expect(first.stderr.match(/^failed: /gm)?.length ?? 0).toBe(firstSaid!.failed);
-      expect(first.stderr.match(/^not started: /gm)?.length ?? 0).toBe(firstSaid!.notStarted);
+      const said = unfinished(first.stderr);
+      expect(said.failed.reduce((n, g) => n + g.count, 0)).toBe(firstSaid!.failed);
+      expect(said.notStarted?.count ?? 0).toBe(firstSaid!.notStarted);
+      // Named by tag, each planned for removal, none twice.
+      const removable = new Set(seeded[repo]!.filter((t) => !keep.includes(t)).map((t) => t.tag));
+      const named = [...said.failed.flatMap((g) => g.names), ...(said.notStarted?.names ?? [])];
+      for (const t of named) expect({ t, planned: removable.has(t) }).toEqual({ t, planned: true });
+      expect(new Set(named).size).toBe(named.length);
       // ... and the same prune, through the same faults, finishes: it deletes what is left, which is
       // what the first did not report deleted, less any failed DELETE that did happen (when every
       // one did, there is nothing left to prune).
@@ -202,7 +228,7 @@ describe("prune through faults", () => {
           second.code
             ? `: ${second.stderr
                 .split("\n")
-                .filter((l) => /^(regctl:|failed:)/.test(l))
+                .filter((l) => /^(regctl:|failed )/.test(l))
                 .slice(0, 4)
                 .join(" | ")}`
             : ""
@@ -220,13 +246,15 @@ describe("prune through faults", () => {
     // counted done; or, its last attempt lost too, the run said its outcome is unknown.
     const afterDrop = (log: LoggedRequest[]) => log.filter((r) => isRealDelete(r, repo) && r.fault === "drop-after-forward");
     expect(rounds.flatMap((r) => afterDrop(r.log)).length).toBeGreaterThan(0); // the faults did lose the answer of DELETEs the registry carried out
+    const tagOf = new Map(seeded[repo]!.map((t) => [t.digest, t.tag]));
     for (const { result, log } of rounds) {
       expect(blindRepeats(log, repo)).toEqual([]);
-      const unknown = result.stderr.split("\n").filter((l) => l.startsWith(`failed: ${repo}@`) && l.endsWith("the outcome is unknown"));
+      const unknown = unfinished(result.stderr).failed.filter((g) => g.error.endsWith("the outcome is unknown"));
       for (const d of afterDrop(log)) {
         const looked = log.some((r) => r.method === "HEAD" && r.path === d.path && r.at >= d.at);
-        const digest = d.path.slice(d.path.lastIndexOf("/") + 1);
-        const accounted = looked || unknown.some((l) => l.startsWith(`failed: ${repo}@${digest}: `));
+        const tag = tagOf.get(d.path.slice(d.path.lastIndexOf("/") + 1))!;
+        // Said by name, or among the ones counted after the first few of that group.
+        const accounted = looked || unknown.some((g) => g.names.includes(tag) || g.more > 0);
         expect({ delete: d.path, accounted }).toEqual({ delete: d.path, accounted: true });
       }
     }
@@ -257,7 +285,7 @@ describe("prune through faults", () => {
     expect(await registryTags(reg.url, repo)).toEqual(seeded[repo]!.map((t) => t.tag).sort());
   }, 60_000);
 
-  test("SIGINT during the deletes: exit 130, says so, lists what was not started; the same prune then finishes", async () => {
+  test("SIGINT during the deletes: exit 130, one summary (done, not started, the first few by tag, the command that finishes); the same prune then finishes", async () => {
     const repo = "f/interrupt";
     const keep = newest(seeded[repo]!, 10);
     const p = await proxy({ slowRate: 1, slowMs: 30, seed: 5 });
@@ -271,24 +299,34 @@ describe("prune through faults", () => {
     const code = await child.exited;
     const [stdout, stderr] = await output;
     const sent = p.log.filter((r) => isRealDelete(r, repo));
-    const notStarted = [...stderr.matchAll(/not started: \S+@(sha256:[a-f0-9]{64})/g)].map((m) => m[1]!);
-    const reported = Number(/deleted (\d+) manifests/.exec(stdout)?.[1] ?? NaN);
+    const said = pruneSummary(stdout, `${p.host}/${repo}`)!;
+    const { notStarted, failed } = unfinished(stderr);
+    const reported = said.deleted;
     figures.push(
       `interrupt: SIGINT after ${Date.now() - t0} ms with ${sentBefore} DELETEs sent; ${sent.length} sent in all, ` +
-        `${reported} reported deleted, ${notStarted.length} reported not started; exit ${code}`,
+        `${reported} reported deleted, ${said.notStarted} reported not started; exit ${code}`,
     );
     expect(stderr).not.toContain("    at ");
     expect(sentBefore).toBeGreaterThanOrEqual(16);
     expect(code).toBe(130);
-    expect(stderr).toContain("interrupted");
-    expect(notStarted.length).toBeGreaterThan(100); // most of the 290 had not started
-    // What it says is what happened: every digest reported not started is still there, every other planned one is gone.
+    expect(failed).toEqual([]);
+    expect(said.notStarted).toBeGreaterThan(100); // most of the 290 had not started
+    // One line for what was not started: the count, the first few by tag (not by digest), the rest counted.
+    expect(notStarted).toMatchObject({ count: said.notStarted, more: said.notStarted - 5 });
+    expect(stderr.match(/not started/g)?.length).toBe(2); // that line, and the error's count
+    expect(stderr).not.toMatch(/sha256:[a-f0-9]{64}/);
+    expect(stderr).toContain(`regctl: interrupted: the prune stopped before the end: ${reported} done, ${said.notStarted} not started\n`);
+    expect(stderr).toContain(`hint: run the same prune again to finish: regctl prune ${p.host}/${repo} --keep 10 --yes\n`);
+    // What it says is what happened: as many planned digests are still there as it says were not
+    // started, every other planned one is gone, and the ones it names are the first still there (the
+    // prune works in natural version order).
     const keptDigests = new Set(keep.map((t) => t.digest));
-    const planned = seeded[repo]!.filter((t) => !keptDigests.has(t.digest)).map((t) => t.digest);
-    const present = new Set<string>();
-    for (const d of planned) if (await manifestPresent(repo, d)) present.add(d);
-    expect([...present].sort()).toEqual([...notStarted].sort());
-    expect(reported).toBe(planned.length - present.size);
+    const planned = seeded[repo]!.filter((t) => !keptDigests.has(t.digest));
+    const present: string[] = [];
+    for (const t of planned) if (await manifestPresent(repo, t.digest)) present.push(t.tag);
+    expect(present.length).toBe(said.notStarted);
+    expect(notStarted!.names).toEqual(present.sort(naturalCompare).slice(0, 5));
+    expect(reported).toBe(planned.length - present.length);
     expect(new Set(sent.map((r) => r.path)).size).toBe(reported);
     for (const t of keep) expect(await digestOf(repo, t.tag)).toBe(t.digest);
     // The same prune, without faults, finishes the job.
@@ -296,7 +334,7 @@ describe("prune through faults", () => {
     const again = await run(["prune", `${p.host}/${repo}`, "--keep", "10", "--yes"], { timeoutMs: 120_000 });
     noStack(again);
     expect(again.code).toBe(0);
-    expect(again.stdout).toContain(`deleted ${present.size} manifests`);
+    expect(again.stdout).toContain(`deleted ${present.length} manifests`);
     await expectExactly(repo, keep);
   }, 200_000);
 });

@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, secret, type RunResult } from "./cli.ts";
 import { type CertFiles, makeCA, type Seen, serve as startServer, sha256, type TestServer } from "./fixtures.ts";
+import { naturalCompare } from "../regctl.ts";
 
 const enc = new TextEncoder();
 const API = { "Docker-Distribution-Api-Version": "registry/2.0" };
@@ -562,20 +563,52 @@ describe("a registry that dies mid-command", () => {
     // tag list, 40 manifests, 40 configs, the deletes probe, the recheck (tag list, 40 HEADs), then 10 deletes
     const m = mortal(40, 1 + 40 + 40 + 1 + 1 + 40 + 10);
     const r = await regctl(["prune", `${m.srv.host}/app`, "--keep", "5", "--yes", "--json", "--plain-http"]);
-    const outcome = (JSON.parse(r.stdout || "[{}]")[0]?.outcome ?? {}) as { deleted?: string[]; failed?: { what: string; error: string }[]; skipped?: string[] };
+    const outcome = (JSON.parse(r.stdout || "[{}]")[0]?.outcome ?? {}) as { deleted?: string[]; failed?: { what: string; error: string }[]; notStarted?: { what: string }[] };
     const deleted = outcome.deleted ?? [];
     const failed = (outcome.failed ?? []).map((f) => ({ digest: /@(sha256:[a-f0-9]{64})/.exec(f.what)?.[1] ?? f.what, error: f.error }));
     figures.push(
-      `dies mid prune: ${m.deleted.size} deleted before it died; reported ${deleted.length} deleted, ${failed.length} failed, ${outcome.skipped?.length ?? 0} not started; exit ${r.code}`,
+      `dies mid prune: ${m.deleted.size} deleted before it died; reported ${deleted.length} deleted, ${failed.length} failed, ${outcome.notStarted?.length ?? 0} not started; exit ${r.code}`,
     );
     expectClearFailure(r, /did not finish/);
     expect(r.stderr).toContain("run the same prune again");
     // Every planned delete is accounted for, once.
-    expect(new Set([...deleted, ...failed.map((f) => f.digest), ...(outcome.skipped ?? [])]).size).toBe(35);
+    const notStarted = (outcome.notStarted ?? []).map((s) => /@(sha256:[a-f0-9]{64})/.exec(s.what)?.[1] ?? s.what);
+    expect(new Set([...deleted, ...failed.map((f) => f.digest), ...notStarted]).size).toBe(35);
     // Reported deleted: the registry did delete it.
     for (const d of deleted) expect(m.deleted.has(d)).toBe(true);
     // Deleted by the registry but not reported so (its answer was cut): only as of unknown outcome.
     for (const f of failed) if (m.deleted.has(f.digest)) expect(f.error).toMatch(/unknown/);
+  }, 60_000);
+
+  test("prune, in words: the failures grouped by their error, the first few named by tag, the rest counted; the command that finishes it", async () => {
+    const m = mortal(40, 1 + 40 + 40 + 1 + 1 + 40 + 10);
+    const r = await regctl(["prune", `${m.srv.host}/app`, "--keep", "5", "--yes", "--plain-http"]);
+    expectClearFailure(r, /did not finish/);
+    const summary = new RegExp(`^${m.srv.host}/app: deleted (\\d+) manifests?, untagged 0 tags, (\\d+) failed$`, "m").exec(r.stdout);
+    expect(summary).not.toBeNull();
+    const [deleted, failed] = [Number(summary![1]), Number(summary![2])];
+    expect(deleted + failed).toBe(35);
+    const groups = [...r.stderr.matchAll(/^failed \((\d+)\): (.*?)(?: …and (\d+) more)? — (.*)$/gm)].map((g) => ({
+      count: Number(g[1]),
+      names: g[2]!.split(", "),
+      more: Number(g[3] ?? 0),
+      error: g[4]!,
+    }));
+    figures.push(`dies mid prune, in words: ${groups.map((g) => `${g.count} × ${g.error}`).join("; ")}`);
+    expect(r.stderr.split("\n").filter((l) => l.startsWith("failed")).length).toBe(groups.length);
+    expect(groups.reduce((n, g) => n + g.count, 0)).toBe(failed);
+    // Each group names at most five (six when that is all of them), by tag, and counts the rest.
+    for (const g of groups) {
+      expect(g.names.length + g.more).toBe(g.count);
+      expect(g.names.length).toBeLessThanOrEqual(g.more ? 5 : 6);
+      for (const n of g.names) expect(n).toMatch(/^t0\d\d$/);
+    }
+    expect(new Set(groups.map((g) => g.error)).size).toBe(groups.length);
+    for (const g of groups) expect(g.names).toEqual([...g.names].sort(naturalCompare));
+    // Its own lines name tags, never a digest (the retries before them are the transport's).
+    const own = r.stderr.split("\n").filter((l) => /^(failed|not started|regctl:|hint:)/.test(l));
+    expect(own.join("\n")).not.toMatch(/sha256:[a-f0-9]{64}/);
+    expect(r.stderr).toContain(`hint: run the same prune again to finish: regctl prune ${m.srv.host}/app --keep 5 --yes --plain-http\n`);
   }, 60_000);
 });
 
@@ -625,7 +658,7 @@ describe("(h) creation times the registry cannot give", () => {
       byTag.newest = newest;
       expect(r.code).toBe(0);
       const rows = Object.fromEntries(JSON.parse(r.stdout)[0].rows.map((x: { tag: string; action: string; reason: string }) => [x.tag, `${x.action}: ${x.reason}`]));
-      expect(rows).toEqual({ newest: "keep: no creation time", middle: "keep: among the 1 newest", oldest: "delete: beyond the 1 newest" });
+      expect(rows).toEqual({ newest: "keep: no creation time: its age is unknown", middle: "keep: the newest", oldest: "delete: not the newest" });
     }
   });
 });

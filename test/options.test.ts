@@ -133,6 +133,10 @@ describe("every option, from the table", () => {
       run(["help", "pnig"]),
     ]);
     expect(viaHelp.stdout).toBe(viaFlag.stdout);
+    const gc = await run(["help", "gc"]);
+    expect(gc.code).toBe(0);
+    expect(gc.stdout).toContain("garbage-collect");
+    expect(gc.stdout.split("\n").filter((l) => l.length > 80)).toEqual([]);
     expect(version.stdout).toBe(versionFlag.stdout);
     expect(version.stdout).toMatch(/^regctl \d+\.\d+\.\d+ \(/);
     expect({ code: unknown.code, stderr: unknown.stderr }).toEqual({
@@ -190,7 +194,8 @@ describe("against the real registry", () => {
     const plan = await run(["prune", `${reg.host}/o/age`, "--older-than", "30d", "--dry-run"]);
     expect(plan.code).toBe(0);
     const cut = new Date(Date.now() - 30 * 86400e3).toISOString().slice(0, 10);
-    expect(plan.stdout).toContain(`images created before ${cut}`);
+    // Each row says it as a date, in UTC (both images are from 2024).
+    for (const tag of ["new", "old"]) expect(plan.stdout).toMatch(new RegExp(`^${tag}\\s.*\\sdelete\\s+created before ${cut} \\d\\d:\\d\\d:\\d\\d UTC$`, "m"));
     const json = await run(["prune", `${reg.host}/o/age`, "--older-than", "30d", "--dry-run", "--json"]);
     expect(JSON.parse(json.stdout)[0].cutoff).toStartWith(cut);
   });

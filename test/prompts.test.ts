@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { manifestStatus, registryTags, regctlCommand, run, secret } from "./cli.ts";
 import { startRegistry, type Registry } from "./registry.ts";
-import { pushImage } from "./seed.ts";
+import { pushImage, pushManyTags } from "./seed.ts";
 import { Pane, startTmux, stopTmux } from "./terminal.ts";
 
 const USER = "dora";
@@ -48,9 +48,9 @@ const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
  * regctl ARGS in a terminal of its own, then `exit=N`; the pane stays up (sleep) so the screen can
  * be read. A Ctrl-C that the terminal turns into SIGINT goes to sh too: its trap keeps it going.
  */
-function regctlIn(args: string[], env: Env): Pane {
+function regctlIn(args: string[], env: Env, size?: { columns: number; rows: number }): Pane {
   const command = [...regctlCommand(), ...args].map(shq).join(" ");
-  return new Pane("", ["sh", "-c", `trap : INT; ${command}; echo "exit=$?"; exec sleep 600`], env);
+  return new Pane("", ["sh", "-c", `trap : INT; ${command}; echo "exit=$?"; exec sleep 600`], env, size);
 }
 
 /** Wait until the cursor sits at the end of a line ending in `question` (regctl is reading). */
@@ -112,7 +112,8 @@ describe("[y/N]: the answer is read", () => {
     const { a, b } = await seed(repo);
     const pane = regctlIn(["delete", `${reg.host}/${repo}:latest`], makeHome());
     const question = await asked(pane, "? [y/N] ");
-    expect(question).toBe(`Delete ${reg.host}/${repo}@${a} and 2 tag(s)? [y/N]`);
+    expect(question).toBe("Delete this Docker image and its 2 tags (1.36, latest)? [y/N]");
+    expect(pane.lines().filter(Boolean)).toEqual([`${reg.host}/${repo}:latest is ${a.slice(0, 19)}…`, question]);
     pane.type("n");
     await pane.until("the n echoed", () => pane.current() === `${question} n`);
     pane.keys("BSpace");
@@ -138,6 +139,100 @@ describe("[y/N]: the answer is read", () => {
     expect(screen.slice(-2)).toEqual(["regctl: nothing changed: not confirmed", "exit=1"]);
     await unchanged(repo, digests);
     pane.kill();
+  });
+});
+
+describe("on an 80-column terminal", () => {
+  const narrow = { columns: 80, rows: 24 };
+
+  test("the delete question takes two lines, the full digest in neither", async () => {
+    const repo = "p/narrow-delete-question";
+    const digests = await seed(repo);
+    const { a } = digests;
+    const pane = regctlIn(["delete", `${reg.host}/${repo}:latest`], makeHome(), narrow);
+    await asked(pane, "? [y/N] ");
+    const screen = pane.lines().filter(Boolean);
+    expect(screen).toEqual([`${reg.host}/${repo}:latest is ${a.slice(0, 19)}…`, "Delete this Docker image and its 2 tags (1.36, latest)? [y/N]"]);
+    expect(screen.join("\n")).not.toContain(a);
+    pane.keys("C-d");
+    await finished(pane);
+    await unchanged(repo, digests);
+    pane.kill();
+  });
+
+  test("Ctrl-C during a prune's deletes: the progress line is erased, then one summary names the first few tags left and the command that finishes", async () => {
+    const repo = "p/interrupt-progress";
+    await pushManyTags(reg.url, repo, 300, { distinctImages: true });
+    // One DELETE at a time: the deletes take long enough for the key to land among them.
+    const args = ["prune", `${reg.host}/${repo}`, "--keep", "10", "--yes", "--concurrency", "1"];
+    const pane = regctlIn(args, makeHome(), narrow);
+    await pane.until("the progress bar past 20", () => Number(/ (\d+)\/290$/.exec(pane.current())?.[1] ?? 0) > 20, 60_000);
+    pane.keys("C-c");
+    await finished(pane);
+    const screen = pane.text(true).split("\n"); // lines the terminal wrapped, joined
+    expect(screen).toContain("interrupted: starting nothing new, finishing what is in flight…");
+    // The bar is gone (and the ^C the terminal echoed on its line with it); nothing is left on its line.
+    expect(screen.filter((l) => /\/290|\^C/.test(l))).toEqual([]);
+    const summary = screen.find((l) => l.startsWith(`${reg.host}/${repo}: deleted `))!;
+    const [, deleted, left] = /: deleted (\d+) manifests, untagged 0 tags, (\d+) not started$/.exec(summary)!;
+    expect(Number(deleted) + Number(left)).toBe(290);
+    const notStarted = screen.filter((l) => l.startsWith("not started"));
+    expect(notStarted.length).toBe(1);
+    expect(notStarted[0]).toMatch(new RegExp(`^not started \\(${left}\\): (v[\\d.]+, ){4}v[\\d.]+ …and ${Number(left) - 5} more$`));
+    expect(screen.join("\n")).not.toMatch(/sha256:[a-f0-9]{64}/);
+    expect(screen).toContain(`regctl: interrupted: the prune stopped before the end: ${deleted} done, ${left} not started`);
+    expect(screen).toContain(`hint: run the same prune again to finish: regctl ${args.join(" ")}`);
+    expect(screen.at(-1)).toBe("exit=130");
+    pane.kill();
+  }, 90_000);
+});
+
+describe("colour: on a terminal for keep, delete, untag and the error prefix; never with NO_COLOR, never down a pipe", () => {
+  const SGR = /\x1b\[[0-9;]*m/;
+
+  test("a terminal: the actions and regctl: are coloured, and the columns still line up", async () => {
+    const repo = "p/colour";
+    await pushImage(reg.url, repo, ["old"], { seed: `${repo}-old`, created: "2024-01-01T00:00:00Z" });
+    await pushImage(reg.url, repo, ["new", "alias"], { seed: `${repo}-new`, created: "2024-02-01T00:00:00Z" });
+    const pane = regctlIn(["prune", `${reg.host}/${repo}`, "--keep", "1"], makeHome());
+    await asked(pane, "? [y/N] ");
+    const coloured = pane.coloured();
+    // tmux redraws the colours as it sees fit; which colour goes with which action is what counts.
+    const colourOf = (action: string) => new RegExp(`\\x1b\\[([0-9;]*)m${action}\\x1b\\[`).exec(coloured)?.[1];
+    expect([colourOf("keep"), colourOf("delete"), colourOf("untag")]).toEqual(["32", "31", "33"]);
+    // Colour codes take no width: ACTION and REASON start in the same column on every row.
+    const rows = pane.lines().filter((l) => /^(TAG|alias|new|old) /.test(l));
+    const starts = rows.map((l) => {
+      const m = /(ACTION|keep|delete|untag)\s+/.exec(l)!;
+      return [m.index, m.index + m[0].length];
+    });
+    expect(rows.length).toBe(4);
+    for (const s of starts) expect(s).toEqual(starts[0]!);
+    pane.keys("C-d");
+    await finished(pane);
+    expect(/\x1b\[([0-9;]*)mregctl:/.exec(pane.coloured())?.[1]).toBe("31");
+    pane.kill();
+  });
+
+  test("NO_COLOR=1 on a terminal: no colour", async () => {
+    const repo = "p/no-colour";
+    await pushImage(reg.url, repo, ["a"], { seed: repo });
+    const pane = regctlIn(["prune", `${reg.host}/${repo}`, "--keep", "0"], { ...makeHome(), NO_COLOR: "1" });
+    await asked(pane, "? [y/N] ");
+    pane.keys("C-d");
+    await finished(pane);
+    expect(pane.coloured()).not.toMatch(SGR);
+    pane.kill();
+  });
+
+  test("down a pipe, NO_COLOR unset: no escape codes on stdout or stderr", async () => {
+    const repo = "p/piped";
+    await pushImage(reg.url, repo, ["a"], { seed: repo });
+    const r = await run(["prune", `${reg.host}/${repo}`, "--keep", "0"], { env: { ...makeHome(), NO_COLOR: "" } });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain("delete");
+    expect(r.stdout + r.stderr).not.toMatch(SGR);
+    expect(r.stderr).toMatch(/^regctl: refusing to delete/m);
   });
 });
 

@@ -102,7 +102,7 @@ describe("at the prompt: a tag pushed while [y/N] waits", () => {
     await pushImage(reg.url, repo, ["keep"], { seed: `${repo}-keep` });
     const pane = regctlIn(["delete", `${reg.host}/${repo}:latest`]);
     const asked = await prompts(pane, 1);
-    expect(asked).toContain("deleting it removes 2 tags");
+    expect(asked).toContain("Delete this Docker image and its 2 tags (1.36, latest)? [y/N]");
     await tagAs(repo, img, "prod");
     answer(pane, "y");
     const { code, text } = await exited(pane);
@@ -118,13 +118,14 @@ describe("at the prompt: a tag pushed while [y/N] waits", () => {
     const { old } = await twoImages(repo, ["v1"], ["v2"]);
     const pane = regctlIn(["prune", `${reg.host}/${repo}`, "--keep", "1"]);
     const first = await prompts(pane, 1);
-    expect(first).toContain("delete 1 manifests (1 tags)");
+    expect(first).toContain("delete 1 manifest (1 tag)");
+    expect(first).toContain("Carry out this plan (1 change)? [y/N]");
     await tagAs(repo, old, "prod");
     answer(pane, "y");
     // What changed is said, the new plan (prod goes with v1: it is beyond the newest) is shown and asked for.
     const second = await prompts(pane, 2);
     expect(second).toContain(`${CHANGED}: prod → ${old.digest}; planning again`);
-    expect(second).toContain("delete 1 manifests (2 tags)");
+    expect(second).toContain("delete 1 manifest (2 tags)");
     expect(await registryTags(reg.url, repo)).toEqual(["prod", "v1", "v2"]);
     answer(pane, "n");
     const { code, text } = await exited(pane);

@@ -176,10 +176,91 @@ describe("decidePrune: tags, image facts, policy → actions", () => {
       expect({ actions: actions(d), deletes: d.deletes, untags: d.untags, frees: d.frees }).toEqual({ actions: expected, deletes, untags, frees });
     });
 
-  test("every row says why", () => {
+  test("every row says why, in words", () => {
     const d = decidePrune(tags("v1=A", "v2=B", "u=U"), images, { keep: 1, olderThan: T0 + 10 * day });
-    expect(d.rows.map((r) => `${r.tag}: ${r.reason}`)).toEqual(["u: no creation time", "v1: beyond the 1 newest, created before 2026-01-11T00:00:00Z", "v2: among the 1 newest"]);
+    expect(d.rows.map((r) => `${r.tag}: ${r.reason}`)).toEqual(["u: no creation time: its age is unknown", "v1: created before 2026-01-11, not the newest", "v2: the newest"]);
     expect(d.cutoff).toBe("2026-01-11T00:00:00Z");
+  });
+
+  const why = (d: ReturnType<typeof decidePrune>) => Object.fromEntries(d.rows.map((r) => [r.tag, r.reason]));
+  const reasonCases: [string, ReturnType<typeof tags>, Parameters<typeof decidePrune>[2], Record<string, string>][] = [
+    [
+      "--keep 2, and a cutoff to the second",
+      tags("v1=A", "v2=B", "v3=C"),
+      { keep: 2, olderThan: T0 + 2.5 * day + 1234 },
+      { v1: "created before 2026-01-03 12:00:01 UTC, not one of the 2 newest", v2: "one of the 2 newest", v3: "one of the 2 newest" },
+    ],
+    ["--keep 0", tags("v1=A"), { keep: 0 }, { v1: "--keep 0 keeps none" }],
+    ["--older-than alone: the newer ones", tags("v1=A", "v5=E"), { olderThan: T0 + 2 * day }, { v1: "created before 2026-01-03", v5: "created after 2026-01-03" }],
+    [
+      "--match and --exclude: left by either, said which",
+      tags("v1=A", "v2=B", "x=C"),
+      { match: [/^v/], exclude: [/2$/] },
+      { v1: "matched by --match", v2: "excluded by --exclude", x: "not matched by --match" },
+    ],
+    ["--exclude alone", tags("v1=A", "v2=B"), { keep: 0, exclude: [/1$/] }, { v1: "excluded by --exclude", v2: "--keep 0 keeps none" }],
+    ["--dangling alone leaves images", tags("v1=A"), { dangling: true }, { v1: "not a referrer: --dangling leaves images" }],
+    [
+      "untagged alone: the kept tag on the same image is named",
+      tags("a=A", "b=A", "z=E"),
+      { keep: 1, match: [/^[ab]$/] },
+      { a: "matched by --match, not the newest; its image stays, tagged b", b: "the newest", z: "not matched by --match" },
+    ],
+    [
+      "untagged alone: the kept list that holds the image is named",
+      tags("c=C", "list=L", "e=E"),
+      { keep: 1, match: [/^c$|^e$/] },
+      { c: "matched by --match, not the newest; its image stays in the kept list list", e: "the newest", list: "not matched by --match" },
+    ],
+  ];
+  for (const [name, t, policy, expected] of reasonCases) test(`reasons: ${name}`, () => expect(why(decidePrune(t, images, policy))).toEqual(expected));
+
+  test("no reason is left unsaid, and none is the old shorthand", () => {
+    for (const [, t, policy] of [...cases.map((c) => [c[0], c[1], c[2]] as const), ...reasonCases])
+      for (const r of decidePrune(t, images, policy).rows) {
+        expect(r.reason).not.toBe("");
+        expect(r.reason).not.toMatch(/^(not matched|kept|matched)$|among the|beyond the|matches --match|\(s\)/);
+      }
+  });
+
+  test("referrers say what they are and whose they are", () => {
+    const sig = { digest: "S", mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, found: "cosign tag", tag: `sha256-${"a".repeat(64)}.sig`, referrers: [] };
+    const d = decidePrune(tags("v1=A", "v2=B"), images, { keep: 1 }, {
+      of: new Map([
+        ["A", [sig]],
+        ["B", []],
+      ]),
+      dangling: new Set(),
+    } as never);
+    expect(d.rows.filter((r) => r.referrer).map((r) => `${r.action}: ${r.reason}`)).toEqual(["delete: signature (cosign) of v1: deleted after it"]);
+  });
+
+  describe("ties in --keep: images created at the same instant across the boundary", () => {
+    const y1970 = new Date(0).toISOString();
+    const repro = new Map<string, PruneFacts>([...images, ...["R1", "R2", "R3", "R4"].map((d) => [d, img(y1970, [[`l${d}`, 1]])] as [string, PruneFacts])]);
+    const tie = (t: ReturnType<typeof tags>, keep: number) => decidePrune(t, repro, { keep });
+    test("reproducible builds (1970): the tag order decides, and the plan says so", () => {
+      const d = tie(tags("v2.9=R1", "v2.10=R2", "v2.11=R3", "v2.2=R4"), 2);
+      expect(actions(d)).toBe("v2.2:delete v2.9:delete v2.10:keep v2.11:keep");
+      expect(d.ties).toEqual({ created: y1970, tags: 4, images: 4, kept: 2, order: "tag, natural version order, highest first" });
+    });
+    test("two tags on one image count as one image", () => {
+      expect(tie(tags("a=R1", "b=R1", "c=R2"), 1).ties).toMatchObject({ tags: 3, images: 2, kept: 1 });
+    });
+    test("no tie at the boundary: none reported", () => {
+      expect(decidePrune(tags("v1=A", "v2=B", "v3=C"), images, { keep: 2 }).ties).toBeUndefined();
+      // the boundary between a dated image and the 1970 ones; equal times all kept, or all removed
+      expect(tie(tags("v1=A", "x=R1", "y=R2"), 1).ties).toBeUndefined();
+      expect(tie(tags("v1=A", "x=R1", "y=R2"), 2).ties).toMatchObject({ tags: 2, kept: 1 });
+      expect(tie(tags("x=R1", "y=R2"), 5).ties).toBeUndefined();
+      expect(tie(tags("x=R1", "y=R2"), 0).ties).toBeUndefined();
+    });
+  });
+
+  test("deletes and untags come in natural version order: v1.9 before v1.10", () => {
+    const d = decidePrune(tags("v1.10=A", "v1.9=B", "v1.11=C", "v1.9-alias=E", "v2=E"), images, { keep: 1 });
+    expect(d.deletes).toEqual(["B", "A", "C"]);
+    expect(d.rows.map((r) => r.tag)).toEqual(["v1.9", "v1.9-alias", "v1.10", "v1.11", "v2"]);
   });
 });
 
@@ -250,7 +331,7 @@ describe("completeLine: the line up to the cursor → candidates (no registry: n
     ["regctl nosuch ", ""],
     ["regctl --t", "--timeout"],
     ["regctl help pr", "prune"],
-    ["regctl help ", "ping repos tags digest manifest inspect referrers delete login logout untag prune du completion help version"],
+    ["regctl help ", "ping repos tags digest manifest inspect referrers delete login logout untag prune du completion help version gc"],
   ];
   for (const [line, expected] of cases)
     test(`${JSON.stringify(line)} → ${expected || "(nothing)"}`, async () => {

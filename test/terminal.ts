@@ -30,15 +30,16 @@ export class Pane {
   private static count = 0;
   readonly id: string;
 
-  /** A detached 200x50 session running `cmd` with exactly `env` (env -i): nothing leaks in. */
+  /** A detached session (200x50 unless `size` says) running `cmd` with exactly `env` (env -i): nothing leaks in. */
   constructor(
     readonly prompt: string,
     cmd: string[],
     env: Env,
+    size = { columns: 200, rows: 50 },
   ) {
     this.id = `pane${++Pane.count}`;
     const vars = Object.entries({ ...env, TERM: "screen" }).map(([k, v]) => `${k}=${v}`);
-    tmux("new-session", "-d", "-s", this.id, "-x", "200", "-y", "50", "/usr/bin/env", "-i", ...vars, ...cmd);
+    tmux("new-session", "-d", "-s", this.id, "-x", String(size.columns), "-y", String(size.rows), "/usr/bin/env", "-i", ...vars, ...cmd);
     panes.push(this);
   }
 
@@ -55,6 +56,11 @@ export class Pane {
     return tmux("capture-pane", "-p", ...(joined ? ["-J"] : []), "-t", this.id)
       .split("\n")
       .map((l) => l.trimEnd());
+  }
+
+  /** The screen with its colours, as escape sequences (capture-pane -e). */
+  coloured(): string {
+    return tmux("capture-pane", "-p", "-e", "-t", this.id);
   }
 
   cursor(): { x: number; y: number } {

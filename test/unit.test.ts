@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   formatReference,
+  garbageCollectHelp,
   hintFor,
   isDigest,
   MANIFEST_ACCEPT,
@@ -13,6 +14,7 @@ import {
   parseRetryAfter,
   parseWwwAuthenticate,
   OLDEST_CURL,
+  paint,
   type RegistryRequest,
   shQuote,
   shQuoteWithVars,
@@ -419,5 +421,40 @@ describe("durations", () => {
     expect(parseRetryAfter(new Date(Date.UTC(2030, 0, 1, 0, 0, 10)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(10000);
     expect(parseRetryAfter("soon")).toBeUndefined();
     expect(parseRetryAfter(null)).toBeUndefined();
+  });
+});
+
+describe("output words", () => {
+  test("regctl help gc: the long form of the garbage-collect advice, lines within 80 columns", () => {
+    const text = garbageCollectHelp();
+    for (const line of text.split("\n")) expect({ line, fits: line.length <= 80 }).toEqual({ line, fits: true });
+    for (const must of ["docker-registry garbage-collect", "docker exec", "--dry-run", "--delete-untagged", "read-only", "distribution issue 3178"]) expect(text).toContain(must);
+  });
+
+  describe("paint: colour on a terminal only, never with NO_COLOR or TERM=dumb", () => {
+    const saved = { NO_COLOR: process.env.NO_COLOR, TERM: process.env.TERM };
+    const set = (env: Record<string, string | undefined>) => {
+      for (const [k, v] of Object.entries(env)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    };
+    const withEnv = (env: Record<string, string | undefined>, f: () => void) => {
+      set(env);
+      try {
+        f();
+      } finally {
+        set(saved);
+      }
+    };
+    const cases: [string, boolean | undefined, Record<string, string | undefined>, string][] = [
+      ["a terminal", true, { NO_COLOR: undefined, TERM: "xterm" }, "\x1b[31mdelete\x1b[39m"],
+      ["a terminal, NO_COLOR=1", true, { NO_COLOR: "1", TERM: "xterm" }, "delete"],
+      ["a terminal, NO_COLOR empty (unset, as no-color.org says)", true, { NO_COLOR: "", TERM: "xterm" }, "\x1b[31mdelete\x1b[39m"],
+      ["a terminal, TERM=dumb", true, { NO_COLOR: undefined, TERM: "dumb" }, "delete"],
+      ["a pipe", undefined, { NO_COLOR: undefined, TERM: "xterm" }, "delete"],
+      ["a pipe (isTTY false)", false, { NO_COLOR: undefined, TERM: "xterm" }, "delete"],
+    ];
+    for (const [name, isTTY, env, expected] of cases) test(name, () => withEnv(env, () => expect(paint({ isTTY }, "red", "delete")).toBe(expected)));
   });
 });
