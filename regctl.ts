@@ -2907,7 +2907,14 @@ async function dropFromFallbackIndex(reg: Registry, repo: string, index: Manifes
     return;
   }
   const bytes = JSON.stringify({ ...index.json, manifests: remaining });
-  await manifestPut(reg, repo, tag, bytes, index.mediaType || MediaType.OciIndex, `the fallback index ${tag} without ${referrer}: ${remaining.length} referrer(s) stay listed`);
+  await manifestPut(
+    reg,
+    repo,
+    tag,
+    bytes,
+    index.mediaType || MediaType.OciIndex,
+    `the fallback index ${tag} without ${referrer}: ${remaining.length === 1 ? "1 referrer stays" : `${remaining.length} referrers stay`} listed`,
+  );
   await manifestDelete(reg, repo, index.digest, `the old fallback index, untagged now`);
 }
 
@@ -4997,7 +5004,7 @@ const commands = {
     const named = listed.filter((t) => ReferrerIndex.isReferrerTag(t));
     const tags = o.all ? [...images, ...named] : images;
     if (named.length && !o.all && !ctx.opts.json)
-      ctx.log.note(`${named.length} tag(s) named after a digest (signatures, SBOMs, referrer indexes) not shown: --all lists them, last`);
+      ctx.log.note(`${plural(named.length, "tag")} named after a digest (signatures, SBOMs, referrer indexes) not shown: --all lists them, last`);
     if (o.digests) {
       const rows = await mapLimit(tags, ctx.opts.concurrency, async (tag) => ({ tag, ...(await tagDigest(reg, ref.repository, tag)) }));
       if (ctx.opts.json) return printJson(rows.filter((r) => r.digest));

@@ -224,7 +224,7 @@ describe("referrers, inspect and tags show them", () => {
     const plain = await run(["tags", `${reg.host}/${repo}`]);
     expect(plain.code).toBe(0);
     expect(plain.stdout.trim().split("\n")).toEqual(["v1", "v2", "v3"]);
-    expect(plain.stderr).toContain("6 tag(s) named after a digest");
+    expect(plain.stderr).toContain("6 tags named after a digest");
     const all = await run(["tags", `${reg.host}/${repo}`, "--all"]);
     const lines = all.stdout.trim().split("\n");
     expect(lines.slice(0, 3)).toEqual(["v1", "v2", "v3"]);
