@@ -1852,7 +1852,7 @@ export class Transport {
       if (res) return res;
       if (failure!.code === "TimeoutError") failure!.reason = `no answer within --timeout ${this.opts.timeoutMs / 1000} s`;
       this.transcript.failed(req, failure!.reason);
-      const tries = attempt > 1 ? ` (${attempt} attempts in ${((Date.now() - deadline + this.opts.timeoutMs) / 1000).toFixed(1)} s)` : "";
+      const tries = attempt > 1 ? ` (${attempt} attempts)` : "";
       throw new NetworkError(req.method, req.url, failure!.reason + tries + (decision.unknown ? "; the outcome is unknown" : ""), failure!.code, failure!.hint);
     }
   }
