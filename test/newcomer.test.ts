@@ -19,6 +19,16 @@ afterAll(async () => {
   await reg?.stop();
 });
 
+/** A registry of the tests' own that wants Basic credentials for everything. */
+const lockedRegistry = () =>
+  serve(
+    () =>
+      new Response('{"errors":[{"code":"UNAUTHORIZED"}]}', {
+        status: 401,
+        headers: { "WWW-Authenticate": 'Basic realm="x"', "Docker-Distribution-Api-Version": "registry/2.0" },
+      }),
+  );
+
 const oneLine = (stderr: string) =>
   stderr
     .trim()
@@ -88,13 +98,7 @@ describe("ping says why it does not know", () => {
   test("deletes: enabled, or unknown with the reason", async () => {
     const on = await run(["ping", reg.host]);
     expect(on.stdout).toMatch(/^deletes +enabled$/m);
-    const locked = serve(
-      () =>
-        new Response('{"errors":[{"code":"UNAUTHORIZED"}]}', {
-          status: 401,
-          headers: { "WWW-Authenticate": 'Basic realm="x"', "Docker-Distribution-Api-Version": "registry/2.0" },
-        }),
-    );
+    const locked = lockedRegistry();
     try {
       const r = await run(["ping", locked.host, "--plain-http"], { env: { HOME: mkdtempSync(join(tmpdir(), "regctl-home-")) } });
       expect(r.code).toBe(0);
@@ -155,13 +159,7 @@ describe("bad files, numbers and credentials: one line, exit 2, nothing sent", (
     });
 
   test("REGCTL_USERNAME without REGCTL_PASSWORD, at a registry that wants credentials", async () => {
-    const locked = serve(
-      () =>
-        new Response('{"errors":[{"code":"UNAUTHORIZED"}]}', {
-          status: 401,
-          headers: { "WWW-Authenticate": 'Basic realm="x"', "Docker-Distribution-Api-Version": "registry/2.0" },
-        }),
-    );
+    const locked = lockedRegistry();
     try {
       const r = await run(["tags", `${locked.host}/app`, "--plain-http"], { env: { REGCTL_USERNAME: "bob" } });
       expect({ code: r.code, lines: oneLine(r.stderr) }).toEqual({ code: 2, lines: ["regctl: REGCTL_USERNAME is set but REGCTL_PASSWORD is not"] });
