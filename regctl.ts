@@ -2194,6 +2194,8 @@ interface ManifestJson {
   annotations?: Record<string, string>;
 }
 
+// ── endpoints: one function each, returning data ──
+
 /** GET /v2/ — is this a v2 registry, and what does it answer without credentials? */
 async function apiVersionCheck(reg: Registry, { authenticate = false } = {}): Promise<{ status: number; apiVersion?: string; challenges: Challenge[] }> {
   const res = await reg.request({
@@ -2375,6 +2377,8 @@ async function deletesEnabled(reg: Registry, repo: string, { required = false } 
   });
   return res.sent ? res.status !== 405 : undefined;
 }
+
+// ── lists: Link pages, tags, the catalog, referrers ──
 
 /** 500 pages: 50,000 names at distribution's default page of 100; --page-size raises it. */
 const MAX_PAGES = 500;
@@ -5561,6 +5565,8 @@ export function completionSpec(): CompletionSpec {
     global: options(GLOBAL_OPTIONS),
   };
 }
+
+// ── help, version and main ──
 
 const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage or input (nothing was sent), 130 interrupted, 141 the output was closed (| head): writes under way were finished first.
 Environment: REGCTL_CURL=1 prints the curl transcript for every command.
