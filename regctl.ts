@@ -21,12 +21,11 @@
  *  10. completion                 candidates for a TAB, and the bash, zsh and fish scripts
  *  11. CLI                        options and the command table (cac renders --help from it), main()
  */
-import { cac } from "cac";
+import type { cac as Cac } from "cac";
 import { Buffer } from "node:buffer";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import pkg from "./package.json" with { type: "json" };
 
 /**
  * Node modules that only some commands need are loaded when first used: loading node:tls,
@@ -34,6 +33,42 @@ import pkg from "./package.json" with { type: "json" };
  */
 const builtin = <T>(name: string) => process.getBuiltinModule(name) as T;
 const nodeCrypto = () => builtin<typeof import("node:crypto")>("node:crypto");
+
+/** regctl's version: package.json says the same (a test checks), the file needs nothing beside it. */
+export const VERSION = "0.1.0";
+
+/**
+ * The npm packages regctl uses, pinned here as in package.json (a test checks they agree), so the
+ * file runs alone: deno takes `npm:name@version`; bun run alone auto-installs `name@version`;
+ * in the checkout and in the compiled binary the plain name resolves (the binary bundles it).
+ * The pinned specifiers are built at run time, so bun's bundler does not try to resolve them.
+ */
+export const NPM_PACKAGES = { cac: "7.1.0", ofetch: "1.5.1" } as const;
+
+async function npmModule<T>(name: keyof typeof NPM_PACKAGES, plain: () => Promise<T>): Promise<T> {
+  try {
+    return await loadNpmModule(name, plain);
+  } catch (err) {
+    throw new RegctlError(
+      `cannot load ${name}@${NPM_PACKAGES[name]}: ${(err as Error)?.message ?? err}`,
+      "run alone, regctl.ts fetches it from the npm registry on first use: check the network (behind a TLS proxy, its CA: DENO_CERT for deno)",
+    );
+  }
+}
+
+async function loadNpmModule<T>(name: keyof typeof NPM_PACKAGES, plain: () => Promise<T>): Promise<T> {
+  const version = NPM_PACKAGES[name];
+  const bun = (globalThis as { Bun?: { resolveSync(spec: string, from: string): string } }).Bun;
+  if ((globalThis as { Deno?: unknown }).Deno) return import(`npm:${name}@${version}`);
+  // The compiled binary runs from bun's embedded file system and bundles every package.
+  if (!bun || (process.argv[1] ?? "").startsWith("/$bunfs/")) return plain();
+  try {
+    bun.resolveSync(name, dirname(new URL(import.meta.url).pathname));
+  } catch {
+    return import([name, version].join("@")); // the file alone: bun installs the pinned version
+  }
+  return plain();
+}
 
 /** The value a map holds for a key, made and kept on first use (one lookup or request per key and run). */
 function remember<K, V>(map: Map<K, V>, key: K, make: () => V): V {
@@ -1927,7 +1962,7 @@ export class Transport {
         .join("")}`,
     );
     // Loaded on the first request, so --help and a cached TAB do not pay for it.
-    const { ofetch } = await import("ofetch");
+    const { ofetch } = await npmModule("ofetch", () => import("ofetch"));
     const raw = await ofetch.raw(url, {
       method: req.method,
       headers,
@@ -5612,7 +5647,8 @@ export function wrapHelp(text: string, width = HELP_WIDTH): string {
  * cac renders --help from the table: for regctl, the commands and the shared options; for a
  * command, the options it takes and nothing else.
  */
-function buildCli(only?: CommandSpec): ReturnType<typeof cac> {
+async function buildCli(only?: CommandSpec): Promise<ReturnType<typeof Cac>> {
+  const { cac } = await npmModule("cac", () => import("cac"));
   const cli = cac("regctl");
   const usage = (o: OptionSpec) => `${o.short ? `-${o.short}, ` : ""}--${o.name}${o.placeholder ? ` <${o.placeholder}>` : ""}`;
   const option = (add: (raw: string, description: string, config?: { default?: unknown }) => unknown, o: OptionSpec) =>
@@ -5639,13 +5675,13 @@ function buildCli(only?: CommandSpec): ReturnType<typeof cac> {
     kept.push({ body: GLOBAL_HELP });
     return kept.map((x) => ({ ...x, body: wrapHelp(x.body) }));
   });
-  cli.globalCommand.versionNumber = pkg.version;
+  cli.globalCommand.versionNumber = VERSION;
   return cli;
 }
 
 /** --help of a command, or of regctl. */
-function printHelp(command?: CommandSpec): void {
-  const cli = buildCli(command);
+async function printHelp(command?: CommandSpec): Promise<void> {
+  const cli = await buildCli(command);
   (command ? cli.commands[0]! : cli.globalCommand).outputHelp();
 }
 
@@ -5653,8 +5689,8 @@ function printVersion(json = false): void {
   // The runtime itself, not the Node version it claims.
   const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
   const runtime = deno ? `deno ${deno.version.deno}` : `bun ${process.versions.bun}`;
-  if (json) printJson({ version: pkg.version, runtime, platform: `${process.platform}-${process.arch}` });
-  else out(`regctl ${pkg.version} (${runtime}, ${process.platform}-${process.arch})`);
+  if (json) printJson({ version: VERSION, runtime, platform: `${process.platform}-${process.arch}` });
+  else out(`regctl ${VERSION} (${runtime}, ${process.platform}-${process.arch})`);
 }
 
 /** The command of that name, or a usage error with the nearest one. */
@@ -5683,7 +5719,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     const line = parseCommandLine(argv.slice(2));
     // --help and --version answer and do nothing else, whatever else the line says.
     if (line.help) {
-      printHelp(line.command);
+      await printHelp(line.command);
       return Exit.OK;
     }
     if (line.version) {
@@ -5692,7 +5728,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     }
     const command = line.command;
     if (!command) {
-      printHelp();
+      await printHelp();
       return Exit.USAGE;
     }
     const ctx = await context(line.options, command.name);
