@@ -6,7 +6,7 @@ DENO := node_modules/.bin/deno
 TSC := node_modules/.bin/tsc
 BIOME := node_modules/.bin/biome
 VERSION := $(shell node -p 'require("./package.json").version' 2>/dev/null)
-TARGETS := linux-x64 linux-arm64 darwin-x64 darwin-arm64
+TARGETS := linux-x64 linux-x64-baseline linux-arm64 linux-x64-musl linux-arm64-musl darwin-x64 darwin-arm64
 # Debian packages the tests use: the real registry, TLS and htpasswd tools, the shells.
 APT_PACKAGES := docker-registry apache2-utils openssl curl skopeo tmux bash-completion zsh fish
 
@@ -69,13 +69,15 @@ install: build ## Install dist/regctl and the shell completions under PREFIX (de
 	install -Dm644 completions/_regctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_regctl
 	install -Dm644 completions/regctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/regctl.fish
 
-release: deps ## Binaries for linux and macOS, x64 and arm64, each with a sha256 sum, in dist/release
-	@mkdir -p dist/release
-	@for t in $(TARGETS); do \
-	  $(BUN) build --compile --minify --target=bun-$$t regctl.ts --outfile dist/release/regctl-$(VERSION)-$$t || exit 1; \
-	  (cd dist/release && sha256sum regctl-$(VERSION)-$$t > regctl-$(VERSION)-$$t.sha256); \
-	done
+release: deps ## Binaries for linux (x64, x64 without AVX2, arm64, musl for Alpine) and macOS, each with a sha256 sum, in dist/release
+	@for t in $(TARGETS); do $(MAKE) --no-print-directory dist/release/regctl-$(VERSION)-$$t || exit 1; done
 	@ls -l dist/release
+
+# One target's binary and its sum; --version names the target (bun downloads each target's runtime once).
+dist/release/regctl-$(VERSION)-%: regctl.ts package.json node_modules/.package-lock.json
+	@mkdir -p dist/release
+	$(BUN) build --compile --minify --target=bun-$* --define 'REGCTL_TARGET="$*"' regctl.ts --outfile $@
+	cd dist/release && sha256sum regctl-$(VERSION)-$* > regctl-$(VERSION)-$*.sha256
 
 clean: ## Remove dist/
 	rm -rf dist

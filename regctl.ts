@@ -37,6 +37,10 @@ const nodeCrypto = () => builtin<typeof import("node:crypto")>("node:crypto");
 /** regctl's version: package.json says the same (a test checks), the file needs nothing beside it. */
 export const VERSION = "0.1.0";
 
+/** The build target, set by `make release` (`--define REGCTL_TARGET=…`): linux-x64-baseline, linux-arm64-musl… */
+declare const REGCTL_TARGET: string | undefined;
+const buildTarget = () => (typeof REGCTL_TARGET === "string" ? REGCTL_TARGET : `${process.platform}-${process.arch}`);
+
 /**
  * The npm packages regctl uses, pinned here as in package.json (a test checks they agree), so the
  * file runs alone: deno takes `npm:name@version`; bun run alone auto-installs `name@version`;
@@ -5689,8 +5693,8 @@ function printVersion(json = false): void {
   // The runtime itself, not the Node version it claims.
   const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
   const runtime = deno ? `deno ${deno.version.deno}` : `bun ${process.versions.bun}`;
-  if (json) printJson({ version: VERSION, runtime, platform: `${process.platform}-${process.arch}` });
-  else out(`regctl ${VERSION} (${runtime}, ${process.platform}-${process.arch})`);
+  if (json) printJson({ version: VERSION, runtime, platform: buildTarget() });
+  else out(`regctl ${VERSION} (${runtime}, ${buildTarget()})`);
 }
 
 /** The command of that name, or a usage error with the nearest one. */

@@ -84,6 +84,18 @@ describe("the file alone", () => {
   }, 180_000);
 });
 
+describe("a build for every server", () => {
+  test("make builds the baseline target (x64 CPUs without AVX2) with its sum; --version names it", async () => {
+    const file = `regctl-${VERSION}-linux-x64-baseline`;
+    const built = await exec(["make", `dist/release/${file}`], { cwd: ROOT, env: process.env as Record<string, string>, timeoutMs: 170_000 });
+    expect(built.code).toBe(0);
+    const sum = await exec(["sha256sum", "-c", `${file}.sha256`], { cwd: join(ROOT, "dist", "release") });
+    expect(sum.stdout).toBe(`${file}: OK\n`);
+    const version = await exec([join(ROOT, "dist", "release", file), "--version"], { cwd: dir, env: env() });
+    expect(version.stdout).toMatch(new RegExp(`^regctl ${VERSION.replaceAll(".", "\\.")} \\(bun [\\d.]+, linux-x64-baseline\\)$`, "m"));
+  }, 180_000);
+});
+
 describe("one version, one pin", () => {
   test("VERSION is package.json's; the pinned cac and ofetch are the ones the checkout installs", () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string; dependencies: Record<string, string> };
