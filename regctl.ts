@@ -2584,6 +2584,32 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, 
   return out;
 }
 
+/**
+ * Run `fn` over `items` with at most `limit` in flight and hand each result to `emit` in input
+ * order, as soon as every earlier one is done: at most `window` results wait, so memory stays
+ * flat however long the list (the earliest unfinished item is always among those in flight).
+ */
+export async function mapOrdered<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>, emit: (result: R) => void, window = limit * 4): Promise<void> {
+  const waiting = new Map<number, R>();
+  const blocked: (() => void)[] = [];
+  let next = 0;
+  let emitted = 0;
+  const worker = async () => {
+    for (;;) {
+      while (next < items.length && next - emitted >= Math.max(window, limit)) await new Promise<void>((wake) => blocked.push(wake));
+      if (next >= items.length) return;
+      const i = next++;
+      waiting.set(i, await fn(items[i]!));
+      for (; waiting.has(emitted); emitted++) {
+        emit(waiting.get(emitted)!);
+        waiting.delete(emitted);
+      }
+      for (const wake of blocked.splice(0)) wake();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 /** Byte order, as the spec lists tags; stable whatever order the registry answered in. */
 const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -5049,11 +5075,24 @@ const commands = {
     if (named.length && !o.all && !ctx.opts.json)
       ctx.log.note(`${plural(named.length, "tag")} named after a digest (signatures, SBOMs, referrer indexes) not shown: --all lists them, last`);
     if (o.digests) {
-      const rows = await mapLimit(tags, ctx.opts.concurrency, async (tag) => ({ tag, ...(await tagDigest(reg, ref.repository, tag)) }));
-      if (ctx.opts.json) return printJson(rows.filter((r) => r.digest));
-      const lines = rows.filter((r) => r.digest).map((r) => `${r.tag}\t${r.digest}`);
-      if (lines.length) out(lines.join("\n"));
-      return;
+      // Each line is printed as soon as every earlier tag is resolved: the list is never held whole.
+      const rows: { tag: string; digest?: string; mediaType?: string }[] = [];
+      let lines: string[] = [];
+      const flush = () => {
+        if (lines.length) out(lines.join("\n"));
+        lines = [];
+      };
+      await mapOrdered(
+        tags,
+        ctx.opts.concurrency,
+        async (tag) => ({ tag, ...(await tagDigest(reg, ref.repository, tag)) }),
+        (row) => {
+          if (!row.digest) return; // deleted since the list was read
+          if (ctx.opts.json) rows.push(row);
+          else if (lines.push(`${row.tag}\t${row.digest}`) >= 256) flush();
+        },
+      );
+      return ctx.opts.json ? printJson(rows) : flush();
     }
     ctx.opts.json ? printJson(tags) : tags.length && out(tags.join("\n"));
   },

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import {
   completeLine,
   completionSpec,
+  mapOrdered,
   decidePrune,
   naturalCompare,
   on401,
@@ -338,4 +339,49 @@ describe("completeLine: the line up to the cursor → candidates (no registry: n
       const found = await completeLine(line, completionSpec(), env);
       expect(found.map((c) => c.value).join(" ")).toBe(expected);
     });
+});
+
+describe("mapOrdered: results in input order, as soon as every earlier one is done, never more than a window waiting", () => {
+  for (const [items, limit, window] of [
+    [1, 8, 32],
+    [300, 8, 32],
+    [300, 1, 4],
+    [57, 5, 5],
+  ] as const)
+    test(`${items} items, ${limit} in flight, window ${window}`, async () => {
+      const seen: number[] = [];
+      let inFlight = 0;
+      let maxInFlight = 0;
+      let maxAhead = 0;
+      await mapOrdered(
+        Array.from({ length: items }, (_, i) => i),
+        limit,
+        async (i) => {
+          inFlight++;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          maxAhead = Math.max(maxAhead, i - seen.length);
+          await Bun.sleep((i * 7919) % 5); // out of order on purpose
+          inFlight--;
+          return i;
+        },
+        (i) => seen.push(i),
+        window,
+      );
+      expect(seen).toEqual(Array.from({ length: items }, (_, i) => i));
+      expect(maxInFlight).toBeLessThanOrEqual(limit);
+      expect(maxAhead).toBeLessThan(Math.max(window, limit));
+    });
+
+  test("a failure ends it with that failure", async () => {
+    const run = mapOrdered(
+      [1, 2, 3, 4],
+      2,
+      async (i) => {
+        if (i === 3) throw new Error("three");
+        return i;
+      },
+      () => {},
+    );
+    await expect(run).rejects.toThrow("three");
+  });
 });
