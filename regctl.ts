@@ -49,7 +49,14 @@ const buildTarget = () => (typeof REGCTL_TARGET === "string" ? REGCTL_TARGET : `
  */
 export const NPM_PACKAGES = { cac: "7.1.0", ofetch: "1.5.1" } as const;
 
-async function npmModule<T>(name: keyof typeof NPM_PACKAGES, plain: () => Promise<T>): Promise<T> {
+const npmModules = new Map<string, Promise<unknown>>();
+
+/** A pinned package, loaded once a run (ofetch is asked for by every request). */
+function npmModule<T>(name: keyof typeof NPM_PACKAGES, plain: () => Promise<T>): Promise<T> {
+  return remember(npmModules, name, () => loadPinned(name, plain)) as Promise<T>;
+}
+
+async function loadPinned<T>(name: keyof typeof NPM_PACKAGES, plain: () => Promise<T>): Promise<T> {
   try {
     return await loadNpmModule(name, plain);
   } catch (err) {
@@ -473,7 +480,14 @@ const DIGEST = /^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$
 /** 64 lowercase hex digits alone: docker reads them as an image ID and refuses them as a name. */
 const IMAGE_ID = /^[a-f0-9]{64}$/;
 /** The prefixes regctl takes before a reference, where docker takes none: a scheme, or skopeo's transport. */
-const REFERENCE_PREFIX = /^(?:https?|docker):\/\//i;
+const REFERENCE_PREFIX = /^(?:(https?)|docker):\/\//i;
+
+/** A reference or registry as typed, its prefix apart: `http://` and `https://` name the scheme to use, `docker://` none. */
+export function splitPrefix(input: string): { scheme?: "http" | "https"; rest: string; prefixed: boolean } {
+  const trimmed = input.trim();
+  const m = REFERENCE_PREFIX.exec(trimmed);
+  return { scheme: m?.[1]?.toLowerCase() as "http" | "https" | undefined, rest: m ? trimmed.slice(m[0].length) : trimmed, prefixed: !!m };
+}
 /** Longer than any reference whose host a DNS name can be (253 + port + 255 + tag + sha512 digest). */
 const MAX_REFERENCE = 1024;
 const REFERENCE_HINT = "a reference is [host[:port]/]name[:tag][@digest], e.g. localhost:5000/busybox:latest";
@@ -565,12 +579,13 @@ export function parseReference(input: string, { requireTagOrDigest = false } = {
 
 /** A registry given alone: `host[:port]`, optionally with an http(s):// scheme and a trailing slash. */
 export function parseRegistry(input: string): { registry: string; scheme?: "http" | "https" } {
-  const m = /^(?:(https?):\/\/)?([^/]+)\/?$/i.exec(input.trim());
-  const host = m?.[2] ?? "";
+  const { scheme, rest } = splitPrefix(input);
+  const m = /^([^/]+)\/?$/.exec(rest);
+  const host = m?.[1] ?? "";
   if (!DOMAIN.test(host)) throw new UsageError(`invalid registry "${input}"${host.startsWith("[") ? IPV6_RULE : ""}`, HOST_HINT);
   const unusable = hostError(host, `invalid registry "${input}"`);
   if (unusable) throw unusable;
-  return { registry: normalizeRegistry(host), scheme: m?.[1]?.toLowerCase() as "http" | "https" | undefined };
+  return { registry: normalizeRegistry(host), scheme };
 }
 
 /** What a reference points at in a manifest request: its digest, else its tag, else the default tag. */
@@ -2141,7 +2156,11 @@ export class Registry {
     }
     const errors = parseErrorBody(res.body);
     // An answer that is no registry's (no API version header, no JSON error): is this host a registry at all?
-    if (res.status === 404 && !errors.length && !res.headers.get("docker-distribution-api-version")) await this.checkIsRegistry();
+    if (res.status === 404 && !errors.length && !res.headers.get("docker-distribution-api-version")) {
+      // This answer is /v2/'s own (ping, login): it is the check; else /v2/ is asked once.
+      if (path === "/v2/") throw notARegistry(url, res);
+      await this.checkIsRegistry();
+    }
     if (!errors.length && res.status === 400) {
       const said = text().trim().slice(0, 200);
       if (said) errors.push({ code: "HTTP_400", message: said });
@@ -5015,12 +5034,10 @@ type Target = Reference & { scheme?: Scheme };
  * tag 5000). A name with no dot and a tag that is not a port (`busybox:1.36`) is an image.
  */
 function looksLikeRegistry(input: string): boolean {
-  const bare = input
-    .trim()
-    .replace(/^(https?|docker):\/\//i, "")
-    .replace(/\/$/, "");
+  const { scheme, rest } = splitPrefix(input);
+  const bare = rest.replace(/\/$/, "");
   if (!bare || bare.includes("/") || bare.includes("@")) return false;
-  if (/^https?:\/\//i.test(input.trim())) return true; // http://host is a registry, whatever its name
+  if (scheme) return true; // http://host is a registry, whatever its name
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::(.*))?$/.exec(bare);
   if (!m || (m[2] !== undefined && !/^\d{1,5}$/.test(m[2]))) return false;
   const host = m[1]!;
@@ -5030,18 +5047,13 @@ function looksLikeRegistry(input: string): boolean {
 /** A reference where a repository (`repository`) or an image (`image`) is due; never a bare registry. */
 function targetArg(input: string, due: "repository" | "image", { orRepoFlag = false } = {}): Target {
   if (looksLikeRegistry(input)) {
-    const host = input
-      .trim()
-      .replace(/^(https?|docker):\/\//i, "")
-      .replace(/\/$/, "");
+    const host = splitPrefix(input).rest.replace(/\/$/, "");
     throw new UsageError(
       `${host} is a registry; name a repository: ${host}/REPO${due === "image" ? ":TAG" : ""}${orRepoFlag ? ", or repositories with --repo REGEX" : ""}`,
       `regctl repos ${host} lists its repositories`,
     );
   }
-  const ref = parseReference(input, { requireTagOrDigest: due === "image" });
-  const scheme = /^(https?):\/\//i.exec(input.trim())?.[1]?.toLowerCase() as Scheme | undefined;
-  return { ...ref, scheme };
+  return { ...parseReference(input, { requireTagOrDigest: due === "image" }), scheme: splitPrefix(input).scheme };
 }
 
 function repoOnly(input: string, { orRepoFlag = false } = {}): Target {
