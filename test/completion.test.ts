@@ -800,7 +800,14 @@ describe("the completion cache", () => {
     const a = await pushImage(cacheReg.url, "busybox", ["latest", "1.36"], { seed: "cache-a" });
     const b = await pushImage(cacheReg.url, "busybox", ["edge"], { seed: "cache-b" });
     const dir = join(env.XDG_CACHE_HOME!, "regctl", "completion");
-    const cached = () => new Map(readdirSync(dir).map((f) => [decodeURIComponent(f), JSON.parse(readFileSync(join(dir, f), "utf8")) as { at: number; items: string[] }]));
+    // A file per list: a header line with the time it was read, then the list a line each, in byte order.
+    const readCache = (text: string) => {
+      const [head, ...lines] = text.trimEnd().split("\n");
+      const m = /^regctl completion cache 1 (\d+)$/.exec(head!);
+      expect(m).not.toBeNull();
+      return { at: Number(m![1]), items: lines };
+    };
+    const cached = () => new Map(readdirSync(dir).map((f) => [decodeURIComponent(f), readCache(readFileSync(join(dir, f), "utf8"))]));
     const tagLine = `regctl delete ${HC}/busybox:`;
     const digestLine = `regctl delete ${HC}/busybox@`;
     const tagsOf = async () => values((await fishComplete(env, [tagLine]))[0]!).map((v) => v.slice(`${HC}/busybox:`.length));
@@ -828,7 +835,7 @@ describe("the completion cache", () => {
     // An entry past its time (60 s) is asked again.
     await pushImage(cacheReg.url, "busybox", ["late"], { seed: "cache-d" });
     const key = [...readdirSync(dir)].find((f) => decodeURIComponent(f) === `tags ${HC}/busybox`)!;
-    writeFileSync(join(dir, key), JSON.stringify({ at: Date.now() - 61_000, items: ["edge", "sneaky"] }));
+    writeFileSync(join(dir, key), `regctl completion cache 1 ${Date.now() - 61_000}\nedge\nsneaky\n`);
     expect(await tagsOf()).toEqual(["edge", "late", "sneaky"]);
 
     // The registry down: what is cached still completes, at once; what is not, gives nothing.
