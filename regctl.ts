@@ -3213,7 +3213,8 @@ interface ImageFacts {
   blobs: Map<string, number>;
   /** children of a list or index */
   children: string[];
-  manifest: Manifest;
+  /** the manifest's own size in bytes (the manifest itself is not kept) */
+  size: number;
 }
 
 /** Lists of lists are legal; deeper than this is a loop or an attack. */
@@ -3229,20 +3230,6 @@ async function describeTags(
   concurrency: number,
   { created: wantCreated = true } = {},
 ): Promise<{ tags: { tag: string; digest: string }[]; images: Map<string, ImageFacts> }> {
-  const names = (await tagList(reg, repo)).sort(byteOrder);
-  const manifests = new Map<string, Manifest>();
-  const rows = (
-    await mapLimit(names, concurrency, async (tag) => {
-      try {
-        const m = await manifestGet(reg, repo, tag);
-        manifests.set(m.digest, m);
-        return { tag, digest: m.digest };
-      } catch (err) {
-        if (isGone(err)) return undefined; // deleted meanwhile
-        throw err;
-      }
-    })
-  ).filter((r): r is { tag: string; digest: string } => r !== undefined);
   // A config that is not JSON, or holds no valid date, gives no creation time (such an image is
   // kept by any policy that needs one); a config that cannot be read fails the whole plan.
   const configs = new Map<string, Promise<string | undefined>>();
@@ -3282,7 +3269,7 @@ async function describeTags(
         const f = await child(d.digest, depth + 1);
         if (!f) continue;
         for (const [b, size] of f.blobs) blobs.set(b, size);
-        blobs.set(f.digest, f.manifest.size);
+        blobs.set(f.digest, f.size);
         if (f.created && (!created || Date.parse(f.created) > Date.parse(created))) created = f.created;
       }
     } else {
@@ -3292,10 +3279,26 @@ async function describeTags(
       }
       for (const l of m.json.layers ?? []) blobs.set(l.digest, l.size ?? 0);
     }
-    return { digest: m.digest, mediaType: m.mediaType, created, blobs, children, manifest: m };
+    return { digest: m.digest, mediaType: m.mediaType, created, blobs, children, size: m.size };
   };
-  const list = await mapLimit([...manifests.values()], concurrency, (m) => facts(m));
-  return { tags: rows, images: new Map(list.map((f) => [f.digest, f])) };
+  const names = (await tagList(reg, repo)).sort(byteOrder);
+  // Each manifest is described as it arrives and then dropped: only its facts are kept.
+  const rows = (
+    await mapLimit(names, concurrency, async (tag) => {
+      let m: Manifest;
+      try {
+        m = await manifestGet(reg, repo, tag);
+      } catch (err) {
+        if (isGone(err)) return undefined; // deleted meanwhile
+        throw err;
+      }
+      await facts(m);
+      return { tag, digest: m.digest };
+    })
+  ).filter((r): r is { tag: string; digest: string } => r !== undefined);
+  const images = new Map<string, ImageFacts>();
+  for (const { digest } of rows) if (!images.has(digest)) images.set(digest, (await described.get(digest))!);
+  return { tags: rows, images };
 }
 
 const sum = (blobs: Iterable<number>) => [...blobs].reduce((a, b) => a + b, 0);
@@ -3655,7 +3658,8 @@ async function executePrune(
       run: async () => {
         const digest = plan.rows.find((r) => r.tag === tag)!.digest;
         const siblings = plan.rows.filter((r) => r.digest === digest && r.tag !== tag && r.action === "keep").map((r) => r.tag);
-        await untagger.untag(tag, plan.images.get(digest)!.manifest, siblings);
+        // The manifest is read again here: the plan keeps its facts, not its bytes.
+        await untagger.untag(tag, await manifestGet(reg, plan.repository, digest), siblings);
         outcome.untagged.push(tag);
       },
     })),
