@@ -8,7 +8,7 @@ BIOME := node_modules/.bin/biome
 VERSION := $(shell node -p 'require("./package.json").version' 2>/dev/null)
 TARGETS := linux-x64 linux-x64-baseline linux-arm64 linux-x64-musl linux-arm64-musl darwin-x64 darwin-arm64
 # Debian packages the tests use: the real registry, TLS and htpasswd tools, the shells.
-APT_PACKAGES := docker-registry apache2-utils openssl curl skopeo tmux bash-completion zsh fish
+APT_PACKAGES := docker-registry apache2-utils openssl curl skopeo tmux bash-completion zsh fish time
 
 .PHONY: help deps system-deps build check fmt test demo bench install release clean completions completions-check
 

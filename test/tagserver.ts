@@ -20,6 +20,8 @@ export type TagServerOptions = {
   manifestFor?: (tag: string) => Manifest | undefined;
   /** The catalog: /v2/_catalog answers these names, paged as the tags are. */
   repositories?: string[];
+  /** Every page after the first answers this much later (a slow registry, page by page). */
+  pageDelayMs?: number;
 };
 
 export type TagServer = { url: string; host: string; requests: string[]; stop(): void };
@@ -79,10 +81,11 @@ export function startTagServer(opts: TagServerOptions): TagServer {
     return Response.json({ ...extra, [key]: items }, { headers });
   };
 
-  const server = serve((req, url) => {
+  const server = serve(async (req, url) => {
     if (requests.length < MAX_LOG) requests.push(`${req.method} ${url.pathname}${url.search}`);
     const path = url.pathname;
     if (path === "/v2/" || path === "/v2") return Response.json({}, { headers: API });
+    if (opts.pageDelayMs && url.searchParams.has("last")) await Bun.sleep(opts.pageDelayMs);
     if (path === "/v2/_catalog" && req.method === "GET" && opts.repositories) return page(url, sortedRepos, "repositories", {});
     if (path === `${prefix}tags/list` && req.method === "GET") return page(url, sortedTags, "tags", { name: opts.repo });
 
