@@ -2532,7 +2532,8 @@ async function listPages(
     const bad = list.find((x) => typeof x !== "string" || !valid(x));
     if (bad !== undefined) throw new BadAnswer(asked, `the registry listed an invalid ${what}: ${quoted(JSON.stringify(bad) ?? "")}`);
     const page = (list as string[]).sort(byteOrder);
-    const fresh = page.filter((x, i) => x !== page[i - 1] && !(previous.length && sortedHas(previous, x)));
+    const repeated = (x: string, i: number) => x === page[i - 1] || (previous.length > 0 && sortedHas(previous, x));
+    const fresh = page.some(repeated) ? page.filter((x, i) => !repeated(x, i)) : page; // a copy only when something repeats
     total += fresh.length;
     if (total > MAX_LIST_NAMES)
       throw new BadAnswer(asked, `more than ${MAX_LIST_NAMES.toLocaleString("en-US")} ${key}`, `regctl reads at most ${MAX_LIST_NAMES.toLocaleString("en-US")} ${key} of one list`);
@@ -3920,22 +3921,22 @@ class StreamedList<T> {
 
   add(items: Iterable<T>): void {
     for (const item of items) {
-      const text = this.json ? `${this.count ? ",\n" : "[\n"}${JSON.stringify(item, null, 2).replace(/^/gm, "  ")}` : `${this.line(item)}\n`;
+      const text = this.json ? `${this.count ? ",\n" : "[\n"}${JSON.stringify(item, null, 2).replace(/^/gm, "  ")}` : this.line(item);
       this.count++;
       this.block.push(text);
-      this.size += text.length;
+      this.size += text.length + 1;
       if (this.size >= 1 << 16) this.flush();
     }
   }
 
   /** Close the array (or print [] for none). */
   end(): void {
-    if (this.json) this.block.push(this.count ? "\n]\n" : "[]\n");
     this.flush();
+    if (this.json) process.stdout.write(this.count ? "\n]\n" : "[]\n");
   }
 
   private flush(): void {
-    if (this.block.length) process.stdout.write(this.block.join(""));
+    if (this.block.length) process.stdout.write(this.json ? this.block.join("") : `${this.block.join("\n")}\n`);
     this.block = [];
     this.size = 0;
   }

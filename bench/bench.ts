@@ -12,6 +12,7 @@ import type { TCPSocketListener } from "bun";
 import { exec as spawnProcess, execSync, freePort } from "../test/fixtures.ts";
 import { startRegistry, type Registry } from "../test/registry.ts";
 import { pool, pushManyTags, MediaTypes } from "../test/seed.ts";
+import { startTagServer, type TagServer } from "../test/tagserver.ts";
 
 // ───────────────────────────── settings ─────────────────────────────
 
@@ -36,6 +37,12 @@ const COMPLETE_RUNS = 20;
 const UNANSWERED_RUNS = 3; // a TAB on a registry that does not answer waits for its deadline: about a second a run
 const TIMEOUT_MS = 120_000; // per subprocess (and curl --max-time, skopeo --command-timeout per request)
 const REPO = "bench/app";
+// The scale rows: the tests' own server (test/tagserver.ts), as seeding the real registry with
+// 100,000 tags takes many minutes and distribution 2.8 cannot page a tag list.
+const BIG_TAGS = 100_000;
+const BIG_REPOS = 10_000;
+const BIG_RUNS = 3; // tags --digests of 100,000 takes seconds a run
+const BIG_PAGE = 1000;
 const REGCTL = resolve(import.meta.dir, "..", "dist", "regctl");
 const ACCEPT = MediaTypes.docker.manifest;
 const MiB = 1024 * 1024;
@@ -151,6 +158,7 @@ type Case = {
   note?: string;
   runs?: number; // default RUNS, after one untimed warm-up run
   rss?: boolean; // report the peak RSS of the processes it spawns (in its warm-up run)
+  prime?(): Promise<unknown>; // before the warm-up, unmeasured: a warm case's cache is filled here, so its warm-up (and RSS) is warm too
   /** Does the job once, checking its result; a returned number replaces the measured wall time
    *  (a case that times a sample returns its extrapolation, one that seeds first its timed part). */
   run(): Promise<number | undefined>;
@@ -164,7 +172,7 @@ type PruneRepo = { repo: string; base: string; all: string[]; kept: string[]; do
 /** Hosts a TAB cannot get an answer from: a closed port, and a listener that never answers. */
 type Unreachable = { down: string; unanswered: string };
 
-function buildCases(reg: Registry, expected: Map<string, string>, unreachable: Unreachable): Case[] {
+function buildCases(reg: Registry, expected: Map<string, string>, unreachable: Unreachable, big: TagServer): Case[] {
   const tags = [...expected.keys()];
   const base = `${reg.url}/v2/${REPO}`;
   const regctlEnv = cleanEnv({ XDG_CACHE_HOME: dirIn("regctl-cache") });
@@ -242,6 +250,133 @@ function buildCases(reg: Registry, expected: Map<string, string>, unreachable: U
     },
     ...completionCases(reg, STARTUP, tags),
     ...unreachableCases(STARTUP, unreachable),
+    ...scaleCases(big),
+  ];
+}
+
+/** A manifest of each tag's own, made when the server is asked for it. */
+const bigManifest = (tag: string) =>
+  new TextEncoder().encode(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaTypes.oci.manifest,
+      config: { mediaType: MediaTypes.oci.config, digest: `sha256:${"0".repeat(64)}`, size: 2 },
+      layers: [],
+      annotations: { tag },
+    }),
+  );
+
+function startBigServer(): TagServer {
+  const tags = Array.from({ length: BIG_TAGS }, (_, i) => `t${String(i).padStart(6, "0")}`);
+  const repositories = Array.from({ length: BIG_REPOS }, (_, i) => `team${String(i % 100).padStart(2, "0")}/app${String(i).padStart(5, "0")}`);
+  return startTagServer({
+    repo: "big/app",
+    tags,
+    repositories,
+    pageSize: BIG_PAGE,
+    wholeUnlessAsked: true,
+    manifestFor: (tag) => (/^t\d{6}$/.test(tag) ? { body: bigManifest(tag), mediaType: MediaTypes.oci.manifest } : undefined),
+  });
+}
+
+/**
+ * 100,000 tags in one repository and 10,000 repositories, on the tests' own server: tags (one
+ * answer, as distribution 2.8 gives it, and pages of 1000), tags --digests, repos in pages of 100,
+ * and TAB after `big/app:t0999` (100 of the 100,000), warm and cold; beside an in-process fetch
+ * doing the same, the ceiling. Each output is checked: every tag, in order; every digest its own.
+ */
+function scaleCases(big: TagServer): Case[] {
+  const job = `${BIG_TAGS.toLocaleString("en-US")} tags, ${BIG_REPOS.toLocaleString("en-US")} repositories (the tests' own server)`;
+  const env = cleanEnv({ XDG_CACHE_HOME: dirIn("big-cache") });
+  const tagsUrl = `${big.url}/v2/big/app/tags/list`;
+  const want = Array.from({ length: BIG_TAGS }, (_, i) => `t${String(i).padStart(6, "0")}`);
+  const check = (what: string, out: string) => {
+    const lines = out.trimEnd().split("\n");
+    if (lines.length !== BIG_TAGS || lines.some((l, i) => !l.startsWith(want[i]!))) throw new Error(`${what}: ${lines.length} lines, not the ${BIG_TAGS} tags in order`);
+    return lines;
+  };
+  const checkDigests = (what: string, out: string) => {
+    const lines = check(what, out);
+    for (let i = 0; i < BIG_TAGS; i += 4999) {
+      const digest = `sha256:${new Bun.CryptoHasher("sha256").update(bigManifest(want[i]!)).digest("hex")}`;
+      if (lines[i] !== `${want[i]}\t${digest}`) throw new Error(`${what}: line ${i} is "${lines[i]}", expected ${want[i]}\t${digest}`);
+    }
+  };
+  const line = `regctl delete ${big.host}/big/app:t0999`;
+  const tabEnv = { ...env, COMP_LINE: line, COMP_POINT: String(line.length) };
+  const tab = async (before: () => void = () => {}) => {
+    before();
+    const t0 = performance.now();
+    const values = (await exec([REGCTL, "__complete", "zsh"], tabEnv)).trimEnd().split("\n");
+    const ms = performance.now() - t0;
+    if (values.length !== 100 || values.some((v, i) => v !== `${big.host}/big/app:${want[99_900 + i]}`))
+      throw new Error(`TAB after big/app:t0999: ${values.length} candidates, not t099900…t099999`);
+    return ms;
+  };
+  const completion = join(env.XDG_CACHE_HOME!, "regctl", "completion");
+  return [
+    { job, name: "regctl tags, one answer", rss: true, run: async () => void check("regctl tags", await exec([REGCTL, "tags", `${big.host}/big/app`], env)) },
+    {
+      job,
+      name: "curl tags/list | sed | tr, one answer",
+      rss: true,
+      run: async () =>
+        void check("curl", await exec(["sh", "-c", `curl -sSf --max-time 30 "$1" | sed 's/.*"tags":\\[//; s/\\].*//' | tr -d '"' | tr ',' '\\n'`, "sh", tagsUrl], cleanEnv())),
+    },
+    {
+      job,
+      name: `regctl tags, pages of ${BIG_PAGE}`,
+      rss: true,
+      run: async () => void check("regctl tags --page-size", await exec([REGCTL, "tags", "--page-size", String(BIG_PAGE), `${big.host}/big/app`], env)),
+    },
+    {
+      job,
+      name: "regctl tags --digests, one answer",
+      runs: BIG_RUNS,
+      rss: true,
+      run: async () => void checkDigests("regctl tags --digests", await exec([REGCTL, "tags", "--digests", `${big.host}/big/app`], env)),
+    },
+    {
+      job,
+      name: `regctl tags --digests, pages of ${BIG_PAGE}`,
+      runs: BIG_RUNS,
+      rss: true,
+      run: async () =>
+        void checkDigests("regctl tags --digests --page-size", await exec([REGCTL, "tags", "--digests", "--page-size", String(BIG_PAGE), `${big.host}/big/app`], env)),
+    },
+    {
+      job,
+      name: `ceiling: in-process fetch ×${CEILING_CONCURRENCY}, tags + a HEAD each`,
+      note: "keep-alive, no process start",
+      runs: BIG_RUNS,
+      run: async () => {
+        const signal = AbortSignal.timeout(TIMEOUT_MS);
+        const list = (await (await fetch(tagsUrl, { signal })).json()) as { tags: string[] };
+        const rows = await pool(list.tags, CEILING_CONCURRENCY, async (tag) => {
+          const res = await fetch(`${big.url}/v2/big/app/manifests/${tag}`, { method: "HEAD", signal });
+          return `${tag}\t${res.headers.get("docker-content-digest")}`;
+        });
+        checkDigests("ceiling", rows.join("\n"));
+      },
+    },
+    {
+      job,
+      name: "regctl repos, pages of 100",
+      rss: true,
+      run: async () => {
+        const out = await exec([REGCTL, "repos", "--page-size", "100", big.host], env);
+        if (out.trimEnd().split("\n").length !== BIG_REPOS) throw new Error("regctl repos: not every repository");
+      },
+    },
+    { job, name: "regctl __complete zsh after big/app:t0999, warm", runs: COMPLETE_RUNS, rss: true, prime: () => tab(), run: () => tab() },
+    {
+      job,
+      name: "regctl __complete zsh after big/app:t0999, cold",
+      note: "completion cache removed",
+      runs: RUNS,
+      rss: true,
+      run: () => tab(() => rmSync(completion, { recursive: true, force: true })),
+    },
   ];
 }
 
@@ -497,9 +632,10 @@ function completionCases(reg: Registry, job: string, tags: string[]): Case[] {
     {
       job,
       name: "regctl __complete zsh, warm cache",
-      note: "filled by the warm-up",
+      note: "filled before the warm-up",
       runs: COMPLETE_RUNS,
       rss: true,
+      prime: () => complete(),
       run: () => complete(),
     },
     {
@@ -557,6 +693,7 @@ const median = (xs: number[]) => {
 
 async function measure(c: Case): Promise<Result> {
   // Untimed warm-up (page cache, regctl's scheme cache, keep-alive), which also takes the RSS.
+  await c.prime?.();
   peakRss = c.rss && TIME ? 0 : undefined;
   await c.run();
   const rssBytes = peakRss;
@@ -593,11 +730,27 @@ function report(results: Result[]): void {
     for (const r of explained) console.log(`- ${r.name}: ${r.explanation}`);
   }
 
+  console.log("\n### targets\n");
+  for (const [label, met, got] of [...mainTargets(results), ...scaleTargets(results)])
+    console.log(`- ${met === undefined ? "unknown" : met ? "met" : "MISSED"}: ${label} (${got})`);
+  console.log(
+    `\n${RUNS} runs per row (--help: ${HELP_RUNS}; prune: ${PRUNE_RUNS}, each on a freshly seeded repository, seeding untimed; ` +
+      `completion: ${COMPLETE_RUNS}, a TAB on a registry that does not answer: ${UNANSWERED_RUNS}; ${BIG_TAGS.toLocaleString("en-US")} tags --digests: ${BIG_RUNS}) after one untimed warm-up; peak RSS from the warm-up run; ${CPUS} CPUs.`,
+  );
+}
+
+type Target = [string, boolean | undefined, string];
+const fmtMs = (n: number) => (n < 100 ? n.toFixed(1) : n.toFixed(0));
+
+/** The targets of the 300-tag jobs; none when BENCH_ONLY left those rows out. */
+function mainTargets(results: Result[]): Target[] {
+  const ms = fmtMs;
   const get = (job: string, name: string) => {
     const r = results.find((x) => x.job.startsWith(job) && x.name.startsWith(name));
     if (!r) throw new Error(`no result named ${name} in ${job}`);
     return r;
   };
+  if (!results.some((r) => r.job.startsWith("list"))) return [];
   const regctl = get("list", "regctl tags"),
     curl = get("list", "curl loop"),
     ceiling = get("list", "ceiling");
@@ -613,7 +766,7 @@ function report(results: Result[]): void {
   const rssRows = results.filter((r) => r.name.startsWith("regctl") && r.rssBytes !== undefined);
   const biggest = rssRows.length ? rssRows.reduce((a, b) => (b.rssBytes! > a.rssBytes! ? b : a)) : undefined;
   const regctlMiB = biggest ? biggest.rssBytes! / MiB : undefined;
-  const targets: [string, boolean | undefined, string][] = [
+  const targets: Target[] = [
     ["regctl ≥ 5× faster than the curl loop", curl.ms >= 5 * regctl.ms, `${(curl.ms / regctl.ms).toFixed(1)}×`],
     ["regctl within 2× of the ceiling", regctl.ms <= 2 * ceiling.ms, `${(regctl.ms / ceiling.ms).toFixed(2)}× the ceiling's time`],
     [`regctl prune ≥ 5× faster than the curl loop of ${PRUNE_TAGS - PRUNE_KEEP} DELETEs`, pruneCurl.ms >= 5 * prune.ms, `${(pruneCurl.ms / prune.ms).toFixed(1)}×`],
@@ -632,18 +785,36 @@ function report(results: Result[]): void {
       regctlMiB === undefined ? "no /usr/bin/time" : `${regctlMiB.toFixed(1)} MiB, ${biggest!.name}`,
     ],
   ];
-  console.log("\n### targets\n");
-  for (const [label, met, got] of targets) console.log(`- ${met === undefined ? "unknown" : met ? "met" : "MISSED"}: ${label} (${got})`);
-  console.log(
-    `\n${RUNS} runs per row (--help: ${HELP_RUNS}; prune: ${PRUNE_RUNS}, each on a freshly seeded repository, seeding untimed; ` +
-      `completion: ${COMPLETE_RUNS}, a TAB on a registry that does not answer: ${UNANSWERED_RUNS}) after one untimed warm-up; peak RSS from the warm-up run; ${CPUS} CPUs.`,
-  );
+  return targets;
+}
+
+/** The targets of the 100,000-tag rows: flat memory (≤ 64 MiB, as at 300 tags), TAB by prefix. */
+function scaleTargets(results: Result[]): Target[] {
+  const rows = results.filter((r) => r.job.startsWith(BIG_TAGS.toLocaleString("en-US")));
+  if (!rows.length) return [];
+  const row = (name: string) => rows.find((r) => r.name.startsWith(name))!;
+  const rss = (r: Result) => (r.rssBytes === undefined ? undefined : r.rssBytes / MiB);
+  const memory = (r: Result): Target => {
+    const mib = rss(r);
+    return [`${r.name}: peak RSS ≤ 64 MiB`, mib === undefined ? undefined : mib <= 64, mib === undefined ? "no /usr/bin/time" : `${mib.toFixed(1)} MiB`];
+  };
+  const warm = row("regctl __complete zsh after big/app:t0999, warm");
+  const cold = row("regctl __complete zsh after big/app:t0999, cold");
+  const digests = row("regctl tags --digests, one answer");
+  const ceiling = row("ceiling: in-process fetch");
+  return [
+    ...rows.filter((r) => r.name.startsWith("regctl")).map(memory),
+    [`TAB on ${BIG_TAGS.toLocaleString("en-US")} tags, warm ≤ 30 ms`, warm.ms <= 30, `${fmtMs(warm.ms)} ms`],
+    [`TAB on ${BIG_TAGS.toLocaleString("en-US")} tags, cold within the 1 s budget`, cold.ms <= 1000, `${fmtMs(cold.ms)} ms`],
+    [`tags --digests of ${BIG_TAGS.toLocaleString("en-US")} against the ceiling`, undefined, `${(digests.ms / ceiling.ms).toFixed(2)}× the ceiling's time`],
+  ];
 }
 
 // ───────────────────────────── main ─────────────────────────────
 
 let reg: Registry | undefined;
 let unanswering: TCPSocketListener | undefined; // accepts connections, never answers
+let big: TagServer | undefined;
 let failed = false;
 try {
   if (!(await Bun.file(REGCTL).exists())) throw new Error(`${REGCTL} not found: run \`make build\``);
@@ -659,13 +830,16 @@ try {
   const unreachable = { down: `127.0.0.1:${await freePort()}`, unanswered: `127.0.0.1:${unanswering.port}` };
 
   const results: Result[] = [];
-  for (const c of buildCases(reg, expected, unreachable)) results.push(await measure(c));
+  big = startBigServer();
+  const only = process.env.BENCH_ONLY; // a word of the jobs to run, e.g. BENCH_ONLY=repositories: the scale rows alone
+  for (const c of buildCases(reg, expected, unreachable, big)) if (!only || c.job.includes(only)) results.push(await measure(c));
   report(results);
 } catch (err) {
   failed = true;
   console.error(`bench failed: ${err instanceof Error ? err.message : err}`);
 } finally {
   unanswering?.stop(true);
+  big?.stop();
   await reg?.stop();
   rmSync(work, { recursive: true, force: true });
 }
