@@ -9,10 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ACCEPT_ALL, run, secret, sh } from "./cli.ts";
-import { exec } from "./fixtures.ts";
+import { exec, serve, sha256 } from "./fixtures.ts";
 import { type FaultProxy, startFaultProxy } from "./faultproxy.ts";
 import { startRegistry, tempRoot, type Registry } from "./registry.ts";
 import { type PushedImage, type PushedIndex, pushImage, pushIndex, pushManyTags } from "./seed.ts";
+import { cosignTag, pushArtifact, pushCosignSignature, referrersTag } from "./referrers.ts";
 import { startTokenRegistry, type TokenRegistry } from "./tokenserver.ts";
 
 const USER = "mirror";
@@ -248,7 +249,73 @@ describe("errors: one line, a hint, exit 1, nothing tagged", () => {
   });
 });
 
+describe("a manifest the destination refuses", () => {
+  test("an unknown media type: the registry's 400, a hint, exit 1, nothing tagged", async () => {
+    // A source of the tests' own: the real registry stores no manifest of a type it does not know.
+    const blob = new TextEncoder().encode("{}");
+    const manifest = JSON.stringify({ schemaVersion: 2, config: { mediaType: "application/x-unknown", digest: sha256(blob), size: 2 }, layers: [] });
+    const digest = sha256(manifest);
+    const source = serve((req, url) => {
+      const headers = { "Docker-Distribution-Api-Version": "registry/2.0" };
+      if (url.pathname === "/v2/") return new Response("{}", { headers });
+      if (url.pathname.includes("/manifests/"))
+        return new Response(req.method === "HEAD" ? null : manifest, {
+          headers: { ...headers, "Content-Type": "application/vnd.example.unknown+json", "Docker-Content-Digest": digest },
+        });
+      if (url.pathname.endsWith(`/blobs/${sha256(blob)}`)) return new Response(req.method === "HEAD" ? null : blob, { headers });
+      return new Response(JSON.stringify({ errors: [{ code: "NOT_FOUND" }] }), { status: 404, headers });
+    });
+    try {
+      const r = await run(["copy", `${source.host}/odd/app:v1`, `${plain.host}/odd/app:v1`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("400");
+      expect(r.stderr).toMatch(/hint: the registry refused the manifest.*nothing was tagged at /);
+      expect(r.stderr.trim().split("\n").length).toBe(2);
+      expect((await head(plain, "odd/app", "manifests", "v1")).status).toBe(404);
+    } finally {
+      await source.stop();
+    }
+  });
+});
+
+describe("--referrers", () => {
+  test("an image with a cosign signature and an OCI 1.1 SBOM (fallback tag): all of it, digests kept", async () => {
+    const img = await pushImage(plain.url, "signed/app", ["v1"], { seed: "signed" });
+    const sig = await pushCosignSignature(plain.url, "signed/app", img.digest);
+    const sbom = await pushArtifact(
+      plain.url,
+      "signed/app",
+      { digest: img.digest, mediaType: img.mediaType, size: img.size },
+      { artifactType: "application/spdx+json", fallback: true },
+    );
+    const r = await run(["copy", `${plain.host}/signed/app:v1`, `${tls.host}/signed/app:v1`, "--referrers", "--cacert", tls.caCertPath!], { env: env() });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("and 3 referrers");
+    expect((await head(tls, "signed/app", "manifests", "v1")).digest).toBe(img.digest);
+    expect((await head(tls, "signed/app", "manifests", cosignTag(img.digest))).digest).toBe(sig.digest);
+    expect((await head(tls, "signed/app", "manifests", referrersTag(img.digest))).digest).toBe(sbom.fallbackIndexDigest!);
+    expect((await head(tls, "signed/app", "manifests", sbom.digest)).status).toBe(200);
+  });
+});
+
 describe("big blobs: chunks, resumed", () => {
+  test("a 150 MiB layer across registries: the same digest, and the peak RSS stays low (one chunk at a time)", async () => {
+    const img = await pushImage(plain.url, "huge/app", ["v1"], { seed: "huge", layerSizes: [150 << 20] });
+    const r = await exec(
+      ["/usr/bin/time", "-f", "RSS %M", ...(await import("./cli.ts")).regctlCommand(), "copy", `${plain.host}/huge/app:v1`, `${tls.host}/huge/app:v1`, "--cacert", tls.caCertPath!],
+      {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env() },
+        timeoutMs: 120_000,
+      },
+    );
+    expect(r.code).toBe(0);
+    const kib = Number(/RSS (\d+)/.exec(r.stderr)?.[1]);
+    console.log(`copy of a 150 MiB layer: peak RSS ${(kib / 1024).toFixed(1)} MiB`);
+    expect(kib / 1024).toBeLessThan(150);
+    expect((await head(tls, "huge/app", "manifests", "v1")).digest).toBe(img.digest);
+    expect((await head(tls, "huge/app", "blobs", img.layerDigests[0]!)).status).toBe(200);
+  }, 120_000);
+
   test("a 20 MiB layer across registries: chunked PATCHes; a connection dropped halfway resumes from the upload's Range", async () => {
     const img = await pushImage(plain.url, "big/app", ["v1"], { seed: "big", layerSizes: [20 << 20] });
     const other = await startRegistry({ deleteEnabled: true });
