@@ -5976,6 +5976,9 @@ const copyCommands = {
 
   async copy(ctx: Context, source: string, o: RawOptions, destination: string) {
     const allTags = o.allTags === true;
+    const platform = o.platform as string | undefined;
+    if (platform !== undefined && !/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(platform))
+      throw new UsageError(`invalid --platform "${platform}": not os/arch or os/arch/variant`, "e.g. --platform linux/arm64 or linux/arm/v7");
     const src = allTags ? repoOnly(source) : targetArg(source, "image");
     const dst = copyDestination(destination, src);
     if (allTags && dst.tag)
@@ -5992,7 +5995,7 @@ const copyCommands = {
       { reg: dstReg, repo: dst.repository },
       {
         concurrency: ctx.opts.concurrency,
-        platform: o.platform as string | undefined,
+        platform,
         referrers: o.referrers === true,
         progress: progress.update,
         note: (line) => {
