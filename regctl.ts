@@ -1505,8 +1505,10 @@ function describeNetworkError(err: unknown, url: string): { reason: string; code
 /** Read a body up to `limit` bytes; beyond it, stop reading and refuse. */
 const TOO_BIG = "the registry sent more than any sane answer holds";
 
-async function readCapped(body: ReadableStream<Uint8Array> | null | undefined, limit: number, asked: Asked): Promise<Uint8Array> {
+async function readCapped(body: ReadableStream<Uint8Array> | null | undefined, limit: number, asked: Asked, declared = NaN): Promise<Uint8Array> {
   if (!body) return new Uint8Array();
+  // A declared length within the limit (a blob chunk of 8 MiB): one buffer, filled as the body arrives.
+  if (declared >= 0 && declared <= limit) return readDeclared(body, declared, asked);
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = body.getReader();
@@ -1526,6 +1528,25 @@ async function readCapped(body: ReadableStream<Uint8Array> | null | undefined, l
     out.set(c, off);
     off += c.byteLength;
   }
+  return out;
+}
+
+/** A body of a declared length, read into one buffer of that size; more or less than declared is a broken answer. */
+async function readDeclared(body: ReadableStream<Uint8Array>, length: number, asked: Asked): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let off = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (off + value.byteLength > length) {
+      await reader.cancel().catch(() => {});
+      throw new BadAnswer(asked, `the answer is longer than its Content-Length (${length})`);
+    }
+    out.set(value, off);
+    off += value.byteLength;
+  }
+  if (off !== length) throw new BadAnswer(asked, `the answer ended after ${off} of its ${length} bytes`, "the connection closed early: run the same command again");
   return out;
 }
 
@@ -2059,7 +2080,10 @@ export class Transport {
       await stream?.cancel().catch(() => {});
       throw new BadAnswer(asked, `answer of ${declared} bytes is larger than the ${limit} allowed, refused`, TOO_BIG);
     }
-    const data = req.method === "HEAD" ? new Uint8Array() : await readCapped(stream, limit, asked);
+    const data =
+      req.method === "HEAD" || res.status === 204 || res.status === 304
+        ? new Uint8Array()
+        : await readCapped(stream, limit, asked, res.headers.get("content-encoding") ? NaN : declared);
     this.log.debug(`← ${res.status} ${res.statusText}\n${[...res.headers].map(([k, v]) => `${k}: ${v}`).join("\n")}`);
     return { sent: true, status: res.status, statusText: res.statusText || statusText(res.status), headers: res.headers, body: data, url };
   }
@@ -4128,6 +4152,7 @@ export class Copier {
   /** destination tags written so far (an error says what it left) */
   readonly tagged: string[] = [];
   private uploads = 0;
+  private chunksSent = 0;
   private known = 0;
   private done = 0;
 
@@ -4286,15 +4311,23 @@ export class Copier {
       return this.tick(size);
     }
     const hash = nodeCrypto().createHash(d.digest.split(":")[0]!);
-    for (let start = 0; start < size; ) {
+    // The next chunk is read while this one is sent, as a pipe would: two chunks in memory at most.
+    const read = async (start: number) => {
       const end = Math.min(size, start + chunkSize) - 1;
-      const read = await blobReadRequest(src.reg, src.repo, d.digest, [start, end]);
-      const bytes = this.dryRun ? undefined : await blobRead(src.reg, src.repo, read);
-      if (bytes) hash.update(bytes);
-      session = await this.chunk(session, { bytes, start, end }, variable, d.digest);
-      this.stats.bytes += end - start + 1;
-      this.tick(end - start + 1);
-      start = end + 1;
+      const req = await blobReadRequest(src.reg, src.repo, d.digest, [start, end]);
+      return { start, end, bytes: this.dryRun ? undefined : await blobRead(src.reg, src.repo, req) };
+    };
+    let next: Promise<Awaited<ReturnType<typeof read>>> | undefined = read(0);
+    while (next) {
+      const c: Awaited<ReturnType<typeof read>> = await next;
+      next = c.end + 1 < size ? read(c.end + 1) : undefined;
+      // A failure below leaves the read ahead unawaited: it must not surface as an unhandled rejection.
+      next?.catch(() => {});
+      if (c.bytes) hash.update(c.bytes);
+      session = await this.chunk(session, c, variable, d.digest);
+      this.stats.bytes += c.end - c.start + 1;
+      this.tick(c.end - c.start + 1);
+      if (++this.chunksSent % 2 === 0) releaseMemory();
     }
     const digest = `${d.digest.split(":")[0]}:${hash.digest("hex")}`;
     if (!this.dryRun && digest !== d.digest)
@@ -4329,6 +4362,15 @@ export class Copier {
       }
     }
   }
+}
+
+/**
+ * Each chunk leaves 8 MiB or more of garbage that bun's collector keeps for a while: collected
+ * every second chunk (measured on a 150 MiB layer: 91 MiB peak instead of 133, for 30 % more
+ * time), so a big layer does not cost its size in memory. Deno has no such call.
+ */
+function releaseMemory(): void {
+  (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
 }
 
 /** A list or an index: its children are manifests. */
