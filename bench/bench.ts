@@ -3,15 +3,17 @@
 //   BENCH_TAGS=300 BENCH_RUNS=5 node_modules/.bin/bun bench/bench.ts
 // Jobs: list the tags of a repository and resolve every tag's digest; prune 300 tags down to the
 // 10 newest; regctl's startup and shell-completion latency, a TAB on a registry that is down and on
-// one that does not answer among them. To add a row, add a Case in
+// one that does not answer among them; copy every tag to a second registry, and one 150 MiB layer;
+// 100,000 tags and 10,000 repositories on the tests' own server. To add a row, add a Case in
 // buildCases(); cases sharing a `job` form one table, compared with that job's first case.
+// BENCH_ONLY=WORD runs the jobs whose name holds that word alone: copy, prune, repositories (the scale rows).
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TCPSocketListener } from "bun";
 import { exec as spawnProcess, execSync, freePort } from "../test/fixtures.ts";
 import { startRegistry, type Registry } from "../test/registry.ts";
-import { pool, pushManyTags, MediaTypes } from "../test/seed.ts";
+import { pool, pushImage, pushManyTags, MediaTypes } from "../test/seed.ts";
 import { startTagServer, type TagServer } from "../test/tagserver.ts";
 
 // ───────────────────────────── settings ─────────────────────────────
@@ -46,6 +48,9 @@ const BIG_PAGE = 1000;
 const REGCTL = resolve(import.meta.dir, "..", "dist", "regctl");
 const ACCEPT = MediaTypes.docker.manifest;
 const MiB = 1024 * 1024;
+/** Run only the jobs whose name starts with this (e.g. copy); all of them when unset. */
+const ONLY = process.env.BENCH_ONLY;
+const BIG_LAYER = 150 * MiB;
 
 // ───────────────────────────── subprocesses ─────────────────────────────
 
@@ -250,7 +255,113 @@ function buildCases(reg: Registry, expected: Map<string, string>, unreachable: U
     },
     ...completionCases(reg, STARTUP, tags),
     ...unreachableCases(STARTUP, unreachable),
+    ...copyCases(reg, regctlEnv, skopeoEnv),
     ...scaleCases(big),
+  ];
+}
+
+/**
+ * Copy every tag of the seeded repository to a second registry, each run into a new repository
+ * (a rerun would skip everything): regctl copy --all-tags against skopeo sync doing the same. And
+ * one image with a 150 MiB layer, regctl against curl piping the GET into the upload's PUT.
+ */
+function copyCases(reg: Registry, regctlEnv: Record<string, string>, skopeoEnv: Record<string, string>): Case[] {
+  const ALL = `copy --all-tags: ${TAGS} tags to another registry`;
+  const BIG = "copy one 150 MiB layer to another registry";
+  let dst: Registry | undefined;
+  let big: { digest: string; layer: string } | undefined;
+  let n = 0;
+  const target = async () => (dst ??= await startRegistry({ deleteEnabled: true }));
+  const copied = async (repo: string, tags: number) => {
+    const got = await tagsOf(`${(await target()).url}/v2/${repo}`);
+    if (got.length !== tags) throw new Error(`${repo}: ${got.length} tags at the destination, expected ${tags}`);
+  };
+  const bigImage = async () => {
+    if (!big) {
+      const img = await pushImage(reg.url, "bench/big", ["v1"], { seed: "bench-big", layerSizes: [BIG_LAYER] });
+      big = { digest: img.digest, layer: img.layerDigests[0]! };
+    }
+    return big;
+  };
+  // sh and curl: a POST for the upload's Location, then GET piped into PUT (-T - streams it).
+  const curlPipe = `
+    loc=$(curl -sSf -D - -o /dev/null -X POST "$2/v2/$3/blobs/uploads/" | awk 'tolower($1) == "location:" { sub(/\r$/, "", $2); print $2 }')
+    case $loc in /*) loc="$2$loc" ;; esac
+    curl -sSf "$1/v2/bench/big/blobs/$4" | curl -sSf -X PUT -T - -H 'Content-Type: application/octet-stream' "$loc&digest=$4" -o /dev/null`;
+  return [
+    {
+      job: ALL,
+      name: "regctl copy --all-tags",
+      runs: 2,
+      rss: true,
+      run: async () => {
+        const repo = `regctl-${++n}/app`;
+        await exec([REGCTL, "copy", `${reg.host}/${REPO}`, `${(await target()).host}/${repo}`, "--all-tags", "--yes"], regctlEnv);
+        await copied(repo, TAGS);
+      },
+    },
+    {
+      job: ALL,
+      name: "skopeo sync --all",
+      runs: 1,
+      rss: true,
+      run: async () => {
+        const prefix = `skopeo-${++n}`;
+        await exec(
+          [
+            "skopeo",
+            "--command-timeout",
+            "60s",
+            "sync",
+            "--all",
+            "--src",
+            "docker",
+            "--dest",
+            "docker",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            `${reg.host}/${REPO}`,
+            `${(await target()).host}/${prefix}`,
+          ],
+          skopeoEnv,
+        );
+        await copied(`${prefix}/app`, TAGS);
+      },
+    },
+    {
+      job: BIG,
+      name: "regctl copy",
+      runs: 2,
+      rss: true,
+      run: async () => {
+        const { layer } = await bigImage();
+        const repo = `big-${++n}/app`;
+        const t0 = performance.now();
+        await exec([REGCTL, "copy", `${reg.host}/bench/big:v1`, `${(await target()).host}/${repo}:v1`], regctlEnv);
+        const ms = performance.now() - t0;
+        if ((await fetch(`${dst!.url}/v2/${repo}/blobs/${layer}`, { method: "HEAD" })).status !== 200) throw new Error("regctl copy: the layer is not there");
+        return ms;
+      },
+      explain: async () => `${(BIG_LAYER / MiB).toFixed(0)} MiB layer in 8 MiB chunks, each read as a byte range while the one before is sent`,
+    },
+    {
+      job: BIG,
+      name: "curl GET piped into curl PUT (sh)",
+      runs: 2,
+      rss: true,
+      run: async () => {
+        const { layer } = await bigImage();
+        const repo = `curl-${++n}/app`;
+        const t0 = performance.now();
+        await exec(["sh", "-c", curlPipe, "sh", reg.url, (await target()).url, repo, layer], cleanEnv());
+        const ms = performance.now() - t0;
+        if ((await fetch(`${dst!.url}/v2/${repo}/blobs/${layer}`, { method: "HEAD" })).status !== 200) throw new Error("curl pipe: the layer is not there");
+        await dst?.stop();
+        dst = undefined;
+        return ms;
+      },
+      explain: async () => "the blob alone: no manifest, no HEAD first; one streamed PUT",
+    },
   ];
 }
 
@@ -711,8 +822,10 @@ async function measure(c: Case): Promise<Result> {
 
 // ───────────────────────────── report ─────────────────────────────
 
-function report(results: Result[]): void {
-  const ms = (n: number) => (n < 100 ? n.toFixed(1) : n.toFixed(0));
+const ms = (n: number) => (n < 100 ? n.toFixed(1) : n.toFixed(0));
+
+/** One table a job, each row against the job's first. */
+function reportTables(results: Result[]): void {
   for (const job of new Set(results.map((r) => r.job))) {
     const rows = results.filter((r) => r.job === job);
     const baseline = rows[0]!;
@@ -729,6 +842,10 @@ function report(results: Result[]): void {
     if (explained.length) console.log("");
     for (const r of explained) console.log(`- ${r.name}: ${r.explanation}`);
   }
+}
+
+function report(results: Result[]): void {
+  reportTables(results);
 
   console.log("\n### targets\n");
   for (const [label, met, got] of [...mainTargets(results), ...scaleTargets(results)])
@@ -763,7 +880,15 @@ function mainTargets(results: Result[]): Target[] {
   const down = get("startup", "TAB on a registry that is down"),
     unanswered = get("startup", "TAB on a registry that does not answer");
   // Peak RSS of every regctl row that measured one; the largest is the target's.
-  const rssRows = results.filter((r) => r.name.startsWith("regctl") && r.rssBytes !== undefined);
+  const copyAll = get("copy --all-tags", "regctl copy"),
+    sync = get("copy --all-tags", "skopeo sync");
+  const copyBig = get("copy one 150 MiB", "regctl copy"),
+    pipe = get("copy one 150 MiB", "curl GET piped");
+  // The 150 MiB copy holds chunks, not the layer: its RSS has a bound of its own.
+  // The scale rows have their own target (≤ 64 MiB at 100,000 tags).
+  const rssRows = results.filter(
+    (r) => r.name.startsWith("regctl") && r.rssBytes !== undefined && r !== copyBig && r !== copyAll && !r.job.startsWith(BIG_TAGS.toLocaleString("en-US")),
+  );
   const biggest = rssRows.length ? rssRows.reduce((a, b) => (b.rssBytes! > a.rssBytes! ? b : a)) : undefined;
   const regctlMiB = biggest ? biggest.rssBytes! / MiB : undefined;
   const targets: Target[] = [
@@ -779,6 +904,12 @@ function mainTargets(results: Result[]): Target[] {
     ["completion, warm cache ≤ 30 ms", warm.ms <= 30, `${ms(warm.ms)} ms`],
     ["completion, cold cache ≤ 100 ms", cold.ms <= 100, `${ms(cold.ms)} ms`],
     ["TAB on a registry that is down, or does not answer, ≤ 2 s", Math.max(down.ms, unanswered.ms) <= 2000, `${ms(down.ms)} ms, ${ms(unanswered.ms)} ms`],
+    [`regctl copy --all-tags ≥ 3× faster than skopeo sync (${TAGS} tags)`, sync.ms >= 3 * copyAll.ms, `${(sync.ms / copyAll.ms).toFixed(1)}×`],
+    [
+      "a 150 MiB layer: regctl within 2× of curl's GET | PUT pipe",
+      copyBig.ms <= 2 * pipe.ms,
+      `${(BIG_LAYER / MiB / (copyBig.ms / 1000)).toFixed(0)} MiB/s against ${(BIG_LAYER / MiB / (pipe.ms / 1000)).toFixed(0)} MiB/s; peak RSS ${copyBig.rssBytes === undefined ? "unknown" : `${(copyBig.rssBytes / MiB).toFixed(0)} MiB`}`,
+    ],
     [
       "regctl peak RSS ≤ 60 MiB",
       regctlMiB === undefined ? undefined : regctlMiB <= 60,
@@ -831,8 +962,7 @@ try {
 
   const results: Result[] = [];
   big = startBigServer();
-  const only = process.env.BENCH_ONLY; // a word of the jobs to run, e.g. BENCH_ONLY=repositories: the scale rows alone
-  for (const c of buildCases(reg, expected, unreachable, big)) if (!only || c.job.includes(only)) results.push(await measure(c));
+  for (const c of buildCases(reg, expected, unreachable, big)) if (!ONLY || c.job.includes(ONLY)) results.push(await measure(c));
   report(results);
 } catch (err) {
   failed = true;

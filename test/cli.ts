@@ -92,6 +92,7 @@ export const CURL_ADDED: Record<string, string> = {
   "-H": "5.0", // --header
   "-u": "4.0", // --user
   "-k": "7.10", // --insecure
+  "-L": "4.9", // --location
   "--cacert": "7.5",
   "--cert": "5.0",
   "--key": "7.9.3",

@@ -44,6 +44,8 @@ export type Faults = {
   onlyMethods?: string[];
   /** stop injecting after this many faults (slow ones included) */
   maxFaults?: number;
+  /** which kind of drop: "before" the registry sees the request, "after" it answered, or half each (default) */
+  dropKind?: "before" | "after";
   /** Retry-After on a 429: "seconds" (1), "date" (an HTTP date ≥ 1 s ahead), "alternate" (default), "none" */
   retryAfter?: "seconds" | "date" | "alternate" | "none";
 };
@@ -145,6 +147,7 @@ export async function startFaultProxy(target: string, faults: Faults = {}): Prom
       if (r < edge) {
         injected++;
         // Either kind of drop, half each (also a hash: the same request meets the same kind).
+        if (fault === "drop" && f.dropKind) return f.dropKind === "before" ? "drop" : "drop-after-forward";
         if (fault === "drop") return unit(`${f.seed ?? 1}|${key}|${n}|kind`) < 0.5 ? "drop" : "drop-after-forward";
         return fault;
       }

@@ -190,10 +190,10 @@ describe("toCurl", () => {
       `ANSWER=$(curl -sS -w ' %{http_code}' -X PUT -H 'Content-Type: application/x' --data-binary '{}' ${M}/1)\ncase $ANSWER in *' '2??) echo 'pushed h/a:1' ;; *) echo 'PUT ${M}/1 failed: '"$ANSWER" >&2; exit 1 ;; esac`,
     ],
     [
-      "a header captured from a HEAD: -I, picked by grep and sed, CR stripped",
+      "a header captured from a HEAD: -I, picked by sh alone, CR stripped",
       { method: "HEAD", url: `${M}/latest`, headers: ACCEPT, script: { capture: { variable: "DIGEST", header: "docker-content-digest" } } },
       { vars },
-      `HEADERS=$(curl -sS -f -I -H 'Accept: '"$ACCEPT" ${M}/latest) || { echo 'HEAD ${M}/latest failed: stopping' >&2; exit 1; }\nDIGEST=$(printf '%s\\n' "$HEADERS" | grep -i '^docker-content-digest:' | sed 's/^[^:]*: *//;q' | tr -d '\\r')`,
+      `HEADERS=$(curl -sS -f -I -H 'Accept: '"$ACCEPT" ${M}/latest) || { echo 'HEAD ${M}/latest failed: stopping' >&2; exit 1; }\nDIGEST=$(printf '%s\\n' "$HEADERS" | while IFS= read -r L; do case $L in [Dd][Oo][Cc][Kk][Ee][Rr]-[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Dd][Ii][Gg][Ee][Ss][Tt]:*) L=\${L#*:}; L=\${L# }; printf '%s' "\${L%"$(printf '\\r')"}"; break ;; esac; done)`,
     ],
     [
       "a header captured from a POST: -D -, the body to /dev/null; an empty value stops the script",
@@ -201,7 +201,7 @@ describe("toCurl", () => {
       {},
       [
         "HEADERS=$(curl -sS -f -D - -o /dev/null -X POST http://h/v2/a/blobs/uploads/) || { echo 'POST http://h/v2/a/blobs/uploads/ failed: stopping' >&2; exit 1; }",
-        `LOCATION=$(printf '%s\\n' "$HEADERS" | grep -i '^location:' | sed 's/^[^:]*: *//;q' | tr -d '\\r')`,
+        `LOCATION=$(printf '%s\\n' "$HEADERS" | while IFS= read -r L; do case $L in [Ll][Oo][Cc][Aa][Tt][Ii][Oo][Nn]:*) L=\${L#*:}; L=\${L# }; printf '%s' "\${L%"$(printf '\\r')"}"; break ;; esac; done)`,
         `[ -n "$LOCATION" ] || { echo 'the answer has no location header: stopping' >&2; exit 1; }`,
         "echo 'started a blob upload to h/a'",
       ].join("\n"),

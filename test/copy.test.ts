@@ -1,0 +1,359 @@
+// tag and copy against REAL registries: a plain one, and one with htpasswd behind TLS (a CA of its
+// own). Every seed image (schema2, OCI, docker list, OCI index) is copied across and within
+// registries; the destination is checked with plain fetch (digests, every child present), and
+// skopeo, a client this project did not write, copies the result back out (it verifies every
+// blob). The registry's side of a copy is seen through the tests' fault proxy: its log of requests
+// shows mounts and no upload, and its dropped connection shows a chunked upload resuming.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ACCEPT_ALL, run, secret, sh } from "./cli.ts";
+import { exec, serve, sha256 } from "./fixtures.ts";
+import { type FaultProxy, startFaultProxy } from "./faultproxy.ts";
+import { startRegistry, tempRoot, type Registry } from "./registry.ts";
+import { type PushedImage, type PushedIndex, pushImage, pushIndex, pushManyTags } from "./seed.ts";
+import { cosignTag, pushArtifact, pushCosignSignature, referrersTag } from "./referrers.ts";
+import { startTokenRegistry, type TokenRegistry } from "./tokenserver.ts";
+
+const USER = "mirror";
+const PASSWORD = secret("copy-Secret-7");
+const BASIC = secret(Buffer.from(`${USER}:${PASSWORD}`).toString("base64"));
+const READER = "reader";
+const READER_PASSWORD = secret("reader-Secret-8");
+
+let plain: Registry; // no auth, plain http
+let tls: Registry; // htpasswd behind TLS
+let tok: TokenRegistry; // auth: token; the reader may pull, not push
+let home: string;
+let certDir: string; // for skopeo: the TLS registry's CA as ca.crt
+const seeds: Record<string, PushedImage | PushedIndex> = {};
+
+const env = () => ({ HOME: home, DOCKER_CONFIG: join(home, ".docker"), REGCTL_USERNAME: USER, REGCTL_PASSWORD: PASSWORD });
+const tlsFetch = () => ({ tls: { ca: readFileSync(tls.caCertPath!, "utf8") } });
+const tlsHeaders = () => ({ Authorization: `Basic ${BASIC}` });
+
+/** HEAD of a manifest or blob, straight from the registry (no regctl code): status and digest. */
+async function head(r: Registry, repo: string, kind: "manifests" | "blobs", ref: string): Promise<{ status: number; digest: string | null }> {
+  const opts = r === tls ? { headers: { ...tlsHeaders(), Accept: ACCEPT_ALL }, ...tlsFetch() } : { headers: { Accept: ACCEPT_ALL } };
+  const res = await fetch(`${r.url}/v2/${repo}/${kind}/${ref}`, { method: "HEAD", ...opts } as RequestInit);
+  return { status: res.status, digest: res.headers.get("docker-content-digest") };
+}
+
+/** Every child of a seed (platform manifests, configs, layers) is at the destination. */
+async function expectComplete(r: Registry, repo: string, seed: PushedImage | PushedIndex): Promise<void> {
+  const images = "children" in seed ? seed.children : [seed];
+  for (const img of images) {
+    expect((await head(r, repo, "manifests", img.digest)).status).toBe(200);
+    for (const blob of [img.configDigest, ...img.layerDigests]) expect((await head(r, repo, "blobs", blob)).status).toBe(200);
+  }
+}
+
+/** skopeo copies the image (every platform) out of the registry into a directory: it checks every blob's digest. */
+async function skopeoCopiesOut(r: Registry, repo: string, tag: string): Promise<void> {
+  const dir = mkdtempSync(join(tempRoot(), "regctl-skopeo-"));
+  const auth = r === tls ? ["--src-cert-dir", certDir, "--src-creds", `${USER}:${PASSWORD}`] : ["--src-tls-verify=false"];
+  try {
+    const res = await exec(["skopeo", "--command-timeout", "30s", "copy", "--all", ...auth, `docker://${r.host}/${repo}:${tag}`, `dir:${join(dir, "out")}`], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_RUNTIME_DIR: dir, XDG_CONFIG_HOME: dir, TMPDIR: dir },
+      timeoutMs: 60_000,
+    });
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+beforeAll(async () => {
+  home = mkdtempSync(join(tmpdir(), "regctl-home-"));
+  [plain, tls, tok] = await Promise.all([
+    startRegistry({ deleteEnabled: true }),
+    startRegistry({ tls: true, htpasswd: { user: USER, password: PASSWORD } }),
+    startTokenRegistry({ users: { [READER]: READER_PASSWORD }, grants: (user, scope) => (user === READER ? scope.actions.filter((a) => a === "pull") : []) }),
+  ]);
+  certDir = mkdtempSync(join(tmpdir(), "regctl-certs-"));
+  writeFileSync(join(certDir, "ca.crt"), readFileSync(tls.caCertPath!));
+  const children = [
+    { platform: { os: "linux", architecture: "amd64" }, seed: "c-amd64" },
+    { platform: { os: "linux", architecture: "arm64", variant: "v8" }, seed: "c-arm64" },
+  ];
+  seeds.schema2 = await pushImage(plain.url, "seed/schema2", ["v1"], { seed: "schema2", layerSizes: [64, 300] });
+  seeds.oci = await pushImage(plain.url, "seed/oci", ["v1"], { seed: "oci", format: "oci" });
+  seeds.list = await pushIndex(plain.url, "seed/list", ["v1"], children);
+  seeds.index = await pushIndex(plain.url, "seed/index", ["v1"], children, { format: "oci" });
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([plain?.stop(), tls?.stop(), tok?.stop()]);
+  rmSync(home, { recursive: true, force: true });
+  rmSync(certDir, { recursive: true, force: true });
+});
+
+describe("tag", () => {
+  test("a new tag on the same manifest, byte for byte: the digest of a schema2 image and of an OCI index stays", async () => {
+    for (const name of ["schema2", "index"]) {
+      const r = await run(["tag", `${plain.host}/seed/${name}:v1`, "stable"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`tagged ${plain.host}/seed/${name}:stable (${seeds[name]!.digest}, as ${plain.host}/seed/${name}:v1)\n`);
+      expect((await head(plain, `seed/${name}`, "manifests", "stable")).digest).toBe(seeds[name]!.digest);
+    }
+  });
+
+  test("a new tag that is not a tag, or a second argument missing: exit 2, nothing sent", async () => {
+    const bad = await run(["tag", `${plain.host}/seed/oci:v1`, "other/repo:x"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("regctl copy");
+    const missing = await run(["tag", `${plain.host}/seed/oci:v1`]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("needs a newtag");
+  });
+});
+
+describe("copy across registries (plain → htpasswd behind TLS)", () => {
+  for (const name of ["schema2", "oci", "list", "index"]) {
+    test(`${name}: the same digest, every child present, and skopeo copies it back out`, async () => {
+      const r = await run(["copy", `${plain.host}/seed/${name}:v1`, `${tls.host}/mirror/${name}:v1`, "--cacert", tls.caCertPath!], { env: env() });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`copied ${plain.host}/seed/${name}:v1 to ${tls.host}/mirror/${name}:v1 (${seeds[name]!.digest})\n`);
+      expect((await head(tls, `mirror/${name}`, "manifests", "v1")).digest).toBe(seeds[name]!.digest);
+      await expectComplete(tls, `mirror/${name}`, seeds[name]!);
+      await skopeoCopiesOut(tls, `mirror/${name}`, "v1");
+    });
+  }
+
+  test("a rerun HEADs first and writes nothing", async () => {
+    const r = await run(["copy", `${plain.host}/seed/list:v1`, `${tls.host}/mirror/list:v1`, "--cacert", tls.caCertPath!, "--curl"], { env: env() });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${tls.host}/mirror/list:v1 is ${seeds.list!.digest} already: nothing to copy\n`);
+    expect(r.stderr).not.toMatch(/-X (PUT|POST|PATCH)/);
+  });
+
+  test("back again, to a registry alone as DST (the same repository name): the digest of the list stays", async () => {
+    const r = await run(["copy", `${tls.host}/mirror/list:v1`, `${plain.host}`, "--cacert", tls.caCertPath!], { env: env() });
+    expect(r.code).toBe(0);
+    expect((await head(plain, "mirror/list", "manifests", "v1")).digest).toBe(seeds.list!.digest);
+  });
+});
+
+describe("copy within a registry", () => {
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    proxy = await startFaultProxy(plain.url);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  test("an OCI index: every blob mounted, none uploaded; the tag last; skopeo copies it out", async () => {
+    const from = proxy.log.length;
+    const r = await run(["copy", `${proxy.host}/seed/index:v1`, `${proxy.host}/within/index:latest`]);
+    expect(r.code).toBe(0);
+    expect((await head(plain, "within/index", "manifests", "latest")).digest).toBe(seeds.index!.digest);
+    await expectComplete(plain, "within/index", seeds.index!);
+    const log = proxy.log.slice(from).filter((l) => l.method !== "GET" && l.method !== "HEAD");
+    const blobs = (seeds.index as PushedIndex).children.flatMap((c) => [c.configDigest, ...c.layerDigests]);
+    const mounts = log.filter((l) => l.method === "POST" && l.path.includes("mount="));
+    expect(mounts.length).toBe(new Set(blobs).size);
+    for (const m of mounts) expect(m.path).toContain("from=seed%2Findex");
+    expect(log.filter((l) => l.method === "PATCH" || (l.method === "PUT" && l.path.includes("/blobs/")))).toEqual([]);
+    // children first, the tag last
+    const puts = log.filter((l) => l.method === "PUT").map((l) => l.path.replace(/^.*\/manifests\//, ""));
+    expect(puts.at(-1)).toBe("latest");
+    expect(puts.slice(0, -1).sort()).toEqual((seeds.index as PushedIndex).children.map((c) => c.digest).sort());
+    await skopeoCopiesOut(plain, "within/index", "latest");
+  });
+
+  test("--platform: one platform of a docker list, under the tag", async () => {
+    const arm = (seeds.list as PushedIndex).children[1]!;
+    const r = await run(["copy", `${plain.host}/seed/list:v1`, `${plain.host}/within/arm:v1`, "--platform", "linux/arm64"]);
+    expect(r.code).toBe(0);
+    expect((await head(plain, "within/arm", "manifests", "v1")).digest).toBe(arm.digest);
+    const none = await run(["copy", `${plain.host}/seed/list:v1`, `${plain.host}/within/arm:s390x`, "--platform", "linux/s390x"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("linux/amd64, linux/arm64/v8");
+  });
+});
+
+describe("--dry-run --curl: the script does the copy with sh and curl alone", () => {
+  test("across registries: Location captured, blobs piped from one curl into the other, the manifest PUT last; the same digests", async () => {
+    const plan = await run(["copy", `${plain.host}/seed/list:v1`, `${tls.host}/script/list:v1`, "--cacert", tls.caCertPath!, "--dry-run", "--curl"], { env: env() });
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain("dry run: would copy");
+    expect((await head(tls, "script/list", "manifests", "v1")).status).toBe(404);
+    const script = plan.stderr;
+    expect(script).toMatch(/UPLOAD_1=\$\(printf/);
+    expect(script).toMatch(/-f -L \S+\/blobs\/sha256:\w+ \| curl .*--data-binary @- "\$UPLOAD_\d"/);
+    const commands = script.split("\n").filter((l) => !l.startsWith("#"));
+    expect(commands.filter((l) => l.includes("-X PUT")).at(-1)).toContain("/manifests/v1");
+    // only sh and curl on PATH
+    const bin = mkdtempSync(join(tmpdir(), "regctl-bin-"));
+    for (const tool of ["sh", "curl"]) symlinkSync(Bun.which(tool)!, join(bin, tool));
+    const r = await sh(script, { PATH: bin, REGCTL_USERNAME: USER, REGCTL_PASSWORD: PASSWORD });
+    rmSync(bin, { recursive: true, force: true });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const said = r.stdout.trim().split("\n");
+    expect(said.filter((l) => l.startsWith("started a blob upload")).length).toBe(4);
+    expect(said.filter((l) => l.startsWith("uploaded blob")).length).toBe(4);
+    expect(said.at(-1)).toBe(`pushed ${tls.host}/script/list:v1`);
+    expect((await head(tls, "script/list", "manifests", "v1")).digest).toBe(seeds.list!.digest);
+    await expectComplete(tls, "script/list", seeds.list!);
+  });
+
+  test("within a registry: the script mounts, and says so", async () => {
+    const plan = await run(["copy", `${plain.host}/seed/oci:v1`, `${plain.host}/script/oci:v1`, "--dry-run", "--curl"]);
+    expect(plan.code).toBe(0);
+    const r = await sh(plan.stderr);
+    expect(r.code).toBe(0);
+    const said = r.stdout.trim().split("\n");
+    // the blobs in either order, the manifest last
+    expect(said.slice(0, -1).sort()).toEqual(
+      [(seeds.oci as PushedImage).configDigest, ...(seeds.oci as PushedImage).layerDigests].map((d) => `mounted blob ${d} from seed/oci into ${plain.host}/script/oci`).sort(),
+    );
+    expect(said.at(-1)).toBe(`pushed ${plain.host}/script/oci:v1`);
+    expect((await head(plain, "script/oci", "manifests", "v1")).digest).toBe(seeds.oci!.digest);
+  });
+
+  test("tag: the script PUTs the stored bytes under the new tag", async () => {
+    const plan = await run(["tag", `${plain.host}/seed/oci:v1`, "scripted", "--dry-run", "--curl"]);
+    expect(plan.code).toBe(0);
+    const r = await sh(plan.stderr);
+    expect(r).toMatchObject({ code: 0, stdout: `pushed ${plain.host}/seed/oci:scripted\n`, stderr: "" });
+    expect((await head(plain, "seed/oci", "manifests", "scripted")).digest).toBe(seeds.oci!.digest);
+  });
+});
+
+describe("errors: one line, a hint, exit 1, nothing tagged", () => {
+  test("a destination that grants pull but not push (token server): insufficient scope", async () => {
+    const r = await run(["copy", `${plain.host}/seed/oci:v1`, `${tok.registry.host}/denied/oci:v1`], {
+      env: { ...env(), REGCTL_USERNAME: READER, REGCTL_PASSWORD: READER_PASSWORD },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("401");
+    expect(r.stderr).toMatch(/hint: .*lacks the permission.*nothing was tagged at /);
+    expect(r.stderr).not.toContain("    at ");
+    expect(tok.requests.some((q) => q.query.includes("push"))).toBe(true);
+  });
+
+  test("a blob the source lost: BLOB_UNKNOWN, nothing tagged", async () => {
+    const img = await pushImage(plain.url, "lost/app", ["v1"], { seed: "lost" });
+    const del = await fetch(`${plain.url}/v2/lost/app/blobs/${img.layerDigests[0]}`, { method: "DELETE" });
+    expect(del.status).toBe(202);
+    const r = await run(["copy", `${plain.host}/lost/app:v1`, `${tls.host}/lost/app:v1`, "--cacert", tls.caCertPath!], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("BLOB_UNKNOWN");
+    expect(r.stderr).toMatch(/hint: .*nothing was tagged at /);
+    expect((await head(tls, "lost/app", "manifests", "v1")).status).toBe(404);
+  });
+});
+
+describe("a manifest the destination refuses", () => {
+  test("an unknown media type: the registry's 400, a hint, exit 1, nothing tagged", async () => {
+    // A source of the tests' own: the real registry stores no manifest of a type it does not know.
+    const blob = new TextEncoder().encode("{}");
+    const manifest = JSON.stringify({ schemaVersion: 2, config: { mediaType: "application/x-unknown", digest: sha256(blob), size: 2 }, layers: [] });
+    const digest = sha256(manifest);
+    const source = serve((req, url) => {
+      const headers = { "Docker-Distribution-Api-Version": "registry/2.0" };
+      if (url.pathname === "/v2/") return new Response("{}", { headers });
+      if (url.pathname.includes("/manifests/"))
+        return new Response(req.method === "HEAD" ? null : manifest, {
+          headers: { ...headers, "Content-Type": "application/vnd.example.unknown+json", "Docker-Content-Digest": digest },
+        });
+      if (url.pathname.endsWith(`/blobs/${sha256(blob)}`)) return new Response(req.method === "HEAD" ? null : blob, { headers });
+      return new Response(JSON.stringify({ errors: [{ code: "NOT_FOUND" }] }), { status: 404, headers });
+    });
+    try {
+      const r = await run(["copy", `${source.host}/odd/app:v1`, `${plain.host}/odd/app:v1`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("400");
+      expect(r.stderr).toMatch(/hint: the registry refused the manifest.*nothing was tagged at /);
+      expect(r.stderr.trim().split("\n").length).toBe(2);
+      expect((await head(plain, "odd/app", "manifests", "v1")).status).toBe(404);
+    } finally {
+      await source.stop();
+    }
+  });
+});
+
+describe("--referrers", () => {
+  test("an image with a cosign signature and an OCI 1.1 SBOM (fallback tag): all of it, digests kept", async () => {
+    const img = await pushImage(plain.url, "signed/app", ["v1"], { seed: "signed" });
+    const sig = await pushCosignSignature(plain.url, "signed/app", img.digest);
+    const sbom = await pushArtifact(
+      plain.url,
+      "signed/app",
+      { digest: img.digest, mediaType: img.mediaType, size: img.size },
+      { artifactType: "application/spdx+json", fallback: true },
+    );
+    const r = await run(["copy", `${plain.host}/signed/app:v1`, `${tls.host}/signed/app:v1`, "--referrers", "--cacert", tls.caCertPath!], { env: env() });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("and 3 referrers");
+    expect((await head(tls, "signed/app", "manifests", "v1")).digest).toBe(img.digest);
+    expect((await head(tls, "signed/app", "manifests", cosignTag(img.digest))).digest).toBe(sig.digest);
+    expect((await head(tls, "signed/app", "manifests", referrersTag(img.digest))).digest).toBe(sbom.fallbackIndexDigest!);
+    expect((await head(tls, "signed/app", "manifests", sbom.digest)).status).toBe(200);
+  });
+});
+
+describe("big blobs: chunks, resumed", () => {
+  test("a 150 MiB layer across registries: the same digest, and the peak RSS stays low (one chunk at a time)", async () => {
+    const img = await pushImage(plain.url, "huge/app", ["v1"], { seed: "huge", layerSizes: [150 << 20] });
+    const r = await exec(
+      ["/usr/bin/time", "-f", "RSS %M", ...(await import("./cli.ts")).regctlCommand(), "copy", `${plain.host}/huge/app:v1`, `${tls.host}/huge/app:v1`, "--cacert", tls.caCertPath!],
+      {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env() },
+        timeoutMs: 120_000,
+      },
+    );
+    expect(r.code).toBe(0);
+    const kib = Number(/RSS (\d+)/.exec(r.stderr)?.[1]);
+    console.log(`copy of a 150 MiB layer: peak RSS ${(kib / 1024).toFixed(1)} MiB`);
+    expect(kib / 1024).toBeLessThan(150);
+    expect((await head(tls, "huge/app", "manifests", "v1")).digest).toBe(img.digest);
+    expect((await head(tls, "huge/app", "blobs", img.layerDigests[0]!)).status).toBe(200);
+  }, 120_000);
+
+  test("a 20 MiB layer across registries: chunked PATCHes; a connection dropped halfway resumes from the upload's Range", async () => {
+    const img = await pushImage(plain.url, "big/app", ["v1"], { seed: "big", layerSizes: [20 << 20] });
+    const other = await startRegistry({ deleteEnabled: true });
+    const proxy = await startFaultProxy(other.url);
+    try {
+      // Drop the second PATCH before the registry sees it: the first chunk is there, the rest resumes.
+      const done = (async () => {
+        for (let i = 0; i < 600 && !proxy.log.some((l) => l.method === "PATCH"); i++) await Bun.sleep(5);
+        proxy.setFaults({ dropRate: 1, dropKind: "before", onlyMethods: ["PATCH"], maxFaults: 1 });
+      })();
+      const r = await run(["copy", `${plain.host}/big/app:v1`, `${proxy.host}/big/app:v1`]);
+      await done;
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("resuming the upload");
+      expect((await head(other, "big/app", "manifests", "v1")).digest).toBe(img.digest);
+      // three chunks (8 + 8 + 4 MiB), one of them sent twice; one upload session, not a new one
+      expect(proxy.log.filter((l) => l.method === "PATCH").length).toBe(4);
+      expect(proxy.log.filter((l) => l.method === "POST").length).toBe(2); // the layer's and the config's
+      expect(proxy.stats.dropped).toBe(1);
+    } finally {
+      await proxy.stop();
+      await other.stop();
+    }
+  }, 60_000);
+});
+
+describe("--all-tags", () => {
+  test("every tag of a repository, with the plan printed; without a terminal or --yes it refuses", async () => {
+    const tags = await pushManyTags(plain.url, "many/app", 30, { distinctImages: true });
+    await pushIndex(plain.url, "many/app", ["multi"], [{ platform: { os: "linux", architecture: "amd64" }, seed: "m1" }], { format: "oci" });
+    const refused = await run(["copy", `${plain.host}/many/app`, `${tls.host}/many/app`, "--all-tags", "--cacert", tls.caCertPath!], { env: env() });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("--yes");
+    const r = await run(["copy", `${plain.host}/many/app`, `${tls.host}`, "--all-tags", "--yes", "--cacert", tls.caCertPath!], { env: env() });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("plan: copy 31 tags of");
+    expect(r.stdout).toContain(`${tls.host}/many/app: copied 31 tags, 0 already there`);
+    for (const t of tags) expect((await head(tls, "many/app", "manifests", t.tag)).digest).toBe(t.digest);
+    expect((await head(tls, "many/app", "manifests", "multi")).status).toBe(200);
+  }, 60_000);
+});
