@@ -5982,6 +5982,8 @@ const commands = {
   },
 };
 
+// ── the commands that log in, and that clean up (untag, prune, du) ──
+
 const accountCommands = {
   async login(ctx: Context, target: string) {
     const { registry, scheme } = parseRegistry(target);
@@ -6154,6 +6156,8 @@ const cleanupCommands = {
     ctx.opts.json ? printJson(rest) : printUsage(usage);
   },
 };
+
+// ── the commands that write: tag and copy, and completion ──
 
 /** The destination of a copy: a repository (REPO or REPO:TAG), or a registry alone (the source's repository name). */
 function copyDestination(input: string, src: Target): Target {
@@ -6510,31 +6514,6 @@ export const COMMANDS: CommandSpec[] = [
     run: cleanupCommands.du,
   },
   {
-    name: "completion",
-    arg: { name: "action", kind: "choice", optional: true, choices: [...SHELLS, "install", "uninstall"] },
-    globals: ["dry-run"],
-    description: "Print the bash, zsh or fish completion script, or install/uninstall it for your shell",
-    options: [{ name: "shell", kind: "choice", placeholder: "shell", choices: SHELLS, description: "bash, zsh or fish (default: from $SHELL)" }],
-    examples: ["regctl completion install        # then open a new shell", "source <(regctl completion bash)"],
-    run: completionCommand.completion,
-  },
-  {
-    name: "help",
-    arg: { name: "command", kind: "choice", optional: true },
-    globals: [],
-    description: "Show the help of regctl, of a command, or of gc (how the disk comes back)",
-    examples: ["regctl help prune"],
-    // Topics beside the commands: gc, how the disk comes back.
-    run: async (_ctx, name) => (name === "gc" ? out(garbageCollectHelp()) : printHelp(name ? commandNamed(name) : undefined)),
-  },
-  {
-    name: "version",
-    globals: ["json"],
-    description: "Print the version of regctl and of the runtime it runs on",
-    examples: ["regctl version"],
-    run: async (ctx) => printVersion(ctx.opts.json),
-  },
-  {
     name: "tag",
     arg: { name: "ref", kind: "ref" },
     arg2: { name: "newtag", kind: "choice" },
@@ -6568,6 +6547,31 @@ export const COMMANDS: CommandSpec[] = [
       "regctl copy localhost:5000/app:v1 localhost:5001/app:v1 --dry-run --curl 2>copy.sh && sh copy.sh",
     ],
     run: copyCommands.copy,
+  },
+  {
+    name: "completion",
+    arg: { name: "action", kind: "choice", optional: true, choices: [...SHELLS, "install", "uninstall"] },
+    globals: ["dry-run"],
+    description: "Print the bash, zsh or fish completion script, or install/uninstall it for your shell",
+    options: [{ name: "shell", kind: "choice", placeholder: "shell", choices: SHELLS, description: "bash, zsh or fish (default: from $SHELL)" }],
+    examples: ["regctl completion install        # then open a new shell", "source <(regctl completion bash)"],
+    run: completionCommand.completion,
+  },
+  {
+    name: "help",
+    arg: { name: "command", kind: "choice", optional: true },
+    globals: [],
+    description: "Show the help of regctl, of a command, or of gc (how the disk comes back)",
+    examples: ["regctl help prune"],
+    // Topics beside the commands: gc, how the disk comes back.
+    run: async (_ctx, name) => (name === "gc" ? out(garbageCollectHelp()) : printHelp(name ? commandNamed(name) : undefined)),
+  },
+  {
+    name: "version",
+    globals: ["json"],
+    description: "Print the version of regctl and of the runtime it runs on",
+    examples: ["regctl version"],
+    run: async (ctx) => printVersion(ctx.opts.json),
   },
 ];
 

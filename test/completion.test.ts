@@ -460,7 +460,7 @@ describe("completion install / uninstall, then a new shell", () => {
     expect(await inBash(env, bashrc, "type -t _completion_loader; complete -p regctl")).toBe("complete -F _regctl regctl\n");
     expect((await inHome(["bash", "--norc", "--noprofile", "-c", `source ${shq(bashrc)}; complete -p regctl`], env)).stdout).toBe("");
     const pane = await newBash(env, bashrc);
-    await pane.completes("regctl ta", "regctl tags", true);
+    await pane.completes("regctl pru", "regctl prune", true);
     await pane.completes(`regctl delete ${H}/bu`, `regctl delete ${H}/busybox:`, false);
     pane.kill();
 
@@ -484,7 +484,7 @@ describe("completion install / uninstall, then a new shell", () => {
     // Before: bash-completion's loader, as a TAB would call it, finds regctl registered and changes nothing.
     expect(await inBash(env, bashrc, "type -t _completion_loader; _completion_loader regctl; complete -p regctl")).toBe("function\ncomplete -F _regctl regctl\n");
     let pane = await newBash(env, bashrc);
-    await pane.completes("regctl ta", "regctl tags", true);
+    await pane.completes("regctl pru", "regctl prune", true);
     await pane.completes(`regctl delete ${H}/bu`, `regctl delete ${H}/busybox:`, false);
     pane.kill();
 
@@ -493,7 +493,7 @@ describe("completion install / uninstall, then a new shell", () => {
     writeFileSync(after, `${rc.slice(original.length)}source ${BASH_COMPLETION}\n`);
     expect(await inBash(env, after, "_completion_loader regctl; complete -p regctl")).toBe("complete -F _regctl regctl\n");
     pane = await newBash(env, after);
-    await pane.completes("regctl ta", "regctl tags", true);
+    await pane.completes("regctl pru", "regctl prune", true);
     pane.kill();
     rmSync(after);
 
@@ -573,7 +573,7 @@ describe("completion install / uninstall, then a new shell", () => {
     expect(inst.stdout).toContain(`added a block to ${zshrc} that puts ${join(env.HOME!, ".zfunc")} on fpath and runs compinit, or only compdef when compinit ran before it`);
     const pane = new Pane("N> ", ["zsh", "-d"], env);
     await pane.ready();
-    await pane.completes("regctl ta", "regctl tags", true);
+    await pane.completes("regctl pru", "regctl prune", true);
     await pane.completes(`regctl delete ${H}/bu`, `regctl delete ${H}/busybox:`, false);
     pane.kill();
     expect(existsSync(log)).toBe(false);

@@ -39,8 +39,10 @@ const cases = COMMANDS.flatMap((c) =>
 
 describe("every option, from the table", () => {
   test("the table covers the options the help lists", () => {
-    expect(cases.length).toBe(GLOBAL_OPTIONS.length + 13);
-    expect(cases.map((c) => c.o.name)).toEqual(expect.arrayContaining(["keep", "match", "exclude", "older-than", "repo", "page-size", "timeout", "concurrency"]));
+    expect(cases.length).toBe(GLOBAL_OPTIONS.length + 16);
+    expect(cases.map((c) => c.o.name)).toEqual(
+      expect.arrayContaining(["keep", "match", "exclude", "older-than", "repo", "page-size", "timeout", "concurrency", "all-tags", "platform", "referrers"]),
+    );
   });
 
   test.each(cases.map((c) => [`${c.command} --${c.o.name}`, c] as const))(

@@ -315,9 +315,9 @@ describe("completeLine: the line up to the cursor → candidates (no registry: n
   );
   const env = { HOME: home, XDG_CACHE_HOME: join(home, "cache") };
   const cases: [string, string][] = [
-    ["regctl ", "ping repos tags digest manifest inspect referrers delete login logout untag prune du completion help version"],
+    ["regctl ", "ping repos tags digest manifest inspect referrers delete login logout untag prune du tag copy completion help version"],
     ["regctl p", "ping prune"],
-    ["regctl --json t", "tags"],
+    ["regctl --json t", "tags tag"],
     ["regctl tags --d", "--digests"],
     ["regctl prune x --ke", "--keep"],
     ["regctl prune x --older", "--older-than"],
@@ -332,7 +332,7 @@ describe("completeLine: the line up to the cursor → candidates (no registry: n
     ["regctl nosuch ", ""],
     ["regctl --t", "--timeout"],
     ["regctl help pr", "prune"],
-    ["regctl help ", "ping repos tags digest manifest inspect referrers delete login logout untag prune du completion help version gc"],
+    ["regctl help ", "ping repos tags digest manifest inspect referrers delete login logout untag prune du tag copy completion help version gc"],
   ];
   for (const [line, expected] of cases)
     test(`${JSON.stringify(line)} → ${expected || "(nothing)"}`, async () => {
