@@ -5077,7 +5077,7 @@ interface CompletionOption {
 
 interface CompletionSpec {
   /** arg: what the command's argument names (registry, repo, ref, target, shell) */
-  commands: { name: string; description: string; arg?: string; argChoices?: readonly string[]; options: CompletionOption[] }[];
+  commands: { name: string; description: string; arg?: string; argChoices?: readonly string[]; arg2?: string; options: CompletionOption[] }[];
   global: CompletionOption[];
 }
 
@@ -5110,13 +5110,15 @@ export async function completeLine(line: string, spec: CompletionSpec, env = pro
     } else positional.push(args[i]!);
   }
   if (command.argChoices) return positional.length === 0 ? match(command.argChoices.map((value) => ({ value }))) : [];
-  if (positional.length > 0) return [];
+  // The second argument (copy's destination) completes as a reference too; a new tag name, not.
+  const completing = positional.length === 0 ? command.arg : positional.length === 1 ? command.arg2 : undefined;
+  if (!completing || !["registry", "repo", "ref", "target"].includes(completing)) return [];
   const flags = {
     plainHttp: args.includes("--plain-http"),
     insecure: args.includes("--insecure"),
     cacert: args.flatMap((a, i) => (a === "--cacert" && args[i + 1] ? [args[i + 1]!] : [])),
   };
-  const kind = command.arg === "registry" ? "registry" : command.arg === "ref" ? "ref" : "repo";
+  const kind = completing === "registry" ? "registry" : completing === "ref" ? "ref" : "repo";
   return completeTarget(cur, kind, flags, env);
 }
 
@@ -5578,13 +5580,11 @@ function parseCommandLine(words: string[], table: readonly CommandSpec[] = COMMA
   if (positional.length) {
     const name = positional.shift()!;
     command = table.find((c) => c.name === name);
-    if (!command) {
-      const near = suggest(
+    if (!command)
+      throw unknownCommand(
         name,
         table.map((c) => c.name),
       );
-      throw new UsageError(`unknown command "${name}"`, near ? `did you mean ${near}? (regctl --help lists the commands)` : "regctl --help lists the commands");
-    }
   }
   const options: RawOptions = {};
   if (help || version) return { command, args: positional, options, help, version };
@@ -5629,6 +5629,26 @@ function parseCommandLine(words: string[], table: readonly CommandSpec[] = COMMA
 }
 
 /** The closest name within two edits, for a "did you mean". */
+/** What the peers (crane, skopeo, regclient, oras) call a command of ours: `crane cp` is our copy. */
+const PEER_VERBS: Record<string, string> = {
+  cp: "copy",
+  sync: "copy",
+  mirror: "copy",
+  ls: "tags",
+  "list-tags": "tags",
+  catalog: "repos",
+  rm: "delete",
+  retag: "tag",
+  get: "manifest",
+};
+
+/** An unknown command: the usage error names ours for a peer's verb, or the nearest name. */
+function unknownCommand(name: string, names: string[]): UsageError {
+  const peer = PEER_VERBS[name];
+  const near = peer && names.includes(peer) ? peer : suggest(name, names);
+  return new UsageError(`unknown command "${name}"`, near ? `did you mean ${near}? (regctl help lists the commands)` : "regctl help lists the commands");
+}
+
 function suggest(word: string, names: string[]): string | undefined {
   const distance = (a: string, b: string) => {
     let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
@@ -6594,7 +6614,7 @@ export function completionSpec(): CompletionSpec {
       choices: o.choices,
     }));
   return {
-    commands: COMMANDS.map((c) => ({ name: c.name, description: c.description, arg: c.arg?.kind, argChoices: c.arg?.choices, options: options(optionsOf(c)) })),
+    commands: COMMANDS.map((c) => ({ name: c.name, description: c.description, arg: c.arg?.kind, argChoices: c.arg?.choices, arg2: c.arg2?.kind, options: options(optionsOf(c)) })),
     global: options(GLOBAL_OPTIONS),
   };
 }
@@ -6695,11 +6715,10 @@ function printVersion(json = false): void {
 function commandNamed(name: string): CommandSpec {
   const found = COMMANDS.find((c) => c.name === name);
   if (found) return found;
-  const near = suggest(
+  throw unknownCommand(
     name,
     COMMANDS.map((c) => c.name),
   );
-  throw new UsageError(`unknown command "${name}"`, near ? `did you mean ${near}? (regctl help lists the commands)` : "regctl help lists the commands");
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {

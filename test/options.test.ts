@@ -89,6 +89,8 @@ describe("every option, from the table", () => {
       [["--keep", "3"], "--keep belongs to a command"],
       [["tags", `${srv.host}/x`, "--kep", "3"], 'unknown option "--kep"'],
       [["pnig", srv.host], "did you mean ping"],
+      [["cp", `${srv.host}/x:a`, `${srv.host}/y:a`], "did you mean copy"], // crane's verb
+      [["list-tags", `${srv.host}/x`], "did you mean tags"], // skopeo's
     ] as const) {
       const r = await run([...args]);
       expect(r.code).toBe(2);

@@ -328,6 +328,10 @@ describe("completeLine: the line up to the cursor → candidates (no registry: n
     ["regctl ping ", "docker.io ghcr.io registry.example.com"],
     ["regctl tags reg", "registry.example.com/"],
     ["regctl tags docker.io/busybox extra", ""],
+    ["regctl copy docker.io/busybox:1 reg", "registry.example.com/"], // the destination completes as the source does
+    ["regctl copy --platform linux/amd64 docker.io/busybox:1 gh", "ghcr.io/"],
+    ["regctl copy docker.io/busybox:1 ghcr.io/x:1 reg", ""],
+    ["regctl tag docker.io/busybox:1 reg", ""], // a new tag name: nothing to offer
     ["regctl logout --json ", "docker.io ghcr.io registry.example.com"],
     ["regctl nosuch ", ""],
     ["regctl --t", "--timeout"],
