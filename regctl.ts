@@ -738,8 +738,12 @@ interface Credential {
   source: string;
 }
 
-/** The shell variables a transcript uses in place of secrets. */
+/**
+ * The shell variables a transcript uses in place of secrets: these for the first registry that
+ * needs credentials, the same with a suffix naming the host for any other (secretVar).
+ */
 const SecretVar = { username: "REGCTL_USERNAME", password: "REGCTL_PASSWORD", identityToken: "REGCTL_IDENTITY_TOKEN" } as const;
+type SecretKind = keyof typeof SecretVar;
 
 function dockerConfigPath(env = process.env): string {
   return join(env.DOCKER_CONFIG || join(env.HOME || homedir(), ".docker"), "config.json");
@@ -1113,6 +1117,8 @@ interface CurlOptions {
   vars?: ReadonlyMap<string, string>;
   /** TLS flags for the host of a `pipedFrom` read (another registry's) */
   source?: CurlOptions;
+  /** the shell variable holding a host's secret (default: SecretVar's, whatever the host) */
+  secretVar?: (kind: SecretKind, host: string) => string;
 }
 
 /**
@@ -1128,11 +1134,15 @@ export const OLDEST_CURL = "7.68.0";
  */
 function curlCommand(req: RegistryRequest, opts: CurlOptions, mode: string[] = []): string {
   const q = (s: string) => shQuoteWithVars(s, opts.vars ?? new Map());
+  const secret = (kind: SecretKind, host: string) => opts.secretVar?.(kind, host) ?? SecretVar[kind];
   const args = ["curl", "-sS"];
   if (opts.insecure) args.push("-k");
   if (opts.cacert) args.push("--cacert", shQuote(opts.cacert));
   if (opts.cert) args.push("--cert", shQuote(opts.cert), "--key", shQuote(opts.key ?? ""));
-  if (req.auth && "basic" in req.auth) args.push("-u", `"$${SecretVar.username}:$${SecretVar.password}"`);
+  if (req.auth && "basic" in req.auth) {
+    const host = req.auth.host ?? new URL(req.url).host;
+    args.push("-u", `"$${secret("username", host)}:$${secret("password", host)}"`);
+  }
   if (req.auth && "bearer" in req.auth) args.push("-H", `"Authorization: Bearer $${req.auth.bearer}"`);
   args.push(...mode);
   // -I: a HEAD, whose output is the headers
@@ -1142,7 +1152,7 @@ function curlCommand(req: RegistryRequest, opts: CurlOptions, mode: string[] = [
   // A piped body comes from stdin; bytes are shown as the text they are (manifests are JSON).
   if (req.script?.pipedFrom) args.push("--data-binary", "@-");
   else if (req.body !== undefined) args.push("--data-binary", q(typeof req.body === "string" ? req.body : new TextDecoder().decode(req.body)));
-  for (const [k, v] of req.form ?? []) args.push("--data-urlencode", typeof v === "string" ? q(`${k}=${v}`) : `"${k}=$${SecretVar[v.secret]}"`);
+  for (const [k, v] of req.form ?? []) args.push("--data-urlencode", typeof v === "string" ? q(`${k}=${v}`) : `"${k}=$${secret(v.secret, v.host)}"`);
   args.push(q(req.url));
   return args.join(" ");
 }
@@ -1156,7 +1166,7 @@ const isWriteMethod = (method: Method) => method !== "GET" && method !== "HEAD";
 function pipeFrom(req: RegistryRequest, opts: CurlOptions): string {
   const from = req.script?.pipedFrom;
   if (!from) return "";
-  return `${curlCommand(from, { ...(opts.source ?? {}), vars: opts.vars }, ["-f", "-L"])} | `;
+  return `${curlCommand(from, { ...(opts.source ?? {}), vars: opts.vars, secretVar: opts.secretVar }, ["-f", "-L"])} | `;
 }
 
 /** After a command run with -f: a stop that names the request (curl's own message says only the status). */
@@ -1365,6 +1375,8 @@ class Transcript {
   private readonly vars = new Map<string, string>();
   /** secret variables the script checks are set, each once, before the first line that uses it */
   private readonly checked = new Set<string>();
+  /** the hosts whose secrets the script names, in the order first named: the first has SecretVar's names */
+  private readonly secretHosts: string[] = [];
 
   constructor(
     private readonly log: Log,
@@ -1403,8 +1415,18 @@ class Transcript {
 
   private options(req: RegistryRequest): CurlOptions {
     const from = req.script?.pipedFrom;
-    return { ...this.tls(new URL(req.url).host), vars: this.vars, ...(from ? { source: this.tls(new URL(from.url).host) } : {}) };
+    return { ...this.tls(new URL(req.url).host), vars: this.vars, secretVar: this.secretVar, ...(from ? { source: this.tls(new URL(from.url).host) } : {}) };
   }
+
+  /**
+   * A host's secret variable: SecretVar's name for the first host, the name and the host for any
+   * other (REGCTL_USERNAME_REGISTRY_EXAMPLE_COM_5000), so a copy between two registries that both
+   * need a login takes each its own credentials.
+   */
+  private readonly secretVar = (kind: SecretKind, host: string): string => {
+    if (!this.secretHosts.includes(host)) this.secretHosts.push(host);
+    return this.secretHosts[0] === host ? SecretVar[kind] : `${SecretVar[kind]}_${host.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
+  };
 
   private command(req: RegistryRequest, { comment = false, notSent = false } = {}): void {
     const s = req.script ?? {};
@@ -1433,16 +1455,22 @@ class Transcript {
    * script with the variables to set (and whose they are) before any request uses it.
    */
   private secretsChecked(req: RegistryRequest, lines: string): void {
-    const used = Object.values(SecretVar).filter((v) => lines.includes(`$${v}`) && !this.checked.has(v));
-    if (used.length === 0) return;
     const form = req.form?.find(([, v]) => typeof v !== "string")?.[1];
-    const host = (req.auth && "basic" in req.auth ? req.auth.host : undefined) ?? (typeof form === "object" ? form.host : undefined) ?? new URL(req.url).host;
-    this.log.note(`the credentials for ${host} come from the environment: this script holds no secret`);
-    for (const v of used) {
-      this.checked.add(v);
-      const set =
-        v === SecretVar.identityToken ? `set ${v} to the identity token for ${host}` : `set ${SecretVar.username} and ${SecretVar.password} to the credentials for ${host}`;
-      this.log.script(`: "\${${v}:?${set}}"`);
+    const from = req.script?.pipedFrom;
+    const hosts = new Set<string>();
+    for (const r of [req, ...(from ? [from] : [])]) if (r.auth && "basic" in r.auth) hosts.add(r.auth.host ?? new URL(r.url).host);
+    if (typeof form === "object") hosts.add(form.host);
+    for (const host of hosts) {
+      const named = (kind: SecretKind) => this.secretVar(kind, host);
+      const used = (["username", "password", "identityToken"] as const).filter((k) => new RegExp(`\\$${named(k)}\\b`).test(lines) && !this.checked.has(named(k)));
+      if (used.length === 0) continue;
+      this.log.note(`the credentials for ${host} come from the environment: this script holds no secret`);
+      for (const kind of used) {
+        const v = named(kind);
+        this.checked.add(v);
+        const set = kind === "identityToken" ? `set ${v} to the identity token for ${host}` : `set ${named("username")} and ${named("password")} to the credentials for ${host}`;
+        this.log.script(`: "\${${v}:?${set}}"`);
+      }
     }
   }
 

@@ -5,15 +5,16 @@
 // blob). The registry's side of a copy is seen through the tests' fault proxy: its log of requests
 // shows mounts and no upload, and its dropped connection shows a chunked upload resuming.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ACCEPT_ALL, run, secret, sh } from "./cli.ts";
+import { ACCEPT_ALL, regctlCommand, run, secret, sh } from "./cli.ts";
 import { exec, serve, sha256 } from "./fixtures.ts";
 import { type FaultProxy, startFaultProxy } from "./faultproxy.ts";
 import { startRegistry, tempRoot, type Registry } from "./registry.ts";
 import { type PushedImage, type PushedIndex, pushImage, pushIndex, pushManyTags } from "./seed.ts";
 import { cosignTag, pushArtifact, pushCosignSignature, referrersTag } from "./referrers.ts";
+import { Pane, startTmux, stopTmux, tmux } from "./terminal.ts";
 import { startTokenRegistry, type TokenRegistry } from "./tokenserver.ts";
 
 const USER = "mirror";
@@ -85,6 +86,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  stopTmux();
   await Promise.all([plain?.stop(), tls?.stop(), tok?.stop()]);
   rmSync(home, { recursive: true, force: true });
   rmSync(certDir, { recursive: true, force: true });
@@ -355,5 +357,136 @@ describe("--all-tags", () => {
     expect(r.stdout).toContain(`${tls.host}/many/app: copied 31 tags, 0 already there`);
     for (const t of tags) expect((await head(tls, "many/app", "manifests", t.tag)).digest).toBe(t.digest);
     expect((await head(tls, "many/app", "manifests", "multi")).status).toBe(200);
+  }, 60_000);
+});
+
+describe("the progress bar, in bytes", () => {
+  test("drawn on a terminal and cleared at the end; absent with --curl on the same terminal, and down a pipe", async () => {
+    const dir = mkdtempSync(join(tempRoot(), "regctl-tty-"));
+    startTmux(dir);
+    const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+    /** regctl copy on a terminal of its own: the screen at the end, and every byte the terminal received. */
+    const onTerminal = async (dst: string, ...more: string[]) => {
+      const raw = join(dir, `${dst.replace("/", "-")}.log`);
+      const copy = [...regctlCommand(), "copy", `${plain.host}/seed/schema2:v1`, `${tls.host}/${dst}:v1`, "--cacert", tls.caCertPath!, ...more].map(shq).join(" ");
+      // A second to start logging what the terminal receives before regctl writes to it.
+      const pane = new Pane("", ["sh", "-c", `sleep 1; ${copy}; echo "exit=$?"; exec sleep 600`], { ...env(), XDG_CACHE_HOME: join(dir, "cache") });
+      tmux("pipe-pane", "-t", pane.id, `cat > ${shq(raw)}`);
+      const received = () => (existsSync(raw) ? readFileSync(raw, "latin1") : "");
+      await pane.until("the copy to end", () => /exit=\d+/.test(received()), 30_000);
+      await pane.until("the screen to show it", () => /exit=\d+/.test(pane.text(true)));
+      return { screen: pane.text(true), received: received() };
+    };
+    const tty = await onTerminal("bar/a");
+    expect(tty.received).toContain("exit=0");
+    expect(tty.received).toMatch(/\r\x1b\[Kcopying \[[^\]]*\] [\d.]+ \S+ of [\d.]+ \S+/);
+    // cleared at the end: nothing of the bar stays on the screen
+    expect(tty.screen).not.toContain("copying [");
+    expect(tty.screen).toContain(`copied ${plain.host}/seed/schema2:v1 to ${tls.host}/bar/a:v1`);
+    const curl = await onTerminal("bar/b", "--curl");
+    expect(curl.received).toContain("exit=0");
+    expect(curl.received).toContain("#!/bin/sh");
+    expect(curl.received).not.toContain("copying [");
+    expect((await head(tls, "bar/b", "manifests", "v1")).digest).toBe(seeds.schema2!.digest);
+    const piped = await run(["copy", `${plain.host}/seed/schema2:v1`, `${tls.host}/bar/c:v1`, "--cacert", tls.caCertPath!], { env: env() });
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).not.toContain("copying");
+    expect(piped.stderr).not.toContain("\r");
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+});
+
+describe("--all-tags --dry-run --curl", () => {
+  test("the script, run by sh with only sh and curl on PATH, copies every tag: the same digests", async () => {
+    const tags = await pushManyTags(plain.url, "scripted/many", 4, { distinctImages: true });
+    const plan = await run(["copy", `${plain.host}/scripted/many`, tls.host, "--all-tags", "--dry-run", "--curl", "--cacert", tls.caCertPath!], { env: env() });
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain(`${tls.host}/scripted/many: dry run: would copy 4 tags`);
+    for (const t of tags) expect((await head(tls, "scripted/many", "manifests", t.tag)).status).toBe(404);
+    const bin = mkdtempSync(join(tmpdir(), "regctl-bin-"));
+    for (const tool of ["sh", "curl"]) symlinkSync(Bun.which(tool)!, join(bin, tool));
+    const r = await sh(plan.stderr, { PATH: bin, REGCTL_USERNAME: USER, REGCTL_PASSWORD: PASSWORD });
+    rmSync(bin, { recursive: true, force: true });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const pushed = r.stdout.split("\n").filter((l) => l.startsWith("pushed "));
+    expect(pushed.sort()).toEqual(tags.map((t) => `pushed ${tls.host}/scripted/many:${t.tag}`).sort());
+    for (const t of tags) expect((await head(tls, "scripted/many", "manifests", t.tag)).digest).toBe(t.digest);
+  }, 60_000);
+});
+
+describe("a mount on a registry with token auth", () => {
+  test("one token for both repositories' scopes; the registry sees mounts, no upload", async () => {
+    const auth = await startTokenRegistry({ users: { [USER]: PASSWORD } });
+    const proxy = await startFaultProxy(auth.registry.url);
+    try {
+      const seeded = await run(["copy", `${plain.host}/seed/oci:v1`, `${proxy.host}/from/oci:v1`], { env: env() });
+      expect(seeded.code).toBe(0);
+      const [logged, tokens] = [proxy.log.length, auth.requests.length];
+      const r = await run(["copy", `${proxy.host}/from/oci:v1`, `${proxy.host}/to/oci:v1`], { env: env() });
+      expect(r.stderr).toContain("blobs: 0 uploaded (0 B), 2 mounted, 0 already there");
+      expect(r.code).toBe(0);
+      const seen = proxy.log.slice(logged);
+      const posts = seen.filter((l) => l.method === "POST");
+      const img = seeds.oci as PushedImage;
+      expect(posts.map((l) => new URL(l.path, "http://x").searchParams.get("mount")).sort()).toEqual([img.configDigest, ...img.layerDigests].sort());
+      for (const p of posts) expect(new URL(p.path, "http://x").searchParams.get("from")).toBe("from/oci");
+      expect(seen.filter((l) => l.method === "PATCH" || (l.method === "PUT" && l.path.includes("/blobs/")))).toEqual([]);
+      expect(seen.filter((l) => l.method === "PUT").map((l) => l.path)).toEqual(["/v2/to/oci/manifests/v1"]);
+      const scopes = auth.requests.slice(tokens).map((t) => new URLSearchParams(t.method === "POST" ? t.body : t.query).getAll("scope").join(" ").split(" "));
+      expect(scopes.some((s) => s.includes("repository:to/oci:pull,push") && s.includes("repository:from/oci:pull"))).toBe(true);
+      const res = await fetch(`${auth.registry.url}/v2/to/oci/blobs/${img.layerDigests[0]}`, { method: "HEAD" });
+      expect(res.status).toBe(401); // the registry wants a token: the mount went through one
+      expect((await run(["digest", `${proxy.host}/to/oci:v1`], { env: env() })).stdout.trim()).toBe(img.digest);
+    } finally {
+      await proxy.stop();
+      await auth.stop();
+    }
+  }, 60_000);
+});
+
+describe("--curl between two registries that both need a login", () => {
+  test("the script takes each registry's credentials from variables of its own, and says which are missing for which host", async () => {
+    const user2 = "other";
+    const password2 = secret("other-Secret-9");
+    const second = await startRegistry({ htpasswd: { user: user2, password: password2 } });
+    const config = mkdtempSync(join(tmpdir(), "regctl-config-"));
+    const basic = (u: string, p: string) => Buffer.from(`${u}:${p}`).toString("base64");
+    writeFileSync(join(config, "config.json"), JSON.stringify({ auths: { [tls.host]: { auth: basic(USER, PASSWORD) }, [second.host]: { auth: basic(user2, password2) } } }));
+    try {
+      const seeded = await run(["copy", `${plain.host}/seed/oci:v1`, `${tls.host}/twologins/oci:v1`, "--cacert", tls.caCertPath!], { env: env() });
+      expect(seeded.code).toBe(0);
+      // no REGCTL_USERNAME: each registry's credentials come from config.json
+      const plan = await run(["copy", `${tls.host}/twologins/oci:v1`, `${second.host}/twologins/oci:v1`, "--cacert", tls.caCertPath!, "--dry-run", "--curl"], {
+        env: { HOME: home, DOCKER_CONFIG: config },
+      });
+      expect(plan.code).toBe(0);
+      const suffix = second.host.replace(/[^A-Za-z0-9]/g, "_");
+      const [u2, p2] = [`REGCTL_USERNAME_${suffix}`, `REGCTL_PASSWORD_${suffix}`];
+      const script = plan.stderr;
+      expect(script).toContain(`: "\${REGCTL_USERNAME:?set REGCTL_USERNAME and REGCTL_PASSWORD to the credentials for ${tls.host}}"`);
+      expect(script).toContain(`: "\${${u2}:?set ${u2} and ${p2} to the credentials for ${second.host}}"`);
+      // a blob piped from one registry into the other: each curl with its own registry's credentials
+      expect(script).toMatch(new RegExp(`-u "\\$REGCTL_USERNAME:\\$REGCTL_PASSWORD" .*\\| curl .*-u "\\$${u2}:\\$${p2}"`));
+      const bin = mkdtempSync(join(tmpdir(), "regctl-bin-"));
+      for (const tool of ["sh", "curl"]) symlinkSync(Bun.which(tool)!, join(bin, tool));
+      const first = { PATH: bin, REGCTL_USERNAME: USER, REGCTL_PASSWORD: PASSWORD };
+      const missing = await sh(script, first);
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain(`${u2}: set ${u2} and ${p2} to the credentials for ${second.host}`);
+      const r = await sh(script, { ...first, [u2]: user2, [p2]: password2 });
+      rmSync(bin, { recursive: true, force: true });
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim().split("\n").at(-1)).toBe(`pushed ${second.host}/twologins/oci:v1`);
+      const res = await fetch(`${second.url}/v2/twologins/oci/manifests/v1`, {
+        method: "HEAD",
+        headers: { Accept: ACCEPT_ALL, Authorization: `Basic ${basic(user2, password2)}` },
+      });
+      expect(res.headers.get("docker-content-digest")).toBe(seeds.oci!.digest);
+    } finally {
+      rmSync(config, { recursive: true, force: true });
+      await second.stop();
+    }
   }, 60_000);
 });
