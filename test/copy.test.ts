@@ -6,6 +6,7 @@
 // shows mounts and no upload, and its dropped connection shows a chunked upload resuming.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ACCEPT_ALL, regctlCommand, run, secret, sh } from "./cli.ts";
@@ -340,6 +341,68 @@ describe("big blobs: chunks, resumed", () => {
     } finally {
       await proxy.stop();
       await other.stop();
+    }
+  }, 60_000);
+});
+
+/**
+ * A TCP proxy to `target` that cuts the connection carrying the first GET of `path` without a
+ * Range header once `after` bytes of its answer have passed; `seen` lists every request line,
+ * with " range" when it asked for a byte range.
+ */
+async function startCuttingProxy(target: string, path: string, after: number) {
+  const up = new URL(target);
+  const seen: string[] = [];
+  let cut = false;
+  const server = createServer((client) => {
+    const upstream = connect(Number(up.port), up.hostname);
+    let answered = -1; // bytes of the answer to cut, counted once its request passed
+    client.on("data", (d) => {
+      const text = d.toString("latin1");
+      const ranged = /\r\nrange:/i.test(text);
+      for (const m of text.matchAll(/^([A-Z]+) (\S+) HTTP\/1\.1\r\n/gm)) seen.push(`${m[1]} ${m[2]}${ranged ? " range" : ""}`);
+      if (!cut && text.startsWith(`GET ${path} `) && !ranged) {
+        cut = true;
+        answered = 0;
+      }
+      upstream.write(d);
+    });
+    upstream.on("data", (d: Buffer) => {
+      if (answered < 0) return client.write(d);
+      answered += d.length;
+      if (answered <= after) return client.write(d);
+      client.write(d.subarray(0, d.length - (answered - after)));
+      client.destroy();
+      upstream.destroy();
+    });
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      a.on("close", () => b.destroy());
+      a.on("error", () => b.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  return { host: `127.0.0.1:${port}`, seen, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+describe("big blobs: one streamed read of the source", () => {
+  test("a 20 MiB layer is read with one GET; a read cut halfway goes on with a ranged GET from the byte it reached", async () => {
+    const img = await pushImage(plain.url, "cut/app", ["v1"], { seed: "cut", layerSizes: [20 << 20] });
+    const layer = img.layerDigests[0]!;
+    const proxy = await startCuttingProxy(plain.url, `/v2/cut/app/blobs/${layer}`, 5 << 20);
+    try {
+      const r = await run(["copy", `${proxy.host}/cut/app:v1`, `${tls.host}/cut/app:v1`, "--cacert", tls.caCertPath!], { env: env() });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`reading ${layer.slice(0, 19)}\\S* again from byte \\d+`));
+      const reads = proxy.seen.filter((l) => l.startsWith(`GET /v2/cut/app/blobs/${layer}`));
+      expect(reads).toEqual([`GET /v2/cut/app/blobs/${layer}`, `GET /v2/cut/app/blobs/${layer} range`]);
+      expect((await head(tls, "cut/app", "manifests", "v1")).digest).toBe(img.digest);
+      expect((await head(tls, "cut/app", "blobs", layer)).status).toBe(200);
+    } finally {
+      await proxy.stop();
     }
   }, 60_000);
 });
