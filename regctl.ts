@@ -4396,8 +4396,8 @@ const platformMatches = (wanted: string, p?: Descriptor["platform"]) => {
  * across two. Manifests go as stored (their digests stay); every blob before its manifest, every
  * platform manifest before its list, the destination tag last: an interrupted copy leaves no tag
  * on anything incomplete, and a rerun HEADs first and skips what is there. Within a registry
- * blobs are mounted; across registries they stream from one GET into chunked PATCHes. Each blob and manifest is
- * handled once per run, however many images share it.
+ * blobs are mounted; across registries they stream from one GET into chunked PATCHes. Each blob
+ * and manifest is handled once per run, however many images share it.
  */
 export class Copier {
   readonly stats: CopyStats = { manifests: 0, present: 0, blobsMounted: 0, blobsUploaded: 0, blobsPresent: 0, bytes: 0 };
