@@ -347,10 +347,11 @@ describe("big blobs: chunks, resumed", () => {
 
 /**
  * A TCP proxy to `target` that cuts the connection carrying the first GET of `path` without a
- * Range header once `after` bytes of its answer have passed; `seen` lists every request line,
- * with " range" when it asked for a byte range.
+ * Range header once `after` bytes of its answer have passed (with `stall`, holds the rest back and
+ * keeps the connection open); `seen` lists every request line, with " range" when it asked for a
+ * byte range.
  */
-async function startCuttingProxy(target: string, path: string, after: number) {
+async function startCuttingProxy(target: string, path: string, after: number, { stall = false } = {}) {
   const up = new URL(target);
   const seen: string[] = [];
   let cut = false;
@@ -369,9 +370,11 @@ async function startCuttingProxy(target: string, path: string, after: number) {
     });
     upstream.on("data", (d: Buffer) => {
       if (answered < 0) return client.write(d);
+      if (answered > after) return; // stalled: held back
       answered += d.length;
       if (answered <= after) return client.write(d);
       client.write(d.subarray(0, d.length - (answered - after)));
+      if (stall) return upstream.pause();
       client.destroy();
       upstream.destroy();
     });
@@ -401,6 +404,23 @@ describe("big blobs: one streamed read of the source", () => {
       expect(reads).toEqual([`GET /v2/cut/app/blobs/${layer}`, `GET /v2/cut/app/blobs/${layer} range`]);
       expect((await head(tls, "cut/app", "manifests", "v1")).digest).toBe(img.digest);
       expect((await head(tls, "cut/app", "blobs", layer)).status).toBe(200);
+    } finally {
+      await proxy.stop();
+    }
+  }, 60_000);
+
+  test("a read that stalls halfway is given up after --timeout and goes on with a ranged GET", async () => {
+    const img = await pushImage(plain.url, "stall/app", ["v1"], { seed: "stall", layerSizes: [12 << 20] });
+    const layer = img.layerDigests[0]!;
+    const proxy = await startCuttingProxy(plain.url, `/v2/stall/app/blobs/${layer}`, 5 << 20, { stall: true });
+    try {
+      const t0 = Date.now();
+      const r = await run(["copy", `${proxy.host}/stall/app:v1`, `${tls.host}/stall/app:v1`, "--cacert", tls.caCertPath!, "--timeout", "2s"], { env: env() });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`timed out: reading ${layer.slice(0, 19)}\\S* again from byte \\d+`));
+      expect(Date.now() - t0).toBeGreaterThan(2000);
+      expect(proxy.seen.filter((l) => l.startsWith(`GET /v2/stall/app/blobs/${layer}`))).toEqual([`GET /v2/stall/app/blobs/${layer}`, `GET /v2/stall/app/blobs/${layer} range`]);
+      expect((await head(tls, "stall/app", "manifests", "v1")).digest).toBe(img.digest);
     } finally {
       await proxy.stop();
     }
