@@ -342,7 +342,7 @@ function copyCases(reg: Registry, regctlEnv: Record<string, string>, skopeoEnv: 
         if ((await fetch(`${dst!.url}/v2/${repo}/blobs/${layer}`, { method: "HEAD" })).status !== 200) throw new Error("regctl copy: the layer is not there");
         return ms;
       },
-      explain: async () => `${(BIG_LAYER / MiB).toFixed(0)} MiB layer in 8 MiB chunks, each read as a byte range while the one before is sent`,
+      explain: async () => `${(BIG_LAYER / MiB).toFixed(0)} MiB layer: one streamed GET cut into 8 MiB PATCHes, the next chunk read while one is sent`,
     },
     {
       job: BIG,
