@@ -1511,7 +1511,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Classify a fetch failure into a short reason, a code and a hint. */
 function describeNetworkError(err: unknown, url: string): { reason: string; code: string; hint?: string } {
-  const cause = (err as { cause?: unknown })?.cause ?? err;
+  // The reason is wrapped: ofetch's FetchError → the runtime's TypeError("fetch failed") → under
+  // deno, its own error with the words that say what happened. The innermost one says it.
+  let cause = err as { cause?: unknown } | undefined;
+  for (let depth = 0; depth < 4 && cause?.cause; depth++) cause = cause.cause as { cause?: unknown };
   const e = cause as { name?: string; code?: string; message?: string };
   const code = e?.code ?? e?.name ?? "ERROR";
   const message = String(e?.message ?? err).replace(/^[A-Z_]+: /, "");
@@ -1524,13 +1527,13 @@ function describeNetworkError(err: unknown, url: string): { reason: string; code
     return { reason: "host not found", code: "ENOTFOUND", hint: `check the registry name "${host}"` };
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|certificate|UnknownIssuer/i.test(`${code} ${message}`))
     return {
-      reason: `TLS certificate not trusted (${code})`,
+      reason: `TLS certificate not trusted${/^[A-Z_]+$/.test(String(code)) ? ` (${code})` : ""}`,
       code: "CERT",
       hint: `trust the registry's CA with --cacert FILE or /etc/docker/certs.d/${host}/ca.crt, or skip verification with --insecure`,
     };
   if (code === "ECONNRESET" || /socket connection was closed|closed unexpectedly/i.test(message))
     return { reason: "the connection closed before the answer was complete", code: "ECONNRESET" };
-  if (code === "EPROTO" || /TLS|SSL|handshake|wrong version/i.test(message))
+  if (code === "EPROTO" || /TLS|SSL|handshake|wrong version|corrupt message|InvalidContentType/i.test(message))
     return { reason: "TLS handshake failed: the server does not speak TLS on this port", code: "EPROTO", hint: "this registry speaks plain http: add --plain-http" };
   return { reason: message || String(code), code: String(code) };
 }

@@ -53,6 +53,11 @@ describe("the file alone", () => {
     expect({ code: tags.code, stdout: tags.stdout }).toEqual({ code: 0, stdout: "v1\nv2\n" });
     const digest = await exec([DENO, "run", "-A", "regctl.ts", "digest", `${reg.host}/alone/app:v1`], { cwd: dir, env: env(), timeoutMs: 120_000 });
     expect({ code: digest.code, stdout: digest.stdout }).toEqual({ code: 0, stdout: `${img.digest}\n` });
+    // With a cache of its own, deno finds by itself that this loopback port speaks plain http (its
+    // TLS error is worded apart from bun's: "received corrupt message of type InvalidContentType").
+    const fresh = { ...env(), XDG_CACHE_HOME: mkdtempSync(join(tmpdir(), "regctl-deno-cache-")) };
+    const probed = await exec([DENO, "run", "-A", "regctl.ts", "tags", `${reg.host}/alone/app`], { cwd: dir, env: fresh, timeoutMs: 120_000 });
+    expect({ code: probed.code, stdout: probed.stdout, stderr: probed.stderr.replace(/^.*Download.*\n/gm, "") }).toEqual({ code: 0, stdout: "v1\nv2\n", stderr: "" });
     const help = await exec([DENO, "run", "-A", "regctl.ts", "help", "tags"], { cwd: dir, env: env(), timeoutMs: 120_000 });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("regctl tags <repo>");
