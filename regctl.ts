@@ -6572,7 +6572,7 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
     min: 1,
     default: "30s",
     example: "10s",
-    description: "How long one request may take, its retries included, with a unit: 10s, 2m",
+    description: "How long one request may take, its retries included (a blob copied: each wait for its next bytes), with a unit: 10s, 2m",
   },
   { name: "verbose", short: "v", kind: "flag", description: "Print every request and response header on stderr (credentials redacted)" },
 ];
