@@ -4283,6 +4283,13 @@ const MAX_RESTARTS = 2;
 /** The registry lost an upload session: it must start again. */
 class UploadLost extends RegctlError {}
 
+/** Ctrl-C or SIGTERM during a copy: the write about to start was not started. */
+class CopyStopped extends RegctlError {
+  constructor() {
+    super("the copy was interrupted", undefined, Exit.INTERRUPTED);
+  }
+}
+
 /**
  * A blob of the source read once, start to end, as it arrives, into buffers the caller owns. A
  * read that fails or ends early goes on from the byte it reached with a ranged GET.
@@ -4360,6 +4367,8 @@ interface CopyOptions {
   /** bytes known and moved so far: for a progress bar */
   progress?: (done: number, total: number) => void;
   note?: (line: string) => void;
+  /** true once the run is interrupted: no write starts after it, an upload under way stops at its next chunk */
+  stopped?: () => boolean;
 }
 
 /** What a copy did, in counts. */
@@ -4423,6 +4432,8 @@ export class Copier {
   private readonly slot: <T>(fn: () => Promise<T>) => Promise<T>;
   /** destination tags written so far (an error says what it left) */
   readonly tagged: string[] = [];
+  /** blobs whose upload was left unfinished by an interrupt (the registry purges such a session) */
+  readonly abandoned: string[] = [];
   private uploads = 0;
   private known = 0;
   private done = 0;
@@ -4437,6 +4448,16 @@ export class Copier {
 
   private get dryRun(): boolean {
     return this.dst.reg.dryRun;
+  }
+
+  /** Before each write: once interrupted, none starts. */
+  private beforeWrite(): void {
+    if (this.opts.stopped?.()) throw new CopyStopped();
+  }
+
+  /** Every blob and manifest of this run settled, the interrupted ones too: what was copied is then known. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.blobs.values(), ...this.manifests.values()]);
   }
 
   /** Copy what `srcRef` names to `dstRef` (a tag, or the digest itself): children first, then that one manifest. */
@@ -4501,6 +4522,7 @@ export class Copier {
 
   /** PUT the stored bytes with their own media type; the registry must answer their digest. */
   private async put(m: Manifest, ref: string, why?: string): Promise<void> {
+    this.beforeWrite();
     const stored = await manifestPut(this.dst.reg, this.dst.repo, ref, m.bytes, m.mediaType, why);
     if (stored && stored !== m.digest)
       throw new BadAnswer(
@@ -4530,10 +4552,12 @@ export class Copier {
       this.known += d.size ?? 0;
       this.tick(0);
       return this.slot(async () => {
+        this.beforeWrite();
         if (await blobExists(this.dst.reg, this.dst.repo, d.digest)) {
           this.stats.blobsPresent++;
           return this.tick(d.size ?? 0);
         }
+        this.beforeWrite();
         if (this.src.reg === this.dst.reg && this.src.repo !== this.dst.repo) {
           const { sent, mounted } = await blobMount(this.dst.reg, this.dst.repo, d.digest, this.src.repo);
           if (mounted || !sent) {
@@ -4604,6 +4628,11 @@ export class Copier {
         next = c.end + 1 < size ? fill(c.end + 1, ++i) : undefined;
         // A failure below leaves the read ahead unawaited: it must not surface as an unhandled rejection.
         next?.catch(() => {});
+        // Interrupted: the session is left unfinished; it references nothing and the registry purges it.
+        if (c.start > 0 && this.opts.stopped?.()) {
+          this.abandoned.push(d.digest);
+          throw new CopyStopped();
+        }
         session = await this.chunk(session, c, variable, d.digest);
         this.stats.bytes += c.end - c.start + 1;
         this.tick(c.end - c.start + 1);
@@ -5952,14 +5981,18 @@ async function confirm(ctx: Context, question: string, refusing = "refusing to d
  * SIGINT/SIGTERM while writes run: start no new ones, let those in flight finish, then report.
  * A closed output stops them the same way, then ends the run: there is no one to report to.
  */
-async function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => Promise<T>): Promise<{ result: T; stopped: boolean }> {
+async function interruptible<T>(
+  ctx: Context,
+  work: (stopped: () => boolean) => Promise<T>,
+  said = "interrupted: starting nothing new, finishing what is in flight…",
+): Promise<{ result: T; stopped: boolean }> {
   let stopped = false;
   writesUnderWay = true;
   const onSignal = () => {
     if (stopped) return;
     stopped = true;
     clearProgress();
-    ctx.log.note("interrupted: starting nothing new, finishing what is in flight…");
+    ctx.log.note(said);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -6386,6 +6419,20 @@ function copyFailed(err: unknown, copier: Copier, destination: string): unknown 
   return err;
 }
 
+/** What Ctrl-C does to a copy: a blob upload under way is given up at its next chunk. */
+const COPY_INTERRUPTED =
+  "interrupted: starting nothing new, no tag written from now on; a blob upload under way stops at its next chunk, unfinished (the registry purges such an upload)…";
+
+/** A copy that was interrupted: what it left, in one line, and how to finish it. */
+function copyInterrupted(ctx: Context, copier: Copier, destination: string): RegctlError {
+  for (const d of copier.abandoned) ctx.log.note(`the upload of ${abbrevDigest(d)} was left unfinished: it references nothing, and the registry purges it`);
+  const tagged = copier.tagged.length ? `tagged at the destination: ${few(copier.tagged)}` : `nothing was tagged at ${destination}`;
+  return interrupted(`the copy stopped before the end: ${tagged}; ${copyStatsLine(copier.stats)}`, copyAgain());
+}
+
+/** The hint after a copy that a rerun can finish. */
+const copyAgain = () => `run the same copy again: it skips what is there already (regctl ${process.argv.slice(2).map(shQuote).join(" ")})`;
+
 /** What a copy moved, in one line. */
 function copyStatsLine(s: CopyStats): string {
   return (
@@ -6427,7 +6474,9 @@ const copyCommands = {
     const dstTag = dst.tag ?? src.tag;
     if (same && dst.repository === src.repository && (allTags || dstTag === src.tag))
       throw new UsageError("the source and the destination are the same", "name another repository, tag or registry as the destination; regctl tag REF NEWTAG adds a tag");
-    const progress = byteProgress(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, "copying");
+    // Set once the writes start: a signal from then on stops the copy at its next write.
+    let stopped = () => false;
+    const progress = byteProgress(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, "copying", () => stopped());
     const copier = new Copier(
       { reg: srcReg, repo: src.repository },
       { reg: dstReg, repo: dst.repository },
@@ -6440,18 +6489,36 @@ const copyCommands = {
           clearProgress();
           ctx.log.note(line);
         },
+        stopped: () => stopped(),
       },
     );
     const to = `${dst.registry}/${dst.repository}`;
     if (!allTags) {
-      const { result } = await interruptible(ctx, () => copier.copy(tagOrDigest(src), dstTag).catch((err) => Promise.reject(copyFailed(err, copier, to))));
+      const { result, stopped: wasStopped } = await interruptible(
+        ctx,
+        async (halted) => {
+          stopped = halted;
+          try {
+            return await copier.copy(tagOrDigest(src), dstTag);
+          } catch (err) {
+            if (!halted()) throw copyFailed(err, copier, to);
+            // What was in flight ends first, so the summary says what is there.
+            await copier.settled();
+            if (!(err instanceof CopyStopped) && err instanceof Error) ctx.log.note(`regctl: ${err.message}`);
+            return undefined;
+          }
+        },
+        COPY_INTERRUPTED,
+      );
       progress.end();
       forgetCompletions(dst.registry, dst.repository);
+      if (!result) throw copyInterrupted(ctx, copier, to);
       if (ctx.opts.json) return printJson({ ...result, ...copier.stats, dryRun: ctx.opts.dryRun });
       const verb = ctx.opts.dryRun ? "dry run: would copy" : "copied";
       out(result.copied ? `${verb} ${result.source} to ${result.destination} (${result.digest})` : `${result.destination} is ${result.digest} already: nothing to copy`);
       if (result.referrers) ctx.log.note(`and ${plural(result.referrers, "referrer")} (signatures, SBOMs, attestations)`);
       ctx.log.note(copyStatsLine(copier.stats));
+      if (wasStopped) throw interrupted("the copy under way was finished first");
       return;
     }
     // Every tag: images first, then the tags named after a digest (signatures, referrer indexes).
@@ -6462,16 +6529,24 @@ const copyCommands = {
     if (!ctx.opts.dryRun && !(await confirm(ctx, `Copy ${plural(tags.length, "tag")} to ${to}?`, "refusing to copy every tag without confirmation")))
       throw new RegctlError("nothing copied: not confirmed");
     type Row = { tag: string; result?: CopiedImage; error?: string };
-    const { result: rows, stopped } = await interruptible(ctx, (stopped) =>
-      mapLimit(tags, ctx.opts.concurrency, async (tag): Promise<Row> => {
-        if (stopped()) return { tag };
-        try {
-          return { tag, result: await copier.copy(tag, tag) };
-        } catch (err) {
-          if (!(err instanceof RegctlError)) throw err;
-          return { tag, error: err.message };
-        }
-      }),
+    const { result: rows, stopped: wasStopped } = await interruptible(
+      ctx,
+      async (halted) => {
+        stopped = halted;
+        const rows = await mapLimit(tags, ctx.opts.concurrency, async (tag): Promise<Row> => {
+          if (halted()) return { tag };
+          try {
+            return { tag, result: await copier.copy(tag, tag) };
+          } catch (err) {
+            if (err instanceof CopyStopped) return { tag };
+            if (!(err instanceof RegctlError)) throw err;
+            return { tag, error: err.message };
+          }
+        });
+        await copier.settled();
+        return rows;
+      },
+      COPY_INTERRUPTED,
     );
     progress.end();
     forgetCompletions(dst.registry, dst.repository);
@@ -6482,10 +6557,11 @@ const copyCommands = {
     if (ctx.opts.json) printJson(rows.map((r) => ({ tag: r.tag, ...(r.result ?? {}), ...(r.error ? { error: r.error } : {}), dryRun: ctx.opts.dryRun })));
     else out(`${to}: ${ctx.opts.dryRun ? "dry run: would copy" : "copied"} ${plural(copied, "tag")}, ${present} already there${failed.length ? `, ${failed.length} failed` : ""}`);
     for (const line of failureLines(failed.map((f) => ({ name: f.tag, error: f.error })))) ctx.log.note(line);
-    if (notStarted.length) ctx.log.note(`not started (${notStarted.length}): ${few(notStarted)}`);
+    if (notStarted.length) ctx.log.note(`not copied (${notStarted.length}): ${few(notStarted)}`);
+    for (const d of copier.abandoned) ctx.log.note(`the upload of ${abbrevDigest(d)} was left unfinished: it references nothing, and the registry purges it`);
     ctx.log.note(copyStatsLine(copier.stats));
-    const again = `run the same copy again: it skips what is there already (regctl ${process.argv.slice(2).map(shQuote).join(" ")})`;
-    if (stopped) throw interrupted(`the copy stopped before the end: ${copied} copied, ${notStarted.length} not started`, again);
+    const again = copyAgain();
+    if (wasStopped) throw interrupted(`the copy stopped before the end: ${copied} copied, ${notStarted.length} not copied`, again);
     if (failed.length) throw new RegctlError(`${plural(failed.length, "tag")} not copied`, again);
   },
 };

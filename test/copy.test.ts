@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ACCEPT_ALL, regctlCommand, run, secret, sh } from "./cli.ts";
+import { ACCEPT_ALL, CACHE_HOME, regctlCommand, run, secret, sh } from "./cli.ts";
 import { exec, serve, sha256 } from "./fixtures.ts";
 import { type FaultProxy, startFaultProxy } from "./faultproxy.ts";
 import { startRegistry, tempRoot, type Registry } from "./registry.ts";
@@ -425,6 +425,69 @@ describe("big blobs: one streamed read of the source", () => {
       await proxy.stop();
     }
   }, 60_000);
+});
+
+/** A bounded wait: `cond` polled every 20 ms, failing the test after `ms`. */
+async function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
+  for (let t = 0; !cond(); t += 20) {
+    if (t >= ms) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+/** `promise`, or a failure after `ms`. */
+const within = <T>(what: string, promise: Promise<T>, ms = 20_000) => Promise.race([promise, Bun.sleep(ms).then(() => Promise.reject(new Error(`timed out waiting for ${what}`)))]);
+
+describe("Ctrl-C and SIGTERM during a copy", () => {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    test(`${signal} while a 20 MiB layer uploads: its next chunk is not sent, no manifest PUT, no tag; exit 130 and a summary; a rerun finishes`, async () => {
+      const repo = `intr/${signal.toLowerCase()}`;
+      const img = await pushImage(plain.url, repo, ["huge"], { seed: repo, layerSizes: [20 << 20] });
+      const other = await startRegistry();
+      const proxy = await startFaultProxy(other.url);
+      try {
+        // The first chunk is held at the proxy; the signal lands while it is in flight.
+        const held = proxy.hold("PATCH");
+        const args = ["copy", `${plain.host}/${repo}:huge`, `${proxy.host}/${repo}:huge`];
+        const child = Bun.spawn([...regctlCommand(), ...args], {
+          env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_CACHE_HOME: CACHE_HOME, NO_COLOR: "1" },
+          stdout: "pipe",
+          stderr: "pipe",
+        });
+        let stderr = "";
+        const reading = (async () => {
+          const decoder = new TextDecoder();
+          for await (const piece of child.stderr) stderr += decoder.decode(piece, { stream: true });
+        })();
+        const stdout = new Response(child.stdout).text();
+        await within("the first PATCH", held.arrived);
+        child.kill(signal);
+        await waitFor("regctl to say it was interrupted", () => stderr.includes("interrupted: starting nothing new"));
+        held.release();
+        const code = await within("regctl to exit", child.exited);
+        await reading;
+        expect(code).toBe(130);
+        expect(await stdout).toBe("");
+        const writes = proxy.log.filter((l) => l.method === "PATCH" || l.method === "PUT");
+        expect(writes.filter((l) => l.method === "PATCH").length).toBe(1);
+        expect(writes.filter((l) => l.path.includes("/manifests/"))).toEqual([]);
+        expect((await fetch(`${other.url}/v2/${repo}/manifests/huge`, { method: "HEAD", headers: { Accept: ACCEPT_ALL } })).status).toBe(404);
+        expect((await fetch(`${other.url}/v2/${repo}/blobs/${img.layerDigests[0]}`, { method: "HEAD" })).status).toBe(404);
+        expect(stderr).toContain(`the upload of ${img.layerDigests[0]!.slice(0, 19)}… was left unfinished: it references nothing, and the registry purges it`);
+        expect(stderr).toMatch(new RegExp(`regctl: interrupted: the copy stopped before the end: nothing was tagged at ${proxy.host}/${repo}; 0 manifests written`));
+        expect(stderr).toContain(`hint: run the same copy again: it skips what is there already (regctl ${args.join(" ")})`);
+        expect(stderr).not.toContain("copied");
+        // The rerun finds the config there, uploads the layer and tags it.
+        const again = await run(args);
+        expect(again.code).toBe(0);
+        expect(again.stderr).toContain("1 already there");
+        expect((await fetch(`${other.url}/v2/${repo}/manifests/huge`, { method: "HEAD", headers: { Accept: ACCEPT_ALL } })).headers.get("docker-content-digest")).toBe(img.digest);
+      } finally {
+        await proxy.stop();
+        await other.stop();
+      }
+    }, 60_000);
+  }
 });
 
 describe("--all-tags", () => {
