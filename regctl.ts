@@ -4411,10 +4411,13 @@ function limiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
+/** arm64 with no variant is arm64/v8, as docker and containerd read it; other variants stand as written. */
+const armVariant = (arch?: string, variant?: string) => (arch === "arm64" && (variant === undefined || variant === "v8") ? "v8" : variant);
+
 /** Does a descriptor's platform match os/arch[/variant]? */
 const platformMatches = (wanted: string, p?: Descriptor["platform"]) => {
   const [os, arch, variant] = wanted.split("/");
-  return !!p && p.os === os && p.architecture === arch && (variant === undefined || p.variant === variant);
+  return !!p && p.os === os && p.architecture === arch && (variant === undefined || armVariant(arch, p.variant) === armVariant(arch, variant));
 };
 
 /**
@@ -4464,6 +4467,15 @@ export class Copier {
   async copy(srcRef: string, dstRef?: string): Promise<CopiedImage> {
     const { src, dst } = this;
     let m = await manifestGet(src.reg, src.repo, srcRef);
+    if (this.opts.platform && !isList(m)) {
+      // One small GET says which platform it is; a config that is not an image's says nothing.
+      const facts = m.json.config ? await configFacts(src.reg, src.repo, m.json.config.digest).catch(() => ({})) : {};
+      const is = platformString(facts);
+      throw new RegctlError(
+        `${refName(src.repo, srcRef)} is not a list or index${is ? ` (it is ${is})` : ""}: --platform picks an image of a list`,
+        "drop --platform to copy this image as it is",
+      );
+    }
     if (this.opts.platform && isList(m)) {
       const child = (m.json.manifests ?? []).find((d) => platformMatches(this.opts.platform!, d.platform));
       if (!child) {

@@ -177,6 +177,35 @@ describe("copy within a registry", () => {
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("linux/amd64, linux/arm64/v8");
   });
+
+  test("--platform of an image that is not a list: exit 1, its own platform named, nothing copied", async () => {
+    const r = await run(["copy", `${plain.host}/seed/oci:v1`, `${plain.host}/within/notalist:v1`, "--platform", "linux/arm64"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`regctl: seed/oci:v1 is not a list or index (it is linux/amd64): --platform picks an image of a list`);
+    expect((await head(plain, "within/notalist", "manifests", "v1")).status).toBe(404);
+  });
+
+  test("--platform linux/arm64/v8 picks an arm64 entry with no variant, and linux/arm64 one with v8 (arm64 is v8 by default)", async () => {
+    const bare = await pushIndex(
+      plain.url,
+      "seed/bare-arm",
+      ["v1"],
+      [
+        { platform: { os: "linux", architecture: "amd64" }, seed: "bare-amd64" },
+        { platform: { os: "linux", architecture: "arm64" }, seed: "bare-arm64" },
+      ],
+    );
+    const r = await run(["copy", `${plain.host}/seed/bare-arm:v1`, `${plain.host}/within/bare-arm:v1`, "--platform", "linux/arm64/v8"]);
+    expect(r.stderr).not.toContain("has no");
+    expect(r.code).toBe(0);
+    expect((await head(plain, "within/bare-arm", "manifests", "v1")).digest).toBe(bare.children[1]!.digest);
+    const v8 = (seeds.list as PushedIndex).children[1]!;
+    const plainArm = await run(["copy", `${plain.host}/seed/list:v1`, `${plain.host}/within/v8-arm:v1`, "--platform", "linux/arm64/v8"]);
+    expect(plainArm.code).toBe(0);
+    expect((await head(plain, "within/v8-arm", "manifests", "v1")).digest).toBe(v8.digest);
+    const v7 = await run(["copy", `${plain.host}/seed/bare-arm:v1`, `${plain.host}/within/bare-arm:v7`, "--platform", "linux/arm64/v7"]);
+    expect(v7.code).toBe(1);
+  });
 });
 
 describe("--dry-run --curl: the script does the copy with sh and curl alone", () => {
