@@ -4345,11 +4345,13 @@ class BlobSource {
 }
 
 /** `tag`: the stored bytes of REF under another tag of the same repository, with their own media type. */
-export async function tagImage(reg: Registry, ref: Reference, tag: string): Promise<{ digest: string; mediaType: string; sent: boolean }> {
+export async function tagImage(reg: Registry, ref: Reference, tag: string): Promise<{ digest: string; mediaType: string; sent: boolean; replaced?: string }> {
   const m = await manifestGet(reg, ref.repository, tagOrDigest(ref));
+  // The tag may be on another image already: the PUT moves it, and the caller says so.
+  const before = await manifestDigestIfAny(reg, ref.repository, tag);
   const stored = await manifestPut(reg, ref.repository, tag, m.bytes, m.mediaType, `the same bytes under ${tag}, with their own Content-Type: the digest stays ${m.digest}`);
   if (stored && stored !== m.digest) throw new BadAnswer({ method: "PUT", what: refName(ref.repository, tag) }, `the registry stored ${stored}, not ${m.digest}`);
-  return { digest: m.digest, mediaType: m.mediaType, sent: !reg.dryRun };
+  return { digest: m.digest, mediaType: m.mediaType, sent: !reg.dryRun, ...(before && before !== m.digest ? { replaced: before } : {}) };
 }
 
 /** One side of a copy: a registry and a repository in it. */
@@ -4392,6 +4394,8 @@ export interface CopiedImage {
   mediaType: string;
   /** false when the destination tag was on that digest already */
   copied: boolean;
+  /** the digest the destination tag pointed at before, when it was another: the tag moved */
+  replaced?: string;
   referrers: number;
 }
 
@@ -4494,6 +4498,7 @@ export class Copier {
       referrers: 0,
     };
     const there = await this.dstDigest(to);
+    if (there && there !== m.digest && !isDigest(to)) result.replaced = there;
     if (there !== m.digest) {
       await this.children(m);
       await this.put(m, to, isDigest(to) ? undefined : `the tag last: ${to} appears once everything it needs is there`);
@@ -6445,6 +6450,10 @@ function copyInterrupted(ctx: Context, copier: Copier, destination: string): Reg
 /** The hint after a copy that a rerun can finish. */
 const copyAgain = () => `run the same copy again: it skips what is there already (regctl ${process.argv.slice(2).map(shQuote).join(" ")})`;
 
+/** A tag written over another image's: the tag moved, that image stays. */
+const movedFrom = (replaced: string | undefined, dryRun: boolean) =>
+  replaced ? `; the tag ${dryRun ? "would move" : "moved"} from ${replaced} (that image keeps its other tags, if any)` : "";
+
 /** What a copy moved, in one line. */
 function copyStatsLine(s: CopyStats): string {
   return (
@@ -6467,8 +6476,8 @@ const copyCommands = {
     const r = await tagImage(reg, ref, newTag);
     if (r.sent) forgetCompletions(ref.registry, ref.repository);
     const tagged = `${ref.registry}/${ref.repository}:${newTag}`;
-    if (ctx.opts.json) return printJson({ reference: formatReference(ref), tag: tagged, digest: r.digest, mediaType: r.mediaType, dryRun: ctx.opts.dryRun });
-    out(`${ctx.opts.dryRun ? "dry run: would tag" : "tagged"} ${tagged} (${r.digest}, as ${formatReference(ref)})`);
+    if (ctx.opts.json) return printJson({ reference: formatReference(ref), tag: tagged, digest: r.digest, mediaType: r.mediaType, replaced: r.replaced, dryRun: ctx.opts.dryRun });
+    out(`${ctx.opts.dryRun ? "dry run: would tag" : "tagged"} ${tagged} (${r.digest}, as ${formatReference(ref)})${movedFrom(r.replaced, ctx.opts.dryRun)}`);
   },
 
   async copy(ctx: Context, source: string, o: RawOptions, destination: string) {
@@ -6527,7 +6536,11 @@ const copyCommands = {
       if (!result) throw copyInterrupted(ctx, copier, to);
       if (ctx.opts.json) return printJson({ ...result, ...copier.stats, dryRun: ctx.opts.dryRun });
       const verb = ctx.opts.dryRun ? "dry run: would copy" : "copied";
-      out(result.copied ? `${verb} ${result.source} to ${result.destination} (${result.digest})` : `${result.destination} is ${result.digest} already: nothing to copy`);
+      out(
+        result.copied
+          ? `${verb} ${result.source} to ${result.destination} (${result.digest})${movedFrom(result.replaced, ctx.opts.dryRun)}`
+          : `${result.destination} is ${result.digest} already: nothing to copy`,
+      );
       if (result.referrers) ctx.log.note(`and ${plural(result.referrers, "referrer")} (signatures, SBOMs, attestations)`);
       ctx.log.note(copyStatsLine(copier.stats));
       if (wasStopped) throw interrupted("the copy under way was finished first");
@@ -6568,6 +6581,11 @@ const copyCommands = {
     const notStarted = rows.filter((r) => !r.result && !r.error).map((r) => r.tag);
     if (ctx.opts.json) printJson(rows.map((r) => ({ tag: r.tag, ...(r.result ?? {}), ...(r.error ? { error: r.error } : {}), dryRun: ctx.opts.dryRun })));
     else out(`${to}: ${ctx.opts.dryRun ? "dry run: would copy" : "copied"} ${plural(copied, "tag")}, ${present} already there${failed.length ? `, ${failed.length} failed` : ""}`);
+    const moved = rows.filter((r) => r.result?.replaced);
+    if (moved.length)
+      ctx.log.note(
+        `${ctx.opts.dryRun ? "would move" : "moved"} from another image (${moved.length}; those images keep their other tags, if any): ${few(moved.map((r) => `${r.tag} from ${abbrevDigest(r.result!.replaced!)}`))}`,
+      );
     for (const line of failureLines(failed.map((f) => ({ name: f.tag, error: f.error })))) ctx.log.note(line);
     if (notStarted.length) ctx.log.note(`not copied (${notStarted.length}): ${few(notStarted)}`);
     for (const d of copier.abandoned) ctx.log.note(`the upload of ${abbrevDigest(d)} was left unfinished: it references nothing, and the registry purges it`);

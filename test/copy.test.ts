@@ -114,6 +114,34 @@ describe("tag", () => {
   });
 });
 
+describe("a destination tag on another image moves, and says so", () => {
+  test("copy, copy --dry-run, copy --json and tag: the old digest named; that image stays", async () => {
+    const a = await pushImage(plain.url, "move/a", ["v1"], { seed: "move-a" });
+    const b = await pushImage(plain.url, "move/b", ["v1", "prod"], { seed: "move-b" });
+    const moved = (old: string, verb = "moved") => `; the tag ${verb} from ${old} (that image keeps its other tags, if any)`;
+    const dry = await run(["copy", `${plain.host}/move/a:v1`, `${plain.host}/move/b:v1`, "--dry-run"]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toBe(`dry run: would copy ${plain.host}/move/a:v1 to ${plain.host}/move/b:v1 (${a.digest})${moved(b.digest, "would move")}\n`);
+    expect((await head(plain, "move/b", "manifests", "v1")).digest).toBe(b.digest);
+    const json = await run(["copy", `${plain.host}/move/a:v1`, `${plain.host}/move/b:v1`, "--dry-run", "--json"]);
+    expect(JSON.parse(json.stdout).replaced).toBe(b.digest);
+    const r = await run(["copy", `${plain.host}/move/a:v1`, `${plain.host}/move/b:v1`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`copied ${plain.host}/move/a:v1 to ${plain.host}/move/b:v1 (${a.digest})${moved(b.digest)}\n`);
+    expect((await head(plain, "move/b", "manifests", "v1")).digest).toBe(a.digest);
+    expect((await head(plain, "move/b", "manifests", "prod")).digest).toBe(b.digest);
+    // tag: the same, within the repository
+    const t = await run(["tag", `${plain.host}/move/b:v1`, "prod"]);
+    expect(t.code).toBe(0);
+    expect(t.stdout).toBe(`tagged ${plain.host}/move/b:prod (${a.digest}, as ${plain.host}/move/b:v1)${moved(b.digest)}\n`);
+    const tj = await run(["tag", `${plain.host}/move/b:v1`, "prod", "--json"]);
+    expect(JSON.parse(tj.stdout).replaced).toBeUndefined();
+    // a tag new at the destination moves nothing
+    const fresh = await run(["copy", `${plain.host}/move/a:v1`, `${plain.host}/move/c:v1`]);
+    expect(fresh.stdout).not.toContain("moved");
+  });
+});
+
 describe("copy across registries (plain → htpasswd behind TLS)", () => {
   for (const name of ["schema2", "oci", "list", "index"]) {
     test(`${name}: the same digest, every child present, and skopeo copies it back out`, async () => {
