@@ -4693,6 +4693,30 @@ export class Copier {
   }
 }
 
+/** One tag of a --all-tags copy, planned: the digest it copies, and what it finds at the destination. */
+export interface CopyTagPlan {
+  tag: string;
+  /** the source's digest (of the --platform image, for a list); none when the tag went meanwhile */
+  digest?: string;
+  /** the digest the destination tag has now, if any */
+  there?: string;
+}
+
+/** What each tag of a --all-tags copy would do: read only, a HEAD on each side (a GET for a list with --platform). */
+async function planCopyTags(src: CopySide, dst: CopySide, tags: readonly string[], { concurrency, platform }: { concurrency: number; platform?: string }): Promise<CopyTagPlan[]> {
+  return mapLimit(tags, concurrency, async (tag) => {
+    let { digest, mediaType } = await tagDigest(src.reg, src.repo, tag);
+    if (digest && platform && INDEX_TYPES.includes(mediaType ?? "")) {
+      const child = ((await manifestGet(src.reg, src.repo, digest)).json.manifests ?? []).find((d) => platformMatches(platform, d.platform));
+      if (child) digest = child.digest;
+    }
+    return { tag, digest, there: await manifestDigestIfAny(dst.reg, dst.repo, tag) };
+  });
+}
+
+/** What a planned tag does: copied, there already, or moved from the image it is on. */
+export const copyTagAction = (p: CopyTagPlan) => (p.there === undefined ? "copy" : p.there === p.digest ? "there already" : `moves from ${abbrevDigest(p.there)}`);
+
 /** A list or an index: its children are manifests. */
 const isList = (m: Manifest) => INDEX_TYPES.includes(m.mediaType) || Array.isArray(m.json.manifests);
 
@@ -6550,8 +6574,15 @@ const copyCommands = {
     const listed = (await tagList(srcReg, src.repository)).sort(naturalCompare);
     const tags = [...listed.filter((t) => !ReferrerIndex.isReferrerTag(t)), ...listed.filter((t) => ReferrerIndex.isReferrerTag(t))];
     if (!tags.length) return ctx.opts.json ? printJson([]) : out(`${src.registry}/${src.repository} has no tags: nothing to copy`);
-    if (!ctx.opts.json) out(`plan: copy ${plural(tags.length, "tag")} of ${src.registry}/${src.repository} to ${to}: ${few(tags)}`);
-    if (!ctx.opts.dryRun && !(await confirm(ctx, `Copy ${plural(tags.length, "tag")} to ${to}?`, "refusing to copy every tag without confirmation")))
+    const plan = await planCopyTags({ reg: srcReg, repo: src.repository }, { reg: dstReg, repo: dst.repository }, tags, { concurrency: ctx.opts.concurrency, platform });
+    const toCopy = plan.filter((p) => p.there !== p.digest).length;
+    const moving = plan.filter((p) => p.there !== undefined && p.there !== p.digest).length;
+    const moves = moving ? ` (${moving} moving from another image)` : "";
+    if (!ctx.opts.json) {
+      out(columns([["TAG", "DIGEST", "ACTION"], ...plan.map((p) => [p.tag, p.digest ? shortDigest(p.digest) : "(gone)", copyTagAction(p)])]));
+      out(`plan: copy ${plural(tags.length, "tag")} of ${src.registry}/${src.repository} to ${to}: ${toCopy} to copy${moves}, ${plan.length - toCopy} there already`);
+    }
+    if (!ctx.opts.dryRun && toCopy && !(await confirm(ctx, `Copy ${plural(toCopy, "tag")} to ${to}${moves}?`, "refusing to copy every tag without confirmation")))
       throw new RegctlError("nothing copied: not confirmed");
     type Row = { tag: string; result?: CopiedImage; error?: string };
     const { result: rows, stopped: wasStopped } = await interruptible(

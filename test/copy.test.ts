@@ -561,6 +561,28 @@ describe("--all-tags", () => {
     for (const t of tags) expect((await head(tls, "many/app", "manifests", t.tag)).digest).toBe(t.digest);
     expect((await head(tls, "many/app", "manifests", "multi")).status).toBe(200);
   }, 60_000);
+
+  test("the plan is a table of every tag: copy, there already, or moves from the digest the destination tag is on", async () => {
+    const tags = await pushManyTags(plain.url, "plan/app", 9, { distinctImages: true });
+    // At the destination: two tags there already, one on another image.
+    for (const t of tags.slice(0, 2)) expect((await run(["copy", `${plain.host}/plan/app:${t.tag}`, `${plain.host}/plan/copy:${t.tag}`])).code).toBe(0);
+    const other = await pushImage(plain.url, "plan/copy", [tags[2]!.tag], { seed: "plan-other" });
+    const r = await run(["copy", `${plain.host}/plan/app`, `${plain.host}/plan/copy`, "--all-tags", "--dry-run"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split("\n");
+    expect(lines[0]).toMatch(/^TAG +DIGEST +ACTION$/);
+    const action = (tag: string) => lines.find((l) => l.startsWith(`${tag} `))?.replace(/^\S+ +\S+ +/, "");
+    for (const t of tags.slice(0, 2)) expect(action(t.tag)).toBe("there already");
+    expect(action(tags[2]!.tag)).toBe(`moves from ${other.digest.slice(0, 19)}…`);
+    for (const t of tags.slice(3)) expect(action(t.tag)).toBe("copy");
+    expect(r.stdout).not.toContain("more");
+    expect(r.stdout).toContain(`plan: copy 9 tags of ${plain.host}/plan/app to ${plain.host}/plan/copy: 7 to copy (1 moving from another image), 2 there already`);
+    expect((await head(plain, "plan/copy", "manifests", tags[2]!.tag)).digest).toBe(other.digest);
+    const done = await run(["copy", `${plain.host}/plan/app`, `${plain.host}/plan/copy`, "--all-tags", "--yes"]);
+    expect(done.code).toBe(0);
+    expect(done.stderr).toContain(`moved from another image (1; those images keep their other tags, if any): ${tags[2]!.tag} from ${other.digest.slice(0, 19)}…`);
+    expect((await head(plain, "plan/copy", "manifests", tags[2]!.tag)).digest).toBe(tags[2]!.digest);
+  }, 60_000);
 });
 
 describe("the progress bar, in bytes", () => {
