@@ -6479,7 +6479,12 @@ const movedFrom = (replaced: string | undefined, dryRun: boolean) =>
   replaced ? `; the tag ${dryRun ? "would move" : "moved"} from ${replaced} (that image keeps its other tags, if any)` : "";
 
 /** What a copy moved, in one line. */
-function copyStatsLine(s: CopyStats): string {
+function copyStatsLine(s: CopyStats, dryRun = false): string {
+  if (dryRun)
+    return (
+      `dry run: would write ${plural(s.manifests, "manifest")}, ${plural(s.present, "manifest")} already there; ` +
+      `blobs: would upload ${s.blobsUploaded}, would mount ${s.blobsMounted}, ${s.blobsPresent} already there`
+    );
   return (
     `${plural(s.manifests, "manifest")} written, ${plural(s.present, "manifest")} already there; blobs: ${s.blobsUploaded} uploaded (${humanSize(s.bytes)}), ` +
     `${s.blobsMounted} mounted, ${s.blobsPresent} already there`
@@ -6566,7 +6571,7 @@ const copyCommands = {
           : `${result.destination} is ${result.digest} already: nothing to copy`,
       );
       if (result.referrers) ctx.log.note(`and ${plural(result.referrers, "referrer")} (signatures, SBOMs, attestations)`);
-      ctx.log.note(copyStatsLine(copier.stats));
+      ctx.log.note(copyStatsLine(copier.stats, ctx.opts.dryRun));
       if (wasStopped) throw interrupted("the copy under way was finished first");
       return;
     }
@@ -6620,7 +6625,7 @@ const copyCommands = {
     for (const line of failureLines(failed.map((f) => ({ name: f.tag, error: f.error })))) ctx.log.note(line);
     if (notStarted.length) ctx.log.note(`not copied (${notStarted.length}): ${few(notStarted)}`);
     for (const d of copier.abandoned) ctx.log.note(`the upload of ${abbrevDigest(d)} was left unfinished: it references nothing, and the registry purges it`);
-    ctx.log.note(copyStatsLine(copier.stats));
+    ctx.log.note(copyStatsLine(copier.stats, ctx.opts.dryRun));
     const again = copyAgain();
     if (wasStopped) throw interrupted(`the copy stopped before the end: ${copied} copied, ${notStarted.length} not copied`, again);
     if (failed.length) throw new RegctlError(`${plural(failed.length, "tag")} not copied`, again);

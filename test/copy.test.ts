@@ -243,6 +243,9 @@ describe("--dry-run --curl: the script does the copy with sh and curl alone", ()
     expect(plan.stdout).toContain("dry run: would copy");
     expect((await head(tls, "script/list", "manifests", "v1")).status).toBe(404);
     const script = plan.stderr;
+    // nothing was written: the script's last comment says what it would do
+    expect(script.trim().split("\n").at(-1)).toBe("# dry run: would write 3 manifests, 0 manifests already there; blobs: would upload 4, would mount 0, 0 already there");
+    expect(script).not.toContain(" written, ");
     expect(script).toMatch(/UPLOAD_1=\$\(printf/);
     expect(script).toMatch(/-f -L \S+\/blobs\/sha256:\w+ \| curl .*--data-binary @- "\$UPLOAD_\d"/);
     const commands = script.split("\n").filter((l) => !l.startsWith("#"));
@@ -267,6 +270,7 @@ describe("--dry-run --curl: the script does the copy with sh and curl alone", ()
     expect(plan.code).toBe(0);
     const r = await sh(plan.stderr);
     expect(r.code).toBe(0);
+    expect(plan.stderr).toContain("# dry run: would write 1 manifest, 0 manifests already there; blobs: would upload 0, would mount 2, 0 already there");
     const said = r.stdout.trim().split("\n");
     // the blobs in either order, the manifest last
     expect(said.slice(0, -1).sort()).toEqual(
