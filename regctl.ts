@@ -473,6 +473,8 @@ export function hintFor(method: Method, url: string, status: number, errors: Reg
     return "the repository lacks a blob its manifest names: the image is broken there (garbage-collected, or pushed incompletely)";
   if (code === ErrorCode.MANIFEST_INVALID || code === ErrorCode.MANIFEST_BLOB_UNKNOWN || (method === "PUT" && onManifest && status === 400))
     return "the registry refused the manifest: a media type it does not know, or a part of it missing";
+  const push = (method === "POST" || method === "PATCH" || method === "PUT") && (onManifest || /\/blobs\/uploads\//.test(url));
+  if (status === 405 && push) return "the registry is read-only, or does not accept pushes: nothing can be written there";
   if (status === 401) return "the registry wants credentials";
   if (status === 403 || code === ErrorCode.DENIED) return "the credentials lack permission for this operation";
   if (status === 429 || code === ErrorCode.TOOMANYREQUESTS) return "rate limited: try again later, or lower --concurrency";
@@ -6451,8 +6453,22 @@ function copyDestination(input: string, src: Target): Target {
   return dst;
 }
 
+/** A push refused for want of permission: the credentials read, they do not write. */
+function pushDenied(err: unknown): void {
+  if (!(err instanceof RegistryError) || !["POST", "PUT", "PATCH"].includes(err.method)) return;
+  // A 401 after the token dance is a refusal of the account only when the token left push out (the auth's hint says so).
+  const refused = err.status === 403 || err.errors.some((e) => e.code === ErrorCode.DENIED) || (err.status === 401 && !!err.hint?.includes("lacks the permission"));
+  if (!refused) return;
+  const host = new URL(err.url).host;
+  err.hint = `these credentials may pull but not push to ${host}${err.hint ? ` (${err.hint})` : ""}`;
+}
+
+/** Can running the same copy again get past this failure? The network, or a registry's 5xx or 429, yes. */
+const rerunHelps = (err: unknown) => err instanceof NetworkError || (err instanceof RegistryError && (err.status >= 500 || err.status === 429));
+
 /** An error of a copy, saying what it left: the tags it wrote, or none. */
 function copyFailed(err: unknown, copier: Copier, destination: string): unknown {
+  pushDenied(err);
   if (err instanceof RegctlError && !(err instanceof UsageError)) {
     const left = copier.tagged.length ? `tagged at the destination so far: ${few(copier.tagged)}` : `nothing was tagged at ${destination}`;
     err.hint = err.hint ? `${err.hint}; ${left}` : left;
@@ -6502,7 +6518,10 @@ const copyCommands = {
           : "a tag is up to 128 letters, digits, _ . and -, not starting with . or -",
       );
     const reg = registryFor(ctx, ref.registry, ref.scheme);
-    const r = await tagImage(reg, ref, newTag);
+    const r = await tagImage(reg, ref, newTag).catch((err) => {
+      pushDenied(err);
+      throw err;
+    });
     if (r.sent) forgetCompletions(ref.registry, ref.repository);
     const tagged = `${ref.registry}/${ref.repository}:${newTag}`;
     if (ctx.opts.json) return printJson({ reference: formatReference(ref), tag: tagged, digest: r.digest, mediaType: r.mediaType, replaced: r.replaced, dryRun: ctx.opts.dryRun });
@@ -6589,7 +6608,7 @@ const copyCommands = {
     }
     if (!ctx.opts.dryRun && toCopy && !(await confirm(ctx, `Copy ${plural(toCopy, "tag")} to ${to}${moves}?`, "refusing to copy every tag without confirmation")))
       throw new RegctlError("nothing copied: not confirmed");
-    type Row = { tag: string; result?: CopiedImage; error?: string };
+    type Row = { tag: string; result?: CopiedImage; error?: string; hint?: string; rerun?: boolean };
     const { result: rows, stopped: wasStopped } = await interruptible(
       ctx,
       async (halted) => {
@@ -6601,7 +6620,8 @@ const copyCommands = {
           } catch (err) {
             if (err instanceof CopyStopped) return { tag };
             if (!(err instanceof RegctlError)) throw err;
-            return { tag, error: err.message };
+            pushDenied(err);
+            return { tag, error: err.message, hint: err.hint, rerun: rerunHelps(err) };
           }
         });
         await copier.settled();
@@ -6613,7 +6633,7 @@ const copyCommands = {
     forgetCompletions(dst.registry, dst.repository);
     const copied = rows.filter((r) => r.result?.copied).length;
     const present = rows.filter((r) => r.result && !r.result.copied).length;
-    const failed = rows.filter((r) => r.error) as { tag: string; error: string }[];
+    const failed = rows.filter((r) => r.error) as { tag: string; error: string; hint?: string; rerun?: boolean }[];
     const notStarted = rows.filter((r) => !r.result && !r.error).map((r) => r.tag);
     if (ctx.opts.json) printJson(rows.map((r) => ({ tag: r.tag, ...(r.result ?? {}), ...(r.error ? { error: r.error } : {}), dryRun: ctx.opts.dryRun })));
     else out(`${to}: ${ctx.opts.dryRun ? "dry run: would copy" : "copied"} ${plural(copied, "tag")}, ${present} already there${failed.length ? `, ${failed.length} failed` : ""}`);
@@ -6628,7 +6648,8 @@ const copyCommands = {
     ctx.log.note(copyStatsLine(copier.stats, ctx.opts.dryRun));
     const again = copyAgain();
     if (wasStopped) throw interrupted(`the copy stopped before the end: ${copied} copied, ${notStarted.length} not copied`, again);
-    if (failed.length) throw new RegctlError(`${plural(failed.length, "tag")} not copied`, again);
+    // The rerun hint only where a rerun can get past the failure; else the failure's own hint.
+    if (failed.length) throw new RegctlError(`${plural(failed.length, "tag")} not copied`, failed.some((f) => f.rerun) ? again : failed.find((f) => f.hint)?.hint);
   },
 };
 

@@ -296,9 +296,35 @@ describe("errors: one line, a hint, exit 1, nothing tagged", () => {
     });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("401");
-    expect(r.stderr).toMatch(/hint: .*lacks the permission.*nothing was tagged at /);
+    expect(r.stderr).toMatch(new RegExp(`hint: these credentials may pull but not push to ${tok.registry.host} .*lacks the permission.*nothing was tagged at `));
+    expect(r.stderr).not.toContain("run the same copy again");
     expect(r.stderr).not.toContain("    at ");
     expect(tok.requests.some((q) => q.query.includes("push"))).toBe(true);
+  });
+
+  test("a read-only destination (405): copy, copy --all-tags and tag say the registry takes no push, not to run it again", async () => {
+    const options: { readOnly?: boolean } = {};
+    const ro = await startRegistry(options);
+    try {
+      await pushImage(ro.url, "ro/app", ["v1"], { seed: "ro" });
+      options.readOnly = true;
+      await ro.restart();
+      const readOnly = "hint: the registry is read-only, or does not accept pushes: nothing can be written there";
+      const copy = await run(["copy", `${plain.host}/seed/oci:v1`, `${ro.host}/ro/oci:v1`]);
+      expect(copy.code).toBe(1);
+      expect(copy.stderr).toContain("405 Method Not Allowed");
+      expect(copy.stderr).toContain(`${readOnly}; nothing was tagged at ${ro.host}/ro/oci`);
+      const all = await run(["copy", `${plain.host}/seed/oci`, `${ro.host}/ro/oci`, "--all-tags", "--yes"]);
+      expect(all.code).toBe(1);
+      expect(all.stderr).toContain(readOnly);
+      expect(all.stderr).not.toContain("run the same copy again");
+      const tag = await run(["tag", `${ro.host}/ro/app:v1`, "v2"]);
+      expect(tag.code).toBe(1);
+      expect(tag.stderr).toContain("405 Method Not Allowed");
+      expect(tag.stderr).toContain(readOnly);
+    } finally {
+      await ro.stop();
+    }
   });
 
   test("a blob the source lost: BLOB_UNKNOWN, nothing tagged", async () => {
