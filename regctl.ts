@@ -2543,7 +2543,12 @@ async function manifestGet(reg: Registry, repo: string, ref: string, { inRecheck
   const expected = isDigest(ref) ? ref : header;
   const actual = digestOf(expected?.split(":")[0] ?? "sha256", bytes);
   if (expected && actual !== expected)
-    throw new BadAnswer(asked, `the manifest's digest is ${actual}, but the registry says ${expected}`, "the answer was altered or the registry is broken: nothing was changed");
+    throw new BadAnswer(
+      asked,
+      // Without Docker-Content-Digest the registry said nothing: the digest is the one asked for.
+      header ? `the manifest's digest is ${actual}, but the registry says ${expected}` : `the manifest read has digest ${actual}, not the ${expected} asked for`,
+      "the answer was altered or the registry is broken: nothing was changed",
+    );
   const json = parseJsonAnswer<unknown>(bytes, asked, "the registry sent something else where a manifest was due");
   checkManifest(json, asked);
   const mediaType = json.mediaType ?? baseType(res.headers.get("content-type"));

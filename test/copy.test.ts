@@ -368,6 +368,35 @@ describe("a manifest the destination refuses", () => {
   });
 });
 
+describe("a source that answers other bytes than the digest asked for, with no Docker-Content-Digest", () => {
+  test("the message names the digest read and the one asked for, not a digest the registry never said", async () => {
+    // A source of the tests' own: the real registry always sends Docker-Content-Digest.
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256("{}"), size: 2 },
+      layers: [],
+    });
+    const asked = sha256("other bytes");
+    const source = serve((req, url) => {
+      const headers = { "Docker-Distribution-Api-Version": "registry/2.0" };
+      if (url.pathname === "/v2/") return new Response("{}", { headers });
+      if (url.pathname.includes("/manifests/"))
+        return new Response(req.method === "HEAD" ? null : manifest, { headers: { ...headers, "Content-Type": "application/vnd.oci.image.manifest.v1+json" } });
+      return new Response(JSON.stringify({ errors: [{ code: "NOT_FOUND" }] }), { status: 404, headers });
+    });
+    try {
+      const r = await run(["copy", `${source.host}/odd/app@${asked}`, `${plain.host}/odd/bytes:v1`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`the manifest read has digest ${sha256(manifest)}, not the ${asked} asked for`);
+      expect(r.stderr).not.toContain("the registry says");
+      expect((await head(plain, "odd/bytes", "manifests", "v1")).status).toBe(404);
+    } finally {
+      await source.stop();
+    }
+  });
+});
+
 describe("--referrers", () => {
   test("an image with a cosign signature and an OCI 1.1 SBOM (fallback tag): all of it, digests kept", async () => {
     const img = await pushImage(plain.url, "signed/app", ["v1"], { seed: "signed" });
