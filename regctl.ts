@@ -6595,6 +6595,11 @@ const copyCommands = {
           : `${result.destination} is ${result.digest} already: nothing to copy`,
       );
       if (result.referrers) ctx.log.note(`and ${plural(result.referrers, "referrer")} (signatures, SBOMs, attestations)`);
+      if (!dstTag)
+        ctx.log.note(
+          `no tag ${ctx.opts.dryRun ? "would point" : "points"} at it in ${to}: untagged, it is not in \`regctl tags\`, and garbage-collect --delete-untagged removes it; ` +
+            `to tag it, give DST as ${to}:TAG`,
+        );
       ctx.log.note(copyStatsLine(copier.stats, ctx.opts.dryRun));
       if (wasStopped) throw interrupted("the copy under way was finished first");
       return;

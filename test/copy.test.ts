@@ -206,6 +206,18 @@ describe("copy within a registry", () => {
     expect(none.stderr).toContain("linux/amd64, linux/arm64/v8");
   });
 
+  test("by digest to a repository with no tag: copied, and the note says nothing is tagged and how to tag it", async () => {
+    const r = await run(["copy", `${plain.host}/seed/oci@${seeds.oci!.digest}`, `${plain.host}/within/bydig`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`copied ${plain.host}/seed/oci@${seeds.oci!.digest} to ${plain.host}/within/bydig@${seeds.oci!.digest} (${seeds.oci!.digest})\n`);
+    expect(r.stderr).toContain(
+      `no tag points at it in ${plain.host}/within/bydig: untagged, it is not in \`regctl tags\`, and garbage-collect --delete-untagged removes it; to tag it, give DST as ${plain.host}/within/bydig:TAG`,
+    );
+    expect((await head(plain, "within/bydig", "manifests", seeds.oci!.digest)).status).toBe(200);
+    const tagged = await run(["copy", `${plain.host}/seed/oci:v1`, `${plain.host}/within/bydig:v1`]);
+    expect(tagged.stderr).not.toContain("no tag points");
+  });
+
   test("--platform of an image that is not a list: exit 1, its own platform named, nothing copied", async () => {
     const r = await run(["copy", `${plain.host}/seed/oci:v1`, `${plain.host}/within/notalist:v1`, "--platform", "linux/arm64"]);
     expect(r.code).toBe(1);
