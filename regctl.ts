@@ -4999,11 +4999,24 @@ function byteProgress(enabled: boolean, label: string, stopped: () => boolean = 
       const now = Date.now();
       if (now - last < 100) return;
       last = now;
-      process.stderr.write(`\r\x1b[K${label} [${bar(done, total, 30).padEnd(30, "·")}] ${humanSize(done)} of ${humanSize(total)}`);
+      process.stderr.write(`\r\x1b[K${fitProgress(label, done, total, process.stderr.columns)}`);
       progressShown = true;
     },
     end: clearProgress,
   };
+}
+
+/**
+ * The byte progress line within `columns` (one less: a line that fills the last column wraps on
+ * some terminals): the bar shrinks to 10 cells, then goes with the label; the sizes stay.
+ */
+export function fitProgress(label: string, done: number, total: number, columns = 80): string {
+  const sizes = `${humanSize(done)} of ${humanSize(total)}`;
+  const room = Math.max(1, columns - 1);
+  const cells = Math.min(30, room - label.length - sizes.length - 4);
+  if (cells >= 10) return `${label} [${bar(done, total, cells).padEnd(cells, "·")}] ${sizes}`;
+  if (label.length + 1 + sizes.length <= room) return `${label} ${sizes}`;
+  return sizes.slice(0, room);
 }
 
 /** After a delete, once a run: the disk comes back only in garbage-collect. */

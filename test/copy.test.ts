@@ -16,6 +16,7 @@ import { startRegistry, tempRoot, type Registry } from "./registry.ts";
 import { type PushedImage, type PushedIndex, pushImage, pushIndex, pushManyTags } from "./seed.ts";
 import { cosignTag, pushArtifact, pushCosignSignature, referrersTag } from "./referrers.ts";
 import { Pane, startTmux, stopTmux, tmux } from "./terminal.ts";
+import { fitProgress } from "../regctl.ts";
 import { startTokenRegistry, type TokenRegistry } from "./tokenserver.ts";
 
 const USER = "mirror";
@@ -662,11 +663,13 @@ describe("the progress bar, in bytes", () => {
     startTmux(dir);
     const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
     /** regctl copy on a terminal of its own: the screen at the end, and every byte the terminal received. */
-    const onTerminal = async (dst: string, ...more: string[]) => {
+    const onTerminal = async (dst: string, ...extra: (string | { columns: number; rows: number })[]) => {
+      const size = extra.find((m) => typeof m !== "string");
+      const more = extra.filter((m): m is string => typeof m === "string");
       const raw = join(dir, `${dst.replace("/", "-")}.log`);
       const copy = [...regctlCommand(), "copy", `${plain.host}/seed/schema2:v1`, `${tls.host}/${dst}:v1`, "--cacert", tls.caCertPath!, ...more].map(shq).join(" ");
       // A second to start logging what the terminal receives before regctl writes to it.
-      const pane = new Pane("", ["sh", "-c", `sleep 1; ${copy}; echo "exit=$?"; exec sleep 600`], { ...env(), XDG_CACHE_HOME: join(dir, "cache") });
+      const pane = new Pane("", ["sh", "-c", `sleep 1; ${copy}; echo "exit=$?"; exec sleep 600`], { ...env(), XDG_CACHE_HOME: join(dir, "cache") }, size);
       tmux("pipe-pane", "-t", pane.id, `cat > ${shq(raw)}`);
       const received = () => (existsSync(raw) ? readFileSync(raw, "latin1") : "");
       await pane.until("the copy to end", () => /exit=\d+/.test(received()), 30_000);
@@ -679,6 +682,13 @@ describe("the progress bar, in bytes", () => {
     // cleared at the end: nothing of the bar stays on the screen
     expect(tty.screen).not.toContain("copying [");
     expect(tty.screen).toContain(`copied ${plain.host}/seed/schema2:v1 to ${tls.host}/bar/a:v1`);
+    // Each redraw fits a 50-column terminal: no line of it reaches the last column, so none wraps.
+    const narrow = await onTerminal("bar/n", { columns: 50, rows: 20 });
+    expect(narrow.received).toContain("exit=0");
+    const draws = [...narrow.received.matchAll(/\r\x1b\[K(copying [^\r\n]*)/g)].map((m) => m[1]!);
+    expect(draws.length).toBeGreaterThan(0);
+    for (const d of draws) expect(Buffer.from(d, "latin1").toString("utf8").length).toBeLessThan(50);
+    expect(draws.some((d) => /^copying \[[^\]]+\] [\d.]+ \S+ of [\d.]+ \S+$/.test(d))).toBe(true);
     const curl = await onTerminal("bar/b", "--curl");
     expect(curl.received).toContain("exit=0");
     expect(curl.received).toContain("#!/bin/sh");
@@ -690,6 +700,19 @@ describe("the progress bar, in bytes", () => {
     expect(piped.stderr).not.toContain("\r");
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
+});
+
+describe("fitProgress: the byte progress line within the terminal's width", () => {
+  const MiB = 1 << 20;
+  for (const [columns, expected] of [
+    [200, `copying [${"█".repeat(15)}${"·".repeat(15)}] 50.0 MiB of 100.0 MiB`],
+    [50, `copying [${"█".repeat(9)}${"·".repeat(8)}] 50.0 MiB of 100.0 MiB`],
+    [36, "copying 50.0 MiB of 100.0 MiB"],
+    [20, "50.0 MiB of 100.0 M"],
+  ] as const)
+    test(`${columns} columns → ${expected}`, () => {
+      expect(fitProgress("copying", 50 * MiB, 100 * MiB, columns)).toBe(expected);
+    });
 });
 
 describe("--all-tags --dry-run --curl", () => {
