@@ -6525,16 +6525,37 @@ function copyStatsLine(s: CopyStats, dryRun = false): string {
   );
 }
 
+/**
+ * tag's NEWTAG given as a whole reference (HOST/REPO:TAG): its tag, when it is REF's repository;
+ * another repository is copy's work.
+ */
+function sameRepositoryTag(ref: Target, given: string): string {
+  const notATag = () =>
+    new UsageError(
+      `"${given}" is not a tag`,
+      given.includes("/") || given.includes(":")
+        ? `tag names a tag of ${ref.registry}/${ref.repository}: NEWTAG or ${ref.registry}/${ref.repository}:NEWTAG`
+        : "a tag is up to 128 letters, digits, _ . and -, not starting with . or -",
+    );
+  let named: Target;
+  try {
+    named = targetArg(given, "image");
+  } catch {
+    throw notATag();
+  }
+  if (named.digest || !named.tag) throw notATag();
+  if (named.registry !== ref.registry || named.repository !== ref.repository)
+    throw new UsageError(
+      `${named.registry}/${named.repository} is another repository than ${ref.registry}/${ref.repository}`,
+      `tag adds a tag within REF's repository; to another repository: regctl copy ${formatReference(ref)} ${given}`,
+    );
+  return named.tag;
+}
+
 const copyCommands = {
-  async tag(ctx: Context, target: string, _o: RawOptions, newTag: string) {
+  async tag(ctx: Context, target: string, _o: RawOptions, given: string) {
     const ref = targetArg(target, "image");
-    if (!TAG.test(newTag))
-      throw new UsageError(
-        `"${newTag}" is not a tag`,
-        newTag.includes("/") || newTag.includes(":")
-          ? "tag names a tag of the same repository; to another repository: regctl copy SRC DST"
-          : "a tag is up to 128 letters, digits, _ . and -, not starting with . or -",
-      );
+    const newTag = TAG.test(given) ? given : sameRepositoryTag(ref, given);
     const reg = registryFor(ctx, ref.registry, ref.scheme);
     const r = await tagImage(reg, ref, newTag).catch((err) => {
       pushDenied(err);

@@ -105,6 +105,19 @@ describe("tag", () => {
     }
   });
 
+  test("NEWTAG as a whole reference: its tag when it is REF's repository; another repository refused with the copy to run", async () => {
+    const full = await run(["tag", `${plain.host}/seed/oci:v1`, `${plain.host}/seed/oci:prod`]);
+    expect(full.stderr).toBe("");
+    expect(full.code).toBe(0);
+    expect(full.stdout).toBe(`tagged ${plain.host}/seed/oci:prod (${seeds.oci!.digest}, as ${plain.host}/seed/oci:v1)\n`);
+    expect((await head(plain, "seed/oci", "manifests", "prod")).digest).toBe(seeds.oci!.digest);
+    const other = await run(["tag", `${plain.host}/seed/oci:v1`, `${plain.host}/seed/other:prod`]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain(`regctl: ${plain.host}/seed/other is another repository than ${plain.host}/seed/oci`);
+    expect(other.stderr).toContain(`hint: tag adds a tag within REF's repository; to another repository: regctl copy ${plain.host}/seed/oci:v1 ${plain.host}/seed/other:prod`);
+    expect((await head(plain, "seed/other", "manifests", "prod")).status).toBe(404);
+  });
+
   test("a new tag that is not a tag, or a second argument missing: exit 2, nothing sent", async () => {
     const bad = await run(["tag", `${plain.host}/seed/oci:v1`, "other/repo:x"]);
     expect(bad.code).toBe(2);
