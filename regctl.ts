@@ -6958,7 +6958,7 @@ export const COMMANDS: CommandSpec[] = [
     examples: [
       "regctl copy localhost:5000/app:v1 registry.example.com/mirror/app:v1",
       "regctl copy localhost:5000/app localhost:5001 --all-tags --yes",
-      "regctl copy localhost:5000/app:v1 localhost:5001/app:v1 --dry-run --curl 2>copy.sh && sh copy.sh",
+      "regctl copy localhost:5000/app:v1 localhost:5001 --dry-run --curl 2>copy.sh",
     ],
     run: copyCommands.copy,
   },

@@ -715,6 +715,21 @@ describe("the progress bar, in bytes", () => {
   }, 60_000);
 });
 
+describe("copy --help", () => {
+  test("every example on one line of 80 columns, the script's one with its 2>copy.sh", async () => {
+    const r = await run(["copy", "--help"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split("\n");
+    const examples = lines.slice(lines.indexOf("Examples:") + 1, lines.indexOf("", lines.indexOf("Examples:")));
+    expect(examples.length).toBe(3);
+    for (const l of examples) {
+      expect(l).toStartWith("  $ regctl copy ");
+      expect(l.length).toBeLessThanOrEqual(80);
+    }
+    expect(examples.at(-1)).toEndWith("--dry-run --curl 2>copy.sh");
+  });
+});
+
 describe("fitProgress: the byte progress line within the terminal's width", () => {
   const MiB = 1 << 20;
   for (const [columns, expected] of [
