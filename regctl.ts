@@ -6576,11 +6576,13 @@ const copyCommands = {
     const dst = copyDestination(destination, src);
     if (allTags && dst.tag)
       throw new UsageError(`--all-tags copies every tag under its own name; "${destination}" names a tag`, `give a repository: ${dst.registry}/${dst.repository}`);
-    const srcReg = registryFor(ctx, src.registry, src.scheme);
-    const same = dst.registry === src.registry && dst.scheme === src.scheme;
+    // One registry when the hosts are equal and the schemes do not differ (a scheme written on one side holds for both).
+    const same = dst.registry === src.registry && (dst.scheme === src.scheme || !dst.scheme || !src.scheme);
+    const srcReg = registryFor(ctx, src.registry, src.scheme ?? (same ? dst.scheme : undefined));
     const dstReg = same ? srcReg : registryFor(ctx, dst.registry, dst.scheme);
     const dstTag = dst.tag ?? src.tag;
-    if (same && dst.repository === src.repository && (allTags || dstTag === src.tag))
+    // The same reference whatever prefix names it (http://, https://, docker://): nothing to copy.
+    if (dst.registry === src.registry && dst.repository === src.repository && (allTags || dstTag === src.tag))
       throw new UsageError("the source and the destination are the same", "name another repository, tag or registry as the destination; regctl tag REF NEWTAG adds a tag");
     // Set once the writes start: a signal from then on stops the copy at its next write.
     let stopped = () => false;

@@ -220,6 +220,20 @@ describe("copy within a registry", () => {
     expect(none.stderr).toContain("linux/amd64, linux/arm64/v8");
   });
 
+  test("the same reference as source and destination, whatever prefix names either: exit 2, nothing sent", async () => {
+    for (const [from, to] of [
+      [`http://${plain.host}/seed/oci:v1`, `${plain.host}/seed/oci:v1`],
+      [`docker://${plain.host}/seed/oci:v1`, `${plain.host}/seed/oci:v1`],
+      [`${plain.host}/seed/oci:v1`, `http://${plain.host}/seed/oci:v1`],
+    ]) {
+      const r = await run(["copy", from!, to!, "--curl"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("the source and the destination are the same");
+      // the transcript holds comments alone: no request was made
+      expect(r.stderr.split("\n").filter((l) => l && !l.startsWith("#") && l !== "set -eu")).toEqual([]);
+    }
+  });
+
   test("by digest to a repository with no tag: copied, and the note says nothing is tagged and how to tag it", async () => {
     const r = await run(["copy", `${plain.host}/seed/oci@${seeds.oci!.digest}`, `${plain.host}/within/bydig`]);
     expect(r.code).toBe(0);
