@@ -594,6 +594,37 @@ async function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<
 /** `promise`, or a failure after `ms`. */
 const within = <T>(what: string, promise: Promise<T>, ms = 20_000) => Promise.race([promise, Bun.sleep(ms).then(() => Promise.reject(new Error(`timed out waiting for ${what}`)))]);
 
+/**
+ * regctl ARGS with its first PATCH held at the proxy: the signal is sent while that chunk is in
+ * flight, the chunk let through once regctl said it was interrupted; its exit code and outputs.
+ */
+async function interruptedAtFirstChunk(args: string[], proxy: FaultProxy, signal: "SIGINT" | "SIGTERM"): Promise<{ code: number; stdout: string; stderr: string }> {
+  const held = proxy.hold("PATCH");
+  const child = Bun.spawn([...regctlCommand(), ...args], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_CACHE_HOME: CACHE_HOME, NO_COLOR: "1" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let stderr = "";
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const piece of child.stderr) stderr += decoder.decode(piece, { stream: true });
+  })();
+  const stdout = new Response(child.stdout).text();
+  try {
+    await within("the first PATCH", held.arrived);
+    child.kill(signal);
+    await waitFor("regctl to say it was interrupted", () => stderr.includes("interrupted: starting nothing new"));
+    held.release();
+    const code = await within("regctl to exit", child.exited);
+    await reading;
+    return { code, stdout: await stdout, stderr };
+  } finally {
+    held.release();
+    child.kill("SIGKILL");
+  }
+}
+
 describe("Ctrl-C and SIGTERM during a copy", () => {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     test(`${signal} while a 20 MiB layer uploads: its next chunk is not sent, no manifest PUT, no tag; exit 130 and a summary; a rerun finishes`, async () => {
@@ -602,28 +633,10 @@ describe("Ctrl-C and SIGTERM during a copy", () => {
       const other = await startRegistry();
       const proxy = await startFaultProxy(other.url);
       try {
-        // The first chunk is held at the proxy; the signal lands while it is in flight.
-        const held = proxy.hold("PATCH");
         const args = ["copy", `${plain.host}/${repo}:huge`, `${proxy.host}/${repo}:huge`];
-        const child = Bun.spawn([...regctlCommand(), ...args], {
-          env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_CACHE_HOME: CACHE_HOME, NO_COLOR: "1" },
-          stdout: "pipe",
-          stderr: "pipe",
-        });
-        let stderr = "";
-        const reading = (async () => {
-          const decoder = new TextDecoder();
-          for await (const piece of child.stderr) stderr += decoder.decode(piece, { stream: true });
-        })();
-        const stdout = new Response(child.stdout).text();
-        await within("the first PATCH", held.arrived);
-        child.kill(signal);
-        await waitFor("regctl to say it was interrupted", () => stderr.includes("interrupted: starting nothing new"));
-        held.release();
-        const code = await within("regctl to exit", child.exited);
-        await reading;
+        const { code, stdout, stderr } = await interruptedAtFirstChunk(args, proxy, signal);
         expect(code).toBe(130);
-        expect(await stdout).toBe("");
+        expect(stdout).toBe("");
         const writes = proxy.log.filter((l) => l.method === "PATCH" || l.method === "PUT");
         expect(writes.filter((l) => l.method === "PATCH").length).toBe(1);
         expect(writes.filter((l) => l.path.includes("/manifests/"))).toEqual([]);
@@ -644,6 +657,28 @@ describe("Ctrl-C and SIGTERM during a copy", () => {
       }
     }, 60_000);
   }
+});
+
+describe("Ctrl-C during copy --all-tags", () => {
+  test("SIGINT while the first tag's layer uploads: no tag written, exit 130, every tag named as not copied", async () => {
+    const repo = "intr/all";
+    for (const tag of ["a", "b", "c"]) await pushImage(plain.url, repo, [tag], { seed: `${repo}-${tag}`, layerSizes: [20 << 20] });
+    const other = await startRegistry();
+    const proxy = await startFaultProxy(other.url);
+    try {
+      const args = ["copy", `${plain.host}/${repo}`, proxy.host, "--all-tags", "--yes", "--concurrency", "1"];
+      const { code, stdout, stderr } = await interruptedAtFirstChunk(args, proxy, "SIGINT");
+      expect(code).toBe(130);
+      expect(stdout).toContain(`${proxy.host}/${repo}: copied 0 tags, 0 already there`);
+      expect(proxy.log.filter((l) => l.method === "PUT" && l.path.includes("/manifests/"))).toEqual([]);
+      expect(stderr).toContain("not copied (3): a, b, c");
+      expect(stderr).toContain("regctl: interrupted: the copy stopped before the end: 0 copied, 3 not copied");
+      expect(stderr).toContain("hint: run the same copy again: it skips what is there already");
+    } finally {
+      await proxy.stop();
+      await other.stop();
+    }
+  }, 60_000);
 });
 
 describe("--all-tags", () => {
