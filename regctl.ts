@@ -4464,7 +4464,7 @@ export class Copier {
     return this.dst.reg.dryRun;
   }
 
-  /** Before each write: once interrupted, none starts. */
+  /** Before each step that leads to a write: once interrupted, none starts. */
   private beforeWrite(): void {
     if (this.opts.stopped?.()) throw new CopyStopped();
   }
@@ -6498,9 +6498,12 @@ function copyFailed(err: unknown, copier: Copier, destination: string): unknown 
 const COPY_INTERRUPTED =
   "interrupted: starting nothing new, no tag written from now on; a blob upload under way stops at its next chunk, unfinished (the registry purges such an upload)…";
 
+/** The uploads an interrupt left unfinished, a line each. */
+const abandonedLines = (copier: Copier) => copier.abandoned.map((d) => `the upload of ${abbrevDigest(d)} was left unfinished: it references nothing, and the registry purges it`);
+
 /** A copy that was interrupted: what it left, in one line, and how to finish it. */
 function copyInterrupted(ctx: Context, copier: Copier, destination: string): RegctlError {
-  for (const d of copier.abandoned) ctx.log.note(`the upload of ${abbrevDigest(d)} was left unfinished: it references nothing, and the registry purges it`);
+  for (const line of abandonedLines(copier)) ctx.log.note(line);
   const tagged = copier.tagged.length ? `tagged at the destination: ${few(copier.tagged)}` : `nothing was tagged at ${destination}`;
   return interrupted(`the copy stopped before the end: ${tagged}; ${copyStatsLine(copier.stats)}`, copyAgain());
 }
@@ -6690,7 +6693,7 @@ const copyCommands = {
       );
     for (const line of failureLines(failed.map((f) => ({ name: f.tag, error: f.error })))) ctx.log.note(line);
     if (notStarted.length) ctx.log.note(`not copied (${notStarted.length}): ${few(notStarted)}`);
-    for (const d of copier.abandoned) ctx.log.note(`the upload of ${abbrevDigest(d)} was left unfinished: it references nothing, and the registry purges it`);
+    for (const line of abandonedLines(copier)) ctx.log.note(line);
     ctx.log.note(copyStatsLine(copier.stats, ctx.opts.dryRun));
     const again = copyAgain();
     if (wasStopped) throw interrupted(`the copy stopped before the end: ${copied} copied, ${notStarted.length} not copied`, again);
