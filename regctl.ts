@@ -473,6 +473,8 @@ export function hintFor(method: Method, url: string, status: number, errors: Reg
     return "the repository lacks a blob its manifest names: the image is broken there (garbage-collected, or pushed incompletely)";
   if (code === ErrorCode.MANIFEST_INVALID || code === ErrorCode.MANIFEST_BLOB_UNKNOWN || (method === "PUT" && onManifest && status === 400))
     return "the registry refused the manifest: a media type it does not know, or a part of it missing";
+  const push = (method === "POST" || method === "PATCH" || method === "PUT") && (onManifest || /\/blobs\/uploads\//.test(url));
+  if (status === 405 && push) return "the registry is read-only, or does not accept pushes: nothing can be written there";
   if (status === 401) return "the registry wants credentials";
   if (status === 403 || code === ErrorCode.DENIED) return "the credentials lack permission for this operation";
   if (status === 429 || code === ErrorCode.TOOMANYREQUESTS) return "rate limited: try again later, or lower --concurrency";
@@ -2544,7 +2546,12 @@ async function manifestGet(reg: Registry, repo: string, ref: string, { inRecheck
   const expected = isDigest(ref) ? ref : header;
   const actual = digestOf(expected?.split(":")[0] ?? "sha256", bytes);
   if (expected && actual !== expected)
-    throw new BadAnswer(asked, `the manifest's digest is ${actual}, but the registry says ${expected}`, "the answer was altered or the registry is broken: nothing was changed");
+    throw new BadAnswer(
+      asked,
+      // Without Docker-Content-Digest the registry said nothing: the digest is the one asked for.
+      header ? `the manifest's digest is ${actual}, but the registry says ${expected}` : `the manifest read has digest ${actual}, not the ${expected} asked for`,
+      "the answer was altered or the registry is broken: nothing was changed",
+    );
   const json = parseJsonAnswer<unknown>(bytes, asked, "the registry sent something else where a manifest was due");
   checkManifest(json, asked);
   const mediaType = json.mediaType ?? baseType(res.headers.get("content-type"));
@@ -4286,6 +4293,13 @@ const MAX_RESTARTS = 2;
 /** The registry lost an upload session: it must start again. */
 class UploadLost extends RegctlError {}
 
+/** Ctrl-C or SIGTERM during a copy: the write about to start was not started. */
+class CopyStopped extends RegctlError {
+  constructor() {
+    super("the copy was interrupted", undefined, Exit.INTERRUPTED);
+  }
+}
+
 /**
  * A blob of the source read once, start to end, as it arrives, into buffers the caller owns. A
  * read that fails or ends early goes on from the byte it reached with a ranged GET.
@@ -4341,11 +4355,13 @@ class BlobSource {
 }
 
 /** `tag`: the stored bytes of REF under another tag of the same repository, with their own media type. */
-export async function tagImage(reg: Registry, ref: Reference, tag: string): Promise<{ digest: string; mediaType: string; sent: boolean }> {
+export async function tagImage(reg: Registry, ref: Reference, tag: string): Promise<{ digest: string; mediaType: string; sent: boolean; replaced?: string }> {
   const m = await manifestGet(reg, ref.repository, tagOrDigest(ref));
+  // The tag may be on another image already: the PUT moves it, and the caller says so.
+  const before = await manifestDigestIfAny(reg, ref.repository, tag);
   const stored = await manifestPut(reg, ref.repository, tag, m.bytes, m.mediaType, `the same bytes under ${tag}, with their own Content-Type: the digest stays ${m.digest}`);
   if (stored && stored !== m.digest) throw new BadAnswer({ method: "PUT", what: refName(ref.repository, tag) }, `the registry stored ${stored}, not ${m.digest}`);
-  return { digest: m.digest, mediaType: m.mediaType, sent: !reg.dryRun };
+  return { digest: m.digest, mediaType: m.mediaType, sent: !reg.dryRun, ...(before && before !== m.digest ? { replaced: before } : {}) };
 }
 
 /** One side of a copy: a registry and a repository in it. */
@@ -4363,6 +4379,8 @@ interface CopyOptions {
   /** bytes known and moved so far: for a progress bar */
   progress?: (done: number, total: number) => void;
   note?: (line: string) => void;
+  /** true once the run is interrupted: no write starts after it, an upload under way stops at its next chunk */
+  stopped?: () => boolean;
 }
 
 /** What a copy did, in counts. */
@@ -4386,6 +4404,8 @@ export interface CopiedImage {
   mediaType: string;
   /** false when the destination tag was on that digest already */
   copied: boolean;
+  /** the digest the destination tag pointed at before, when it was another: the tag moved */
+  replaced?: string;
   referrers: number;
 }
 
@@ -4405,10 +4425,13 @@ function limiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
+/** arm64 with no variant is arm64/v8, as docker and containerd read it; other variants stand as written. */
+const armVariant = (arch?: string, variant?: string) => (arch === "arm64" && (variant === undefined || variant === "v8") ? "v8" : variant);
+
 /** Does a descriptor's platform match os/arch[/variant]? */
 const platformMatches = (wanted: string, p?: Descriptor["platform"]) => {
   const [os, arch, variant] = wanted.split("/");
-  return !!p && p.os === os && p.architecture === arch && (variant === undefined || p.variant === variant);
+  return !!p && p.os === os && p.architecture === arch && (variant === undefined || armVariant(arch, p.variant) === armVariant(arch, variant));
 };
 
 /**
@@ -4426,6 +4449,8 @@ export class Copier {
   private readonly slot: <T>(fn: () => Promise<T>) => Promise<T>;
   /** destination tags written so far (an error says what it left) */
   readonly tagged: string[] = [];
+  /** blobs whose upload was left unfinished by an interrupt (the registry purges such a session) */
+  readonly abandoned: string[] = [];
   private uploads = 0;
   private known = 0;
   private done = 0;
@@ -4442,10 +4467,29 @@ export class Copier {
     return this.dst.reg.dryRun;
   }
 
+  /** Before each step that leads to a write: once interrupted, none starts. */
+  private beforeWrite(): void {
+    if (this.opts.stopped?.()) throw new CopyStopped();
+  }
+
+  /** Every blob and manifest of this run settled, the interrupted ones too: what was copied is then known. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.blobs.values(), ...this.manifests.values()]);
+  }
+
   /** Copy what `srcRef` names to `dstRef` (a tag, or the digest itself): children first, then that one manifest. */
   async copy(srcRef: string, dstRef?: string): Promise<CopiedImage> {
     const { src, dst } = this;
     let m = await manifestGet(src.reg, src.repo, srcRef);
+    if (this.opts.platform && !isList(m)) {
+      // One small GET says which platform it is; a config that is not an image's says nothing.
+      const facts = m.json.config ? await configFacts(src.reg, src.repo, m.json.config.digest).catch(() => ({})) : {};
+      const is = platformString(facts);
+      throw new RegctlError(
+        `${refName(src.repo, srcRef)} is not a list or index${is ? ` (it is ${is})` : ""}: --platform picks an image of a list`,
+        "drop --platform to copy this image as it is",
+      );
+    }
     if (this.opts.platform && isList(m)) {
       const child = (m.json.manifests ?? []).find((d) => platformMatches(this.opts.platform!, d.platform));
       if (!child) {
@@ -4464,6 +4508,7 @@ export class Copier {
       referrers: 0,
     };
     const there = await this.dstDigest(to);
+    if (there && there !== m.digest && !isDigest(to)) result.replaced = there;
     if (there !== m.digest) {
       await this.children(m);
       await this.put(m, to, isDigest(to) ? undefined : `the tag last: ${to} appears once everything it needs is there`);
@@ -4504,6 +4549,7 @@ export class Copier {
 
   /** PUT the stored bytes with their own media type; the registry must answer their digest. */
   private async put(m: Manifest, ref: string, why?: string): Promise<void> {
+    this.beforeWrite();
     const stored = await manifestPut(this.dst.reg, this.dst.repo, ref, m.bytes, m.mediaType, why);
     if (stored && stored !== m.digest)
       throw new BadAnswer(
@@ -4533,10 +4579,12 @@ export class Copier {
       this.known += d.size ?? 0;
       this.tick(0);
       return this.slot(async () => {
+        this.beforeWrite();
         if (await blobExists(this.dst.reg, this.dst.repo, d.digest)) {
           this.stats.blobsPresent++;
           return this.tick(d.size ?? 0);
         }
+        this.beforeWrite();
         if (this.src.reg === this.dst.reg && this.src.repo !== this.dst.repo) {
           const { sent, mounted } = await blobMount(this.dst.reg, this.dst.repo, d.digest, this.src.repo);
           if (mounted || !sent) {
@@ -4607,6 +4655,11 @@ export class Copier {
         next = c.end + 1 < size ? fill(c.end + 1, ++i) : undefined;
         // A failure below leaves the read ahead unawaited: it must not surface as an unhandled rejection.
         next?.catch(() => {});
+        // Interrupted: the session is left unfinished; it references nothing and the registry purges it.
+        if (c.start > 0 && this.opts.stopped?.()) {
+          this.abandoned.push(d.digest);
+          throw new CopyStopped();
+        }
         session = await this.chunk(session, c, variable, d.digest);
         this.stats.bytes += c.end - c.start + 1;
         this.tick(c.end - c.start + 1);
@@ -4649,6 +4702,30 @@ export class Copier {
     }
   }
 }
+
+/** One tag of a --all-tags copy, planned: the digest it copies, and what it finds at the destination. */
+export interface CopyTagPlan {
+  tag: string;
+  /** the source's digest (of the --platform image, for a list); none when the tag went meanwhile */
+  digest?: string;
+  /** the digest the destination tag has now, if any */
+  there?: string;
+}
+
+/** What each tag of a --all-tags copy would do: read only, a HEAD on each side (a GET for a list with --platform). */
+async function planCopyTags(src: CopySide, dst: CopySide, tags: readonly string[], { concurrency, platform }: { concurrency: number; platform?: string }): Promise<CopyTagPlan[]> {
+  return mapLimit(tags, concurrency, async (tag) => {
+    let { digest, mediaType } = await tagDigest(src.reg, src.repo, tag);
+    if (digest && platform && INDEX_TYPES.includes(mediaType ?? "")) {
+      const child = ((await manifestGet(src.reg, src.repo, digest)).json.manifests ?? []).find((d) => platformMatches(platform, d.platform));
+      if (child) digest = child.digest;
+    }
+    return { tag, digest, there: await manifestDigestIfAny(dst.reg, dst.repo, tag) };
+  });
+}
+
+/** What a planned tag does: copied, there already, or moved from the image it is on. */
+export const copyTagAction = (p: CopyTagPlan) => (p.there === undefined ? "copy" : p.there === p.digest ? "there already" : `moves from ${abbrevDigest(p.there)}`);
 
 /** A list or an index: its children are manifests. */
 const isList = (m: Manifest) => INDEX_TYPES.includes(m.mediaType) || Array.isArray(m.json.manifests);
@@ -4925,11 +5002,24 @@ function byteProgress(enabled: boolean, label: string, stopped: () => boolean = 
       const now = Date.now();
       if (now - last < 100) return;
       last = now;
-      process.stderr.write(`\r\x1b[K${label} [${bar(done, total, 30).padEnd(30, "·")}] ${humanSize(done)} of ${humanSize(total)}`);
+      process.stderr.write(`\r\x1b[K${fitProgress(label, done, total, process.stderr.columns)}`);
       progressShown = true;
     },
     end: clearProgress,
   };
+}
+
+/**
+ * The byte progress line within `columns` (one less: a line that fills the last column wraps on
+ * some terminals): the bar shrinks to 10 cells, then goes with the label; the sizes stay.
+ */
+export function fitProgress(label: string, done: number, total: number, columns = 80): string {
+  const sizes = `${humanSize(done)} of ${humanSize(total)}`;
+  const room = Math.max(1, columns - 1);
+  const cells = Math.min(30, room - label.length - sizes.length - 4);
+  if (cells >= 10) return `${label} [${bar(done, total, cells).padEnd(cells, "·")}] ${sizes}`;
+  if (label.length + 1 + sizes.length <= room) return `${label} ${sizes}`;
+  return sizes.slice(0, room);
 }
 
 /** After a delete, once a run: the disk comes back only in garbage-collect. */
@@ -5955,14 +6045,18 @@ async function confirm(ctx: Context, question: string, refusing = "refusing to d
  * SIGINT/SIGTERM while writes run: start no new ones, let those in flight finish, then report.
  * A closed output stops them the same way, then ends the run: there is no one to report to.
  */
-async function interruptible<T>(ctx: Context, work: (stopped: () => boolean) => Promise<T>): Promise<{ result: T; stopped: boolean }> {
+async function interruptible<T>(
+  ctx: Context,
+  work: (stopped: () => boolean) => Promise<T>,
+  said = "interrupted: starting nothing new, finishing what is in flight…",
+): Promise<{ result: T; stopped: boolean }> {
   let stopped = false;
   writesUnderWay = true;
   const onSignal = () => {
     if (stopped) return;
     stopped = true;
     clearProgress();
-    ctx.log.note("interrupted: starting nothing new, finishing what is in flight…");
+    ctx.log.note(said);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -6380,8 +6474,22 @@ function copyDestination(input: string, src: Target): Target {
   return dst;
 }
 
+/** A push refused for want of permission: the credentials read, they do not write. */
+function pushDenied(err: unknown): void {
+  if (!(err instanceof RegistryError) || !["POST", "PUT", "PATCH"].includes(err.method)) return;
+  // A 401 after the token dance is a refusal of the account only when the token left push out (the auth's hint says so).
+  const refused = err.status === 403 || err.errors.some((e) => e.code === ErrorCode.DENIED) || (err.status === 401 && !!err.hint?.includes("lacks the permission"));
+  if (!refused) return;
+  const host = new URL(err.url).host;
+  err.hint = `these credentials may pull but not push to ${host}${err.hint ? ` (${err.hint})` : ""}`;
+}
+
+/** Can running the same copy again get past this failure? The network, or a registry's 5xx or 429, yes. */
+const rerunHelps = (err: unknown) => err instanceof NetworkError || (err instanceof RegistryError && (err.status >= 500 || err.status === 429));
+
 /** An error of a copy, saying what it left: the tags it wrote, or none. */
 function copyFailed(err: unknown, copier: Copier, destination: string): unknown {
+  pushDenied(err);
   if (err instanceof RegctlError && !(err instanceof UsageError)) {
     const left = copier.tagged.length ? `tagged at the destination so far: ${few(copier.tagged)}` : `nothing was tagged at ${destination}`;
     err.hint = err.hint ? `${err.hint}; ${left}` : left;
@@ -6389,30 +6497,80 @@ function copyFailed(err: unknown, copier: Copier, destination: string): unknown 
   return err;
 }
 
+/** What Ctrl-C does to a copy: a blob upload under way is given up at its next chunk. */
+const COPY_INTERRUPTED =
+  "interrupted: starting nothing new, no tag written from now on; a blob upload under way stops at its next chunk, unfinished (the registry purges such an upload)…";
+
+/** The uploads an interrupt left unfinished, a line each. */
+const abandonedLines = (copier: Copier) => copier.abandoned.map((d) => `the upload of ${abbrevDigest(d)} was left unfinished: it references nothing, and the registry purges it`);
+
+/** A copy that was interrupted: what it left, in one line, and how to finish it. */
+function copyInterrupted(ctx: Context, copier: Copier, destination: string): RegctlError {
+  for (const line of abandonedLines(copier)) ctx.log.note(line);
+  const tagged = copier.tagged.length ? `tagged at the destination: ${few(copier.tagged)}` : `nothing was tagged at ${destination}`;
+  return interrupted(`the copy stopped before the end: ${tagged}; ${copyStatsLine(copier.stats)}`, copyAgain());
+}
+
+/** The hint after a copy that a rerun can finish. */
+const copyAgain = () => `run the same copy again: it skips what is there already (regctl ${process.argv.slice(2).map(shQuote).join(" ")})`;
+
+/** A tag written over another image's: the tag moved, that image stays. */
+const movedFrom = (replaced: string | undefined, dryRun: boolean) =>
+  replaced ? `; the tag ${dryRun ? "would move" : "moved"} from ${replaced} (that image keeps its other tags, if any)` : "";
+
 /** What a copy moved, in one line. */
-function copyStatsLine(s: CopyStats): string {
+function copyStatsLine(s: CopyStats, dryRun = false): string {
+  if (dryRun)
+    return (
+      `dry run: would write ${plural(s.manifests, "manifest")}, ${plural(s.present, "manifest")} already there; ` +
+      `blobs: would upload ${s.blobsUploaded}, would mount ${s.blobsMounted}, ${s.blobsPresent} already there`
+    );
   return (
     `${plural(s.manifests, "manifest")} written, ${plural(s.present, "manifest")} already there; blobs: ${s.blobsUploaded} uploaded (${humanSize(s.bytes)}), ` +
     `${s.blobsMounted} mounted, ${s.blobsPresent} already there`
   );
 }
 
+/**
+ * tag's NEWTAG given as a whole reference (HOST/REPO:TAG): its tag, when it is REF's repository;
+ * another repository is copy's work.
+ */
+function sameRepositoryTag(ref: Target, given: string): string {
+  const notATag = () =>
+    new UsageError(
+      `"${given}" is not a tag`,
+      given.includes("/") || given.includes(":")
+        ? `tag names a tag of ${ref.registry}/${ref.repository}: NEWTAG or ${ref.registry}/${ref.repository}:NEWTAG`
+        : "a tag is up to 128 letters, digits, _ . and -, not starting with . or -",
+    );
+  let named: Target;
+  try {
+    named = targetArg(given, "image");
+  } catch {
+    throw notATag();
+  }
+  if (named.digest || !named.tag) throw notATag();
+  if (named.registry !== ref.registry || named.repository !== ref.repository)
+    throw new UsageError(
+      `${named.registry}/${named.repository} is another repository than ${ref.registry}/${ref.repository}`,
+      `tag adds a tag within REF's repository; to another repository: regctl copy ${formatReference(ref)} ${given}`,
+    );
+  return named.tag;
+}
+
 const copyCommands = {
-  async tag(ctx: Context, target: string, _o: RawOptions, newTag: string) {
+  async tag(ctx: Context, target: string, _o: RawOptions, given: string) {
     const ref = targetArg(target, "image");
-    if (!TAG.test(newTag))
-      throw new UsageError(
-        `"${newTag}" is not a tag`,
-        newTag.includes("/") || newTag.includes(":")
-          ? "tag names a tag of the same repository; to another repository: regctl copy SRC DST"
-          : "a tag is up to 128 letters, digits, _ . and -, not starting with . or -",
-      );
+    const newTag = TAG.test(given) ? given : sameRepositoryTag(ref, given);
     const reg = registryFor(ctx, ref.registry, ref.scheme);
-    const r = await tagImage(reg, ref, newTag);
+    const r = await tagImage(reg, ref, newTag).catch((err) => {
+      pushDenied(err);
+      throw err;
+    });
     if (r.sent) forgetCompletions(ref.registry, ref.repository);
     const tagged = `${ref.registry}/${ref.repository}:${newTag}`;
-    if (ctx.opts.json) return printJson({ reference: formatReference(ref), tag: tagged, digest: r.digest, mediaType: r.mediaType, dryRun: ctx.opts.dryRun });
-    out(`${ctx.opts.dryRun ? "dry run: would tag" : "tagged"} ${tagged} (${r.digest}, as ${formatReference(ref)})`);
+    if (ctx.opts.json) return printJson({ reference: formatReference(ref), tag: tagged, digest: r.digest, mediaType: r.mediaType, replaced: r.replaced, dryRun: ctx.opts.dryRun });
+    out(`${ctx.opts.dryRun ? "dry run: would tag" : "tagged"} ${tagged} (${r.digest}, as ${formatReference(ref)})${movedFrom(r.replaced, ctx.opts.dryRun)}`);
   },
 
   async copy(ctx: Context, source: string, o: RawOptions, destination: string) {
@@ -6424,13 +6582,17 @@ const copyCommands = {
     const dst = copyDestination(destination, src);
     if (allTags && dst.tag)
       throw new UsageError(`--all-tags copies every tag under its own name; "${destination}" names a tag`, `give a repository: ${dst.registry}/${dst.repository}`);
-    const srcReg = registryFor(ctx, src.registry, src.scheme);
-    const same = dst.registry === src.registry && dst.scheme === src.scheme;
+    // One registry when the hosts are equal and the schemes do not differ (a scheme written on one side holds for both).
+    const same = dst.registry === src.registry && (dst.scheme === src.scheme || !dst.scheme || !src.scheme);
+    const srcReg = registryFor(ctx, src.registry, src.scheme ?? (same ? dst.scheme : undefined));
     const dstReg = same ? srcReg : registryFor(ctx, dst.registry, dst.scheme);
     const dstTag = dst.tag ?? src.tag;
-    if (same && dst.repository === src.repository && (allTags || dstTag === src.tag))
+    // The same reference whatever prefix names it (http://, https://, docker://): nothing to copy.
+    if (dst.registry === src.registry && dst.repository === src.repository && (allTags || dstTag === src.tag))
       throw new UsageError("the source and the destination are the same", "name another repository, tag or registry as the destination; regctl tag REF NEWTAG adds a tag");
-    const progress = byteProgress(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, "copying");
+    // Set once the writes start: a signal from then on stops the copy at its next write.
+    let stopped = () => false;
+    const progress = byteProgress(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, "copying", () => stopped());
     const copier = new Copier(
       { reg: srcReg, repo: src.repository },
       { reg: dstReg, repo: dst.repository },
@@ -6443,53 +6605,103 @@ const copyCommands = {
           clearProgress();
           ctx.log.note(line);
         },
+        stopped: () => stopped(),
       },
     );
     const to = `${dst.registry}/${dst.repository}`;
     if (!allTags) {
-      const { result } = await interruptible(ctx, () => copier.copy(tagOrDigest(src), dstTag).catch((err) => Promise.reject(copyFailed(err, copier, to))));
+      const { result, stopped: wasStopped } = await interruptible(
+        ctx,
+        async (halted) => {
+          stopped = halted;
+          try {
+            return await copier.copy(tagOrDigest(src), dstTag);
+          } catch (err) {
+            if (!halted()) throw copyFailed(err, copier, to);
+            // What was in flight ends first, so the summary says what is there.
+            await copier.settled();
+            if (!(err instanceof CopyStopped) && err instanceof Error) ctx.log.note(`regctl: ${err.message}`);
+            return undefined;
+          }
+        },
+        COPY_INTERRUPTED,
+      );
       progress.end();
       forgetCompletions(dst.registry, dst.repository);
+      if (!result) throw copyInterrupted(ctx, copier, to);
       if (ctx.opts.json) return printJson({ ...result, ...copier.stats, dryRun: ctx.opts.dryRun });
       const verb = ctx.opts.dryRun ? "dry run: would copy" : "copied";
-      out(result.copied ? `${verb} ${result.source} to ${result.destination} (${result.digest})` : `${result.destination} is ${result.digest} already: nothing to copy`);
+      out(
+        result.copied
+          ? `${verb} ${result.source} to ${result.destination} (${result.digest})${movedFrom(result.replaced, ctx.opts.dryRun)}`
+          : `${result.destination} is ${result.digest} already: nothing to copy`,
+      );
       if (result.referrers) ctx.log.note(`and ${plural(result.referrers, "referrer")} (signatures, SBOMs, attestations)`);
-      ctx.log.note(copyStatsLine(copier.stats));
+      if (!dstTag)
+        ctx.log.note(
+          `no tag ${ctx.opts.dryRun ? "would point" : "points"} at it in ${to}: untagged, it is not in \`regctl tags\`, and garbage-collect --delete-untagged removes it; ` +
+            `to tag it, give DST as ${to}:TAG`,
+        );
+      ctx.log.note(copyStatsLine(copier.stats, ctx.opts.dryRun));
+      if (wasStopped) throw interrupted("the copy under way was finished first");
       return;
     }
     // Every tag: images first, then the tags named after a digest (signatures, referrer indexes).
     const listed = (await tagList(srcReg, src.repository)).sort(naturalCompare);
     const tags = [...listed.filter((t) => !ReferrerIndex.isReferrerTag(t)), ...listed.filter((t) => ReferrerIndex.isReferrerTag(t))];
     if (!tags.length) return ctx.opts.json ? printJson([]) : out(`${src.registry}/${src.repository} has no tags: nothing to copy`);
-    if (!ctx.opts.json) out(`plan: copy ${plural(tags.length, "tag")} of ${src.registry}/${src.repository} to ${to}: ${few(tags)}`);
-    if (!ctx.opts.dryRun && !(await confirm(ctx, `Copy ${plural(tags.length, "tag")} to ${to}?`, "refusing to copy every tag without confirmation")))
+    const plan = await planCopyTags({ reg: srcReg, repo: src.repository }, { reg: dstReg, repo: dst.repository }, tags, { concurrency: ctx.opts.concurrency, platform });
+    const toCopy = plan.filter((p) => p.there !== p.digest).length;
+    const moving = plan.filter((p) => p.there !== undefined && p.there !== p.digest).length;
+    const moves = moving ? ` (${moving} moving from another image)` : "";
+    if (!ctx.opts.json) {
+      out(columns([["TAG", "DIGEST", "ACTION"], ...plan.map((p) => [p.tag, p.digest ? shortDigest(p.digest) : "(gone)", copyTagAction(p)])]));
+      out(`plan: copy ${plural(tags.length, "tag")} of ${src.registry}/${src.repository} to ${to}: ${toCopy} to copy${moves}, ${plan.length - toCopy} there already`);
+    }
+    if (!ctx.opts.dryRun && toCopy && !(await confirm(ctx, `Copy ${plural(toCopy, "tag")} to ${to}${moves}?`, "refusing to copy every tag without confirmation")))
       throw new RegctlError("nothing copied: not confirmed");
-    type Row = { tag: string; result?: CopiedImage; error?: string };
-    const { result: rows, stopped } = await interruptible(ctx, (stopped) =>
-      mapLimit(tags, ctx.opts.concurrency, async (tag): Promise<Row> => {
-        if (stopped()) return { tag };
-        try {
-          return { tag, result: await copier.copy(tag, tag) };
-        } catch (err) {
-          if (!(err instanceof RegctlError)) throw err;
-          return { tag, error: err.message };
-        }
-      }),
+    type Row = { tag: string; result?: CopiedImage; error?: string; hint?: string; rerun?: boolean };
+    const { result: rows, stopped: wasStopped } = await interruptible(
+      ctx,
+      async (halted) => {
+        stopped = halted;
+        const rows = await mapLimit(tags, ctx.opts.concurrency, async (tag): Promise<Row> => {
+          if (halted()) return { tag };
+          try {
+            return { tag, result: await copier.copy(tag, tag) };
+          } catch (err) {
+            if (err instanceof CopyStopped) return { tag };
+            if (!(err instanceof RegctlError)) throw err;
+            pushDenied(err);
+            return { tag, error: err.message, hint: err.hint, rerun: rerunHelps(err) };
+          }
+        });
+        await copier.settled();
+        return rows;
+      },
+      COPY_INTERRUPTED,
     );
     progress.end();
     forgetCompletions(dst.registry, dst.repository);
     const copied = rows.filter((r) => r.result?.copied).length;
     const present = rows.filter((r) => r.result && !r.result.copied).length;
-    const failed = rows.filter((r) => r.error) as { tag: string; error: string }[];
+    const failed = rows.filter((r) => r.error) as { tag: string; error: string; hint?: string; rerun?: boolean }[];
     const notStarted = rows.filter((r) => !r.result && !r.error).map((r) => r.tag);
     if (ctx.opts.json) printJson(rows.map((r) => ({ tag: r.tag, ...(r.result ?? {}), ...(r.error ? { error: r.error } : {}), dryRun: ctx.opts.dryRun })));
     else out(`${to}: ${ctx.opts.dryRun ? "dry run: would copy" : "copied"} ${plural(copied, "tag")}, ${present} already there${failed.length ? `, ${failed.length} failed` : ""}`);
+    const moved = rows.filter((r) => r.result?.replaced);
+    if (moved.length)
+      ctx.log.note(
+        `${ctx.opts.dryRun ? "would move" : "moved"} from another image (${moved.length}; those images keep their other tags, if any): ${few(moved.map((r) => `${r.tag} from ${abbrevDigest(r.result!.replaced!)}`))}`,
+      );
     for (const line of failureLines(failed.map((f) => ({ name: f.tag, error: f.error })))) ctx.log.note(line);
-    if (notStarted.length) ctx.log.note(`not started (${notStarted.length}): ${few(notStarted)}`);
-    ctx.log.note(copyStatsLine(copier.stats));
-    const again = `run the same copy again: it skips what is there already (regctl ${process.argv.slice(2).map(shQuote).join(" ")})`;
-    if (stopped) throw interrupted(`the copy stopped before the end: ${copied} copied, ${notStarted.length} not started`, again);
-    if (failed.length) throw new RegctlError(`${plural(failed.length, "tag")} not copied`, again);
+    if (notStarted.length) ctx.log.note(`not copied (${notStarted.length}): ${few(notStarted)}`);
+    for (const line of abandonedLines(copier)) ctx.log.note(line);
+    ctx.log.note(copyStatsLine(copier.stats, ctx.opts.dryRun));
+    const again = copyAgain();
+    if (wasStopped) throw interrupted(`the copy stopped before the end: ${copied} copied, ${notStarted.length} not copied`, again);
+    // The rerun hint only where a rerun can get past the failure; else the failure's own hint.
+    if (failed.length) throw new RegctlError(`${plural(failed.length, "tag")} not copied`, failed.some((f) => f.rerun) ? again : failed.find((f) => f.hint)?.hint);
   },
 };
 
@@ -6754,7 +6966,7 @@ export const COMMANDS: CommandSpec[] = [
     examples: [
       "regctl copy localhost:5000/app:v1 registry.example.com/mirror/app:v1",
       "regctl copy localhost:5000/app localhost:5001 --all-tags --yes",
-      "regctl copy localhost:5000/app:v1 localhost:5001/app:v1 --dry-run --curl 2>copy.sh && sh copy.sh",
+      "regctl copy localhost:5000/app:v1 localhost:5001 --dry-run --curl 2>copy.sh",
     ],
     run: copyCommands.copy,
   },

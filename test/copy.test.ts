@@ -9,13 +9,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ACCEPT_ALL, regctlCommand, run, secret, sh } from "./cli.ts";
+import { ACCEPT_ALL, CACHE_HOME, regctlCommand, run, secret, sh } from "./cli.ts";
 import { exec, serve, sha256 } from "./fixtures.ts";
 import { type FaultProxy, startFaultProxy } from "./faultproxy.ts";
 import { startRegistry, tempRoot, type Registry } from "./registry.ts";
 import { type PushedImage, type PushedIndex, pushImage, pushIndex, pushManyTags } from "./seed.ts";
 import { cosignTag, pushArtifact, pushCosignSignature, referrersTag } from "./referrers.ts";
 import { Pane, startTmux, stopTmux, tmux } from "./terminal.ts";
+import { fitProgress } from "../regctl.ts";
 import { startTokenRegistry, type TokenRegistry } from "./tokenserver.ts";
 
 const USER = "mirror";
@@ -104,6 +105,19 @@ describe("tag", () => {
     }
   });
 
+  test("NEWTAG as a whole reference: its tag when it is REF's repository; another repository refused with the copy to run", async () => {
+    const full = await run(["tag", `${plain.host}/seed/oci:v1`, `${plain.host}/seed/oci:prod`]);
+    expect(full.stderr).toBe("");
+    expect(full.code).toBe(0);
+    expect(full.stdout).toBe(`tagged ${plain.host}/seed/oci:prod (${seeds.oci!.digest}, as ${plain.host}/seed/oci:v1)\n`);
+    expect((await head(plain, "seed/oci", "manifests", "prod")).digest).toBe(seeds.oci!.digest);
+    const other = await run(["tag", `${plain.host}/seed/oci:v1`, `${plain.host}/seed/other:prod`]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain(`regctl: ${plain.host}/seed/other is another repository than ${plain.host}/seed/oci`);
+    expect(other.stderr).toContain(`hint: tag adds a tag within REF's repository; to another repository: regctl copy ${plain.host}/seed/oci:v1 ${plain.host}/seed/other:prod`);
+    expect((await head(plain, "seed/other", "manifests", "prod")).status).toBe(404);
+  });
+
   test("a new tag that is not a tag, or a second argument missing: exit 2, nothing sent", async () => {
     const bad = await run(["tag", `${plain.host}/seed/oci:v1`, "other/repo:x"]);
     expect(bad.code).toBe(2);
@@ -111,6 +125,34 @@ describe("tag", () => {
     const missing = await run(["tag", `${plain.host}/seed/oci:v1`]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("needs a newtag");
+  });
+});
+
+describe("a destination tag on another image moves, and says so", () => {
+  test("copy, copy --dry-run, copy --json and tag: the old digest named; that image stays", async () => {
+    const a = await pushImage(plain.url, "move/a", ["v1"], { seed: "move-a" });
+    const b = await pushImage(plain.url, "move/b", ["v1", "prod"], { seed: "move-b" });
+    const moved = (old: string, verb = "moved") => `; the tag ${verb} from ${old} (that image keeps its other tags, if any)`;
+    const dry = await run(["copy", `${plain.host}/move/a:v1`, `${plain.host}/move/b:v1`, "--dry-run"]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toBe(`dry run: would copy ${plain.host}/move/a:v1 to ${plain.host}/move/b:v1 (${a.digest})${moved(b.digest, "would move")}\n`);
+    expect((await head(plain, "move/b", "manifests", "v1")).digest).toBe(b.digest);
+    const json = await run(["copy", `${plain.host}/move/a:v1`, `${plain.host}/move/b:v1`, "--dry-run", "--json"]);
+    expect(JSON.parse(json.stdout).replaced).toBe(b.digest);
+    const r = await run(["copy", `${plain.host}/move/a:v1`, `${plain.host}/move/b:v1`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`copied ${plain.host}/move/a:v1 to ${plain.host}/move/b:v1 (${a.digest})${moved(b.digest)}\n`);
+    expect((await head(plain, "move/b", "manifests", "v1")).digest).toBe(a.digest);
+    expect((await head(plain, "move/b", "manifests", "prod")).digest).toBe(b.digest);
+    // tag: the same, within the repository
+    const t = await run(["tag", `${plain.host}/move/b:v1`, "prod"]);
+    expect(t.code).toBe(0);
+    expect(t.stdout).toBe(`tagged ${plain.host}/move/b:prod (${a.digest}, as ${plain.host}/move/b:v1)${moved(b.digest)}\n`);
+    const tj = await run(["tag", `${plain.host}/move/b:v1`, "prod", "--json"]);
+    expect(JSON.parse(tj.stdout).replaced).toBeUndefined();
+    // a tag new at the destination moves nothing
+    const fresh = await run(["copy", `${plain.host}/move/a:v1`, `${plain.host}/move/c:v1`]);
+    expect(fresh.stdout).not.toContain("moved");
   });
 });
 
@@ -177,6 +219,61 @@ describe("copy within a registry", () => {
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("linux/amd64, linux/arm64/v8");
   });
+
+  test("the same reference as source and destination, whatever prefix names either: exit 2, nothing sent", async () => {
+    for (const [from, to] of [
+      [`http://${plain.host}/seed/oci:v1`, `${plain.host}/seed/oci:v1`],
+      [`docker://${plain.host}/seed/oci:v1`, `${plain.host}/seed/oci:v1`],
+      [`${plain.host}/seed/oci:v1`, `http://${plain.host}/seed/oci:v1`],
+    ]) {
+      const r = await run(["copy", from!, to!, "--curl"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("the source and the destination are the same");
+      // the transcript holds comments alone: no request was made
+      expect(r.stderr.split("\n").filter((l) => l && !l.startsWith("#") && l !== "set -eu")).toEqual([]);
+    }
+  });
+
+  test("by digest to a repository with no tag: copied, and the note says nothing is tagged and how to tag it", async () => {
+    const r = await run(["copy", `${plain.host}/seed/oci@${seeds.oci!.digest}`, `${plain.host}/within/bydig`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`copied ${plain.host}/seed/oci@${seeds.oci!.digest} to ${plain.host}/within/bydig@${seeds.oci!.digest} (${seeds.oci!.digest})\n`);
+    expect(r.stderr).toContain(
+      `no tag points at it in ${plain.host}/within/bydig: untagged, it is not in \`regctl tags\`, and garbage-collect --delete-untagged removes it; to tag it, give DST as ${plain.host}/within/bydig:TAG`,
+    );
+    expect((await head(plain, "within/bydig", "manifests", seeds.oci!.digest)).status).toBe(200);
+    const tagged = await run(["copy", `${plain.host}/seed/oci:v1`, `${plain.host}/within/bydig:v1`]);
+    expect(tagged.stderr).not.toContain("no tag points");
+  });
+
+  test("--platform of an image that is not a list: exit 1, its own platform named, nothing copied", async () => {
+    const r = await run(["copy", `${plain.host}/seed/oci:v1`, `${plain.host}/within/notalist:v1`, "--platform", "linux/arm64"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`regctl: seed/oci:v1 is not a list or index (it is linux/amd64): --platform picks an image of a list`);
+    expect((await head(plain, "within/notalist", "manifests", "v1")).status).toBe(404);
+  });
+
+  test("--platform linux/arm64/v8 picks an arm64 entry with no variant, and linux/arm64 one with v8 (arm64 is v8 by default)", async () => {
+    const bare = await pushIndex(
+      plain.url,
+      "seed/bare-arm",
+      ["v1"],
+      [
+        { platform: { os: "linux", architecture: "amd64" }, seed: "bare-amd64" },
+        { platform: { os: "linux", architecture: "arm64" }, seed: "bare-arm64" },
+      ],
+    );
+    const r = await run(["copy", `${plain.host}/seed/bare-arm:v1`, `${plain.host}/within/bare-arm:v1`, "--platform", "linux/arm64/v8"]);
+    expect(r.stderr).not.toContain("has no");
+    expect(r.code).toBe(0);
+    expect((await head(plain, "within/bare-arm", "manifests", "v1")).digest).toBe(bare.children[1]!.digest);
+    const v8 = (seeds.list as PushedIndex).children[1]!;
+    const plainArm = await run(["copy", `${plain.host}/seed/list:v1`, `${plain.host}/within/v8-arm:v1`, "--platform", "linux/arm64/v8"]);
+    expect(plainArm.code).toBe(0);
+    expect((await head(plain, "within/v8-arm", "manifests", "v1")).digest).toBe(v8.digest);
+    const v7 = await run(["copy", `${plain.host}/seed/bare-arm:v1`, `${plain.host}/within/bare-arm:v7`, "--platform", "linux/arm64/v7"]);
+    expect(v7.code).toBe(1);
+  });
 });
 
 describe("--dry-run --curl: the script does the copy with sh and curl alone", () => {
@@ -186,6 +283,9 @@ describe("--dry-run --curl: the script does the copy with sh and curl alone", ()
     expect(plan.stdout).toContain("dry run: would copy");
     expect((await head(tls, "script/list", "manifests", "v1")).status).toBe(404);
     const script = plan.stderr;
+    // nothing was written: the script's last comment says what it would do
+    expect(script.trim().split("\n").at(-1)).toBe("# dry run: would write 3 manifests, 0 manifests already there; blobs: would upload 4, would mount 0, 0 already there");
+    expect(script).not.toContain(" written, ");
     expect(script).toMatch(/UPLOAD_1=\$\(printf/);
     expect(script).toMatch(/-f -L \S+\/blobs\/sha256:\w+ \| curl .*--data-binary @- "\$UPLOAD_\d"/);
     const commands = script.split("\n").filter((l) => !l.startsWith("#"));
@@ -210,6 +310,7 @@ describe("--dry-run --curl: the script does the copy with sh and curl alone", ()
     expect(plan.code).toBe(0);
     const r = await sh(plan.stderr);
     expect(r.code).toBe(0);
+    expect(plan.stderr).toContain("# dry run: would write 1 manifest, 0 manifests already there; blobs: would upload 0, would mount 2, 0 already there");
     const said = r.stdout.trim().split("\n");
     // the blobs in either order, the manifest last
     expect(said.slice(0, -1).sort()).toEqual(
@@ -235,9 +336,35 @@ describe("errors: one line, a hint, exit 1, nothing tagged", () => {
     });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("401");
-    expect(r.stderr).toMatch(/hint: .*lacks the permission.*nothing was tagged at /);
+    expect(r.stderr).toMatch(new RegExp(`hint: these credentials may pull but not push to ${tok.registry.host} .*lacks the permission.*nothing was tagged at `));
+    expect(r.stderr).not.toContain("run the same copy again");
     expect(r.stderr).not.toContain("    at ");
     expect(tok.requests.some((q) => q.query.includes("push"))).toBe(true);
+  });
+
+  test("a read-only destination (405): copy, copy --all-tags and tag say the registry takes no push, not to run it again", async () => {
+    const options: { readOnly?: boolean } = {};
+    const ro = await startRegistry(options);
+    try {
+      await pushImage(ro.url, "ro/app", ["v1"], { seed: "ro" });
+      options.readOnly = true;
+      await ro.restart();
+      const readOnly = "hint: the registry is read-only, or does not accept pushes: nothing can be written there";
+      const copy = await run(["copy", `${plain.host}/seed/oci:v1`, `${ro.host}/ro/oci:v1`]);
+      expect(copy.code).toBe(1);
+      expect(copy.stderr).toContain("405 Method Not Allowed");
+      expect(copy.stderr).toContain(`${readOnly}; nothing was tagged at ${ro.host}/ro/oci`);
+      const all = await run(["copy", `${plain.host}/seed/oci`, `${ro.host}/ro/oci`, "--all-tags", "--yes"]);
+      expect(all.code).toBe(1);
+      expect(all.stderr).toContain(readOnly);
+      expect(all.stderr).not.toContain("run the same copy again");
+      const tag = await run(["tag", `${ro.host}/ro/app:v1`, "v2"]);
+      expect(tag.code).toBe(1);
+      expect(tag.stderr).toContain("405 Method Not Allowed");
+      expect(tag.stderr).toContain(readOnly);
+    } finally {
+      await ro.stop();
+    }
   });
 
   test("a blob the source lost: BLOB_UNKNOWN, nothing tagged", async () => {
@@ -275,6 +402,35 @@ describe("a manifest the destination refuses", () => {
       expect(r.stderr).toMatch(/hint: the registry refused the manifest.*nothing was tagged at /);
       expect(r.stderr.trim().split("\n").length).toBe(2);
       expect((await head(plain, "odd/app", "manifests", "v1")).status).toBe(404);
+    } finally {
+      await source.stop();
+    }
+  });
+});
+
+describe("a source that answers other bytes than the digest asked for, with no Docker-Content-Digest", () => {
+  test("the message names the digest read and the one asked for, not a digest the registry never said", async () => {
+    // A source of the tests' own: the real registry always sends Docker-Content-Digest.
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256("{}"), size: 2 },
+      layers: [],
+    });
+    const asked = sha256("other bytes");
+    const source = serve((req, url) => {
+      const headers = { "Docker-Distribution-Api-Version": "registry/2.0" };
+      if (url.pathname === "/v2/") return new Response("{}", { headers });
+      if (url.pathname.includes("/manifests/"))
+        return new Response(req.method === "HEAD" ? null : manifest, { headers: { ...headers, "Content-Type": "application/vnd.oci.image.manifest.v1+json" } });
+      return new Response(JSON.stringify({ errors: [{ code: "NOT_FOUND" }] }), { status: 404, headers });
+    });
+    try {
+      const r = await run(["copy", `${source.host}/odd/app@${asked}`, `${plain.host}/odd/bytes:v1`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`the manifest read has digest ${sha256(manifest)}, not the ${asked} asked for`);
+      expect(r.stderr).not.toContain("the registry says");
+      expect((await head(plain, "odd/bytes", "manifests", "v1")).status).toBe(404);
     } finally {
       await source.stop();
     }
@@ -427,6 +583,104 @@ describe("big blobs: one streamed read of the source", () => {
   }, 60_000);
 });
 
+/** A bounded wait: `cond` polled every 20 ms, failing the test after `ms`. */
+async function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
+  for (let t = 0; !cond(); t += 20) {
+    if (t >= ms) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+/** `promise`, or a failure after `ms`. */
+const within = <T>(what: string, promise: Promise<T>, ms = 20_000) => Promise.race([promise, Bun.sleep(ms).then(() => Promise.reject(new Error(`timed out waiting for ${what}`)))]);
+
+/**
+ * regctl ARGS with its first PATCH held at the proxy: the signal is sent while that chunk is in
+ * flight, the chunk let through once regctl said it was interrupted; its exit code and outputs.
+ */
+async function interruptedAtFirstChunk(args: string[], proxy: FaultProxy, signal: "SIGINT" | "SIGTERM"): Promise<{ code: number; stdout: string; stderr: string }> {
+  const held = proxy.hold("PATCH");
+  const child = Bun.spawn([...regctlCommand(), ...args], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_CACHE_HOME: CACHE_HOME, NO_COLOR: "1" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let stderr = "";
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const piece of child.stderr) stderr += decoder.decode(piece, { stream: true });
+  })();
+  const stdout = new Response(child.stdout).text();
+  try {
+    await within("the first PATCH", held.arrived);
+    child.kill(signal);
+    await waitFor("regctl to say it was interrupted", () => stderr.includes("interrupted: starting nothing new"));
+    held.release();
+    const code = await within("regctl to exit", child.exited);
+    await reading;
+    return { code, stdout: await stdout, stderr };
+  } finally {
+    held.release();
+    child.kill("SIGKILL");
+  }
+}
+
+describe("Ctrl-C and SIGTERM during a copy", () => {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    test(`${signal} while a 20 MiB layer uploads: its next chunk is not sent, no manifest PUT, no tag; exit 130 and a summary; a rerun finishes`, async () => {
+      const repo = `intr/${signal.toLowerCase()}`;
+      const img = await pushImage(plain.url, repo, ["huge"], { seed: repo, layerSizes: [20 << 20] });
+      const other = await startRegistry();
+      const proxy = await startFaultProxy(other.url);
+      try {
+        const args = ["copy", `${plain.host}/${repo}:huge`, `${proxy.host}/${repo}:huge`];
+        const { code, stdout, stderr } = await interruptedAtFirstChunk(args, proxy, signal);
+        expect(code).toBe(130);
+        expect(stdout).toBe("");
+        const writes = proxy.log.filter((l) => l.method === "PATCH" || l.method === "PUT");
+        expect(writes.filter((l) => l.method === "PATCH").length).toBe(1);
+        expect(writes.filter((l) => l.path.includes("/manifests/"))).toEqual([]);
+        expect((await fetch(`${other.url}/v2/${repo}/manifests/huge`, { method: "HEAD", headers: { Accept: ACCEPT_ALL } })).status).toBe(404);
+        expect((await fetch(`${other.url}/v2/${repo}/blobs/${img.layerDigests[0]}`, { method: "HEAD" })).status).toBe(404);
+        expect(stderr).toContain(`the upload of ${img.layerDigests[0]!.slice(0, 19)}… was left unfinished: it references nothing, and the registry purges it`);
+        expect(stderr).toMatch(new RegExp(`regctl: interrupted: the copy stopped before the end: nothing was tagged at ${proxy.host}/${repo}; 0 manifests written`));
+        expect(stderr).toContain(`hint: run the same copy again: it skips what is there already (regctl ${args.join(" ")})`);
+        expect(stderr).not.toContain("copied");
+        // The rerun finds the config there, uploads the layer and tags it.
+        const again = await run(args);
+        expect(again.code).toBe(0);
+        expect(again.stderr).toContain("1 already there");
+        expect((await fetch(`${other.url}/v2/${repo}/manifests/huge`, { method: "HEAD", headers: { Accept: ACCEPT_ALL } })).headers.get("docker-content-digest")).toBe(img.digest);
+      } finally {
+        await proxy.stop();
+        await other.stop();
+      }
+    }, 60_000);
+  }
+});
+
+describe("Ctrl-C during copy --all-tags", () => {
+  test("SIGINT while the first tag's layer uploads: no tag written, exit 130, every tag named as not copied", async () => {
+    const repo = "intr/all";
+    for (const tag of ["a", "b", "c"]) await pushImage(plain.url, repo, [tag], { seed: `${repo}-${tag}`, layerSizes: [20 << 20] });
+    const other = await startRegistry();
+    const proxy = await startFaultProxy(other.url);
+    try {
+      const args = ["copy", `${plain.host}/${repo}`, proxy.host, "--all-tags", "--yes", "--concurrency", "1"];
+      const { code, stdout, stderr } = await interruptedAtFirstChunk(args, proxy, "SIGINT");
+      expect(code).toBe(130);
+      expect(stdout).toContain(`${proxy.host}/${repo}: copied 0 tags, 0 already there`);
+      expect(proxy.log.filter((l) => l.method === "PUT" && l.path.includes("/manifests/"))).toEqual([]);
+      expect(stderr).toContain("not copied (3): a, b, c");
+      expect(stderr).toContain("regctl: interrupted: the copy stopped before the end: 0 copied, 3 not copied");
+      expect(stderr).toContain("hint: run the same copy again: it skips what is there already");
+    } finally {
+      await proxy.stop();
+      await other.stop();
+    }
+  }, 60_000);
+});
+
 describe("--all-tags", () => {
   test("every tag of a repository, with the plan printed; without a terminal or --yes it refuses", async () => {
     const tags = await pushManyTags(plain.url, "many/app", 30, { distinctImages: true });
@@ -441,6 +695,28 @@ describe("--all-tags", () => {
     for (const t of tags) expect((await head(tls, "many/app", "manifests", t.tag)).digest).toBe(t.digest);
     expect((await head(tls, "many/app", "manifests", "multi")).status).toBe(200);
   }, 60_000);
+
+  test("the plan is a table of every tag: copy, there already, or moves from the digest the destination tag is on", async () => {
+    const tags = await pushManyTags(plain.url, "plan/app", 9, { distinctImages: true });
+    // At the destination: two tags there already, one on another image.
+    for (const t of tags.slice(0, 2)) expect((await run(["copy", `${plain.host}/plan/app:${t.tag}`, `${plain.host}/plan/copy:${t.tag}`])).code).toBe(0);
+    const other = await pushImage(plain.url, "plan/copy", [tags[2]!.tag], { seed: "plan-other" });
+    const r = await run(["copy", `${plain.host}/plan/app`, `${plain.host}/plan/copy`, "--all-tags", "--dry-run"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split("\n");
+    expect(lines[0]).toMatch(/^TAG +DIGEST +ACTION$/);
+    const action = (tag: string) => lines.find((l) => l.startsWith(`${tag} `))?.replace(/^\S+ +\S+ +/, "");
+    for (const t of tags.slice(0, 2)) expect(action(t.tag)).toBe("there already");
+    expect(action(tags[2]!.tag)).toBe(`moves from ${other.digest.slice(0, 19)}…`);
+    for (const t of tags.slice(3)) expect(action(t.tag)).toBe("copy");
+    expect(r.stdout).not.toContain("more");
+    expect(r.stdout).toContain(`plan: copy 9 tags of ${plain.host}/plan/app to ${plain.host}/plan/copy: 7 to copy (1 moving from another image), 2 there already`);
+    expect((await head(plain, "plan/copy", "manifests", tags[2]!.tag)).digest).toBe(other.digest);
+    const done = await run(["copy", `${plain.host}/plan/app`, `${plain.host}/plan/copy`, "--all-tags", "--yes"]);
+    expect(done.code).toBe(0);
+    expect(done.stderr).toContain(`moved from another image (1; those images keep their other tags, if any): ${tags[2]!.tag} from ${other.digest.slice(0, 19)}…`);
+    expect((await head(plain, "plan/copy", "manifests", tags[2]!.tag)).digest).toBe(tags[2]!.digest);
+  }, 60_000);
 });
 
 describe("the progress bar, in bytes", () => {
@@ -449,11 +725,13 @@ describe("the progress bar, in bytes", () => {
     startTmux(dir);
     const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
     /** regctl copy on a terminal of its own: the screen at the end, and every byte the terminal received. */
-    const onTerminal = async (dst: string, ...more: string[]) => {
+    const onTerminal = async (dst: string, ...extra: (string | { columns: number; rows: number })[]) => {
+      const size = extra.find((m) => typeof m !== "string");
+      const more = extra.filter((m): m is string => typeof m === "string");
       const raw = join(dir, `${dst.replace("/", "-")}.log`);
       const copy = [...regctlCommand(), "copy", `${plain.host}/seed/schema2:v1`, `${tls.host}/${dst}:v1`, "--cacert", tls.caCertPath!, ...more].map(shq).join(" ");
       // A second to start logging what the terminal receives before regctl writes to it.
-      const pane = new Pane("", ["sh", "-c", `sleep 1; ${copy}; echo "exit=$?"; exec sleep 600`], { ...env(), XDG_CACHE_HOME: join(dir, "cache") });
+      const pane = new Pane("", ["sh", "-c", `sleep 1; ${copy}; echo "exit=$?"; exec sleep 600`], { ...env(), XDG_CACHE_HOME: join(dir, "cache") }, size);
       tmux("pipe-pane", "-t", pane.id, `cat > ${shq(raw)}`);
       const received = () => (existsSync(raw) ? readFileSync(raw, "latin1") : "");
       await pane.until("the copy to end", () => /exit=\d+/.test(received()), 30_000);
@@ -466,6 +744,13 @@ describe("the progress bar, in bytes", () => {
     // cleared at the end: nothing of the bar stays on the screen
     expect(tty.screen).not.toContain("copying [");
     expect(tty.screen).toContain(`copied ${plain.host}/seed/schema2:v1 to ${tls.host}/bar/a:v1`);
+    // Each redraw fits a 50-column terminal: no line of it reaches the last column, so none wraps.
+    const narrow = await onTerminal("bar/n", { columns: 50, rows: 20 });
+    expect(narrow.received).toContain("exit=0");
+    const draws = [...narrow.received.matchAll(/\r\x1b\[K(copying [^\r\n]*)/g)].map((m) => m[1]!);
+    expect(draws.length).toBeGreaterThan(0);
+    for (const d of draws) expect(Buffer.from(d, "latin1").toString("utf8").length).toBeLessThan(50);
+    expect(draws.some((d) => /^copying \[[^\]]+\] [\d.]+ \S+ of [\d.]+ \S+$/.test(d))).toBe(true);
     const curl = await onTerminal("bar/b", "--curl");
     expect(curl.received).toContain("exit=0");
     expect(curl.received).toContain("#!/bin/sh");
@@ -477,6 +762,34 @@ describe("the progress bar, in bytes", () => {
     expect(piped.stderr).not.toContain("\r");
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
+});
+
+describe("copy --help", () => {
+  test("every example on one line of 80 columns, the script's one with its 2>copy.sh", async () => {
+    const r = await run(["copy", "--help"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split("\n");
+    const examples = lines.slice(lines.indexOf("Examples:") + 1, lines.indexOf("", lines.indexOf("Examples:")));
+    expect(examples.length).toBe(3);
+    for (const l of examples) {
+      expect(l).toStartWith("  $ regctl copy ");
+      expect(l.length).toBeLessThanOrEqual(80);
+    }
+    expect(examples.at(-1)).toEndWith("--dry-run --curl 2>copy.sh");
+  });
+});
+
+describe("fitProgress: the byte progress line within the terminal's width", () => {
+  const MiB = 1 << 20;
+  for (const [columns, expected] of [
+    [200, `copying [${"█".repeat(15)}${"·".repeat(15)}] 50.0 MiB of 100.0 MiB`],
+    [50, `copying [${"█".repeat(9)}${"·".repeat(8)}] 50.0 MiB of 100.0 MiB`],
+    [36, "copying 50.0 MiB of 100.0 MiB"],
+    [20, "50.0 MiB of 100.0 M"],
+  ] as const)
+    test(`${columns} columns → ${expected}`, () => {
+      expect(fitProgress("copying", 50 * MiB, 100 * MiB, columns)).toBe(expected);
+    });
 });
 
 describe("--all-tags --dry-run --curl", () => {

@@ -29,6 +29,8 @@ export type RegistryOptions = {
   clientCerts?: boolean;
   token?: { realm: string; service: string; issuer: string; rootCertBundle: string };
   port?: number;
+  /** storage.maintenance.readonly: every push is refused (405) */
+  readOnly?: boolean;
 };
 
 export type Registry = {
@@ -122,6 +124,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
       storage: {
         filesystem: { rootdirectory: join(dir, "storage") },
         delete: { enabled: opts.deleteEnabled ?? true },
+        ...(opts.readOnly ? { maintenance: { readonly: { enabled: true } } } : {}),
       },
       http: {
         addr: `127.0.0.1:${port}`,
