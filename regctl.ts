@@ -4276,84 +4276,6 @@ async function registryUsage(reg: Registry, pattern: ((repo: string) => boolean)
 
 // ── copy and tag: manifests as stored, children first, the tag last ──
 
-/**
- * Blobs up to this size go in one PUT; larger ones in PATCHes of this size (or the registry's
- * OCI-Chunk-Min-Length, if larger), cut from one streamed GET of the source: memory holds two
- * chunks per blob in flight, never a whole layer.
- */
-const CHUNK_BYTES = 8 << 20;
-/**
- * A chunk whose connection dropped is resumed where the registry says it got to, this many times a
- * blob; a read of the source that dropped, from the byte it reached (a ranged GET), as often.
- */
-const MAX_RESUMES = 5;
-/** An upload the registry lost (distribution 2.8 cancels one resumed with a stale state) starts again, this many times. */
-const MAX_RESTARTS = 2;
-
-/** The registry lost an upload session: it must start again. */
-class UploadLost extends RegctlError {}
-
-/** Ctrl-C or SIGTERM during a copy: the write about to start was not started. */
-class CopyStopped extends RegctlError {
-  constructor() {
-    super("the copy was interrupted", undefined, Exit.INTERRUPTED);
-  }
-}
-
-/**
- * A blob of the source read once, start to end, as it arrives, into buffers the caller owns. A
- * read that fails or ends early goes on from the byte it reached with a ranged GET.
- */
-class BlobSource {
-  private body?: BodyStream;
-  /** bytes handed over so far */
-  private offset = 0;
-  /** what is left of the last piece read */
-  private rest: Uint8Array = new Uint8Array();
-  private resumes = 0;
-
-  constructor(
-    private readonly side: CopySide,
-    private readonly digest: string,
-    private readonly size: number,
-    private readonly note?: (line: string) => void,
-  ) {}
-
-  /** Fill `buf` with the next bytes of the blob. */
-  async fill(buf: Uint8Array): Promise<void> {
-    for (let off = 0; off < buf.byteLength; ) {
-      if (this.rest.byteLength === 0) this.rest = await this.next();
-      const n = Math.min(this.rest.byteLength, buf.byteLength - off);
-      buf.set(this.rest.subarray(0, n), off);
-      this.rest = this.rest.subarray(n);
-      off += n;
-      this.offset += n;
-    }
-  }
-
-  close(): void {
-    this.body?.cancel();
-  }
-
-  /** The next piece of the body, the read opened (or resumed) as needed. */
-  private async next(): Promise<Uint8Array> {
-    const { reg, repo } = this.side;
-    for (;;) {
-      try {
-        this.body ??= await blobStream(reg, repo, this.digest, this.offset);
-        const piece = await this.body.read();
-        if (piece) return piece;
-        throw new NetworkError("GET", (await reg.base()) + blobPath(repo, this.digest), `the blob ended after ${this.offset} of its ${this.size} bytes`, "ECONNRESET");
-      } catch (err) {
-        if (!(err instanceof NetworkError) || this.resumes++ >= MAX_RESUMES) throw err;
-        this.close();
-        this.body = undefined;
-        this.note?.(`regctl: ${err.reason}: reading ${abbrevDigest(this.digest)} again from byte ${this.offset}`);
-      }
-    }
-  }
-}
-
 /** `tag`: the stored bytes of REF under another tag of the same repository, with their own media type. */
 export async function tagImage(reg: Registry, ref: Reference, tag: string): Promise<{ digest: string; mediaType: string; sent: boolean; replaced?: string }> {
   const m = await manifestGet(reg, ref.repository, tagOrDigest(ref));
@@ -4729,6 +4651,86 @@ export const copyTagAction = (p: CopyTagPlan) => (p.there === undefined ? "copy"
 
 /** A list or an index: its children are manifests. */
 const isList = (m: Manifest) => INDEX_TYPES.includes(m.mediaType) || Array.isArray(m.json.manifests);
+
+// ── copy: a blob read once from its source, sent in chunks, resumed where a connection dropped ──
+
+/**
+ * Blobs up to this size go in one PUT; larger ones in PATCHes of this size (or the registry's
+ * OCI-Chunk-Min-Length, if larger), cut from one streamed GET of the source: memory holds two
+ * chunks per blob in flight, never a whole layer.
+ */
+const CHUNK_BYTES = 8 << 20;
+/**
+ * A chunk whose connection dropped is resumed where the registry says it got to, this many times a
+ * blob; a read of the source that dropped, from the byte it reached (a ranged GET), as often.
+ */
+const MAX_RESUMES = 5;
+/** An upload the registry lost (distribution 2.8 cancels one resumed with a stale state) starts again, this many times. */
+const MAX_RESTARTS = 2;
+
+/** The registry lost an upload session: it must start again. */
+class UploadLost extends RegctlError {}
+
+/** Ctrl-C or SIGTERM during a copy: the write about to start was not started. */
+class CopyStopped extends RegctlError {
+  constructor() {
+    super("the copy was interrupted", undefined, Exit.INTERRUPTED);
+  }
+}
+
+/**
+ * A blob of the source read once, start to end, as it arrives, into buffers the caller owns. A
+ * read that fails or ends early goes on from the byte it reached with a ranged GET.
+ */
+class BlobSource {
+  private body?: BodyStream;
+  /** bytes handed over so far */
+  private offset = 0;
+  /** what is left of the last piece read */
+  private rest: Uint8Array = new Uint8Array();
+  private resumes = 0;
+
+  constructor(
+    private readonly side: CopySide,
+    private readonly digest: string,
+    private readonly size: number,
+    private readonly note?: (line: string) => void,
+  ) {}
+
+  /** Fill `buf` with the next bytes of the blob. */
+  async fill(buf: Uint8Array): Promise<void> {
+    for (let off = 0; off < buf.byteLength; ) {
+      if (this.rest.byteLength === 0) this.rest = await this.next();
+      const n = Math.min(this.rest.byteLength, buf.byteLength - off);
+      buf.set(this.rest.subarray(0, n), off);
+      this.rest = this.rest.subarray(n);
+      off += n;
+      this.offset += n;
+    }
+  }
+
+  close(): void {
+    this.body?.cancel();
+  }
+
+  /** The next piece of the body, the read opened (or resumed) as needed. */
+  private async next(): Promise<Uint8Array> {
+    const { reg, repo } = this.side;
+    for (;;) {
+      try {
+        this.body ??= await blobStream(reg, repo, this.digest, this.offset);
+        const piece = await this.body.read();
+        if (piece) return piece;
+        throw new NetworkError("GET", (await reg.base()) + blobPath(repo, this.digest), `the blob ended after ${this.offset} of its ${this.size} bytes`, "ECONNRESET");
+      } catch (err) {
+        if (!(err instanceof NetworkError) || this.resumes++ >= MAX_RESUMES) throw err;
+        this.close();
+        this.body = undefined;
+        this.note?.(`regctl: ${err.reason}: reading ${abbrevDigest(this.digest)} again from byte ${this.offset}`);
+      }
+    }
+  }
+}
 
 // ───────────────────────────── 9. output and prompts ─────────────────────────────
 
