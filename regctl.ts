@@ -4400,7 +4400,7 @@ export class Copier {
   }
 
   /** Copy what `srcRef` names to `dstRef` (a tag, or the digest itself): children first, then that one manifest. */
-  async copy(srcRef: string, dstRef?: string): Promise<CopiedImage> {
+  async copy(srcRef: string, dstRef?: string, planned?: CopyTagPlan): Promise<CopiedImage> {
     const { src, dst } = this;
     let m = await manifestGet(src.reg, src.repo, srcRef);
     if (this.opts.platform && !isList(m)) {
@@ -4429,7 +4429,8 @@ export class Copier {
       copied: false,
       referrers: 0,
     };
-    const there = await this.dstDigest(to);
+    // The --all-tags plan HEADed the destination a moment ago: asked again only if the source moved since.
+    const there = planned?.digest === m.digest ? planned.there : await this.dstDigest(to);
     if (there && there !== m.digest && !isDigest(to)) result.replaced = there;
     if (there !== m.digest) {
       await this.children(m);
@@ -6653,6 +6654,7 @@ const copyCommands = {
     const tags = [...listed.filter((t) => !ReferrerIndex.isReferrerTag(t)), ...listed.filter((t) => ReferrerIndex.isReferrerTag(t))];
     if (!tags.length) return ctx.opts.json ? printJson([]) : out(`${src.registry}/${src.repository} has no tags: nothing to copy`);
     const plan = await planCopyTags({ reg: srcReg, repo: src.repository }, { reg: dstReg, repo: dst.repository }, tags, { concurrency: ctx.opts.concurrency, platform });
+    const planned = new Map(plan.map((p) => [p.tag, p]));
     const toCopy = plan.filter((p) => p.there !== p.digest).length;
     const moving = plan.filter((p) => p.there !== undefined && p.there !== p.digest).length;
     const moves = moving ? ` (${moving} moving from another image)` : "";
@@ -6670,7 +6672,7 @@ const copyCommands = {
         const rows = await mapLimit(tags, ctx.opts.concurrency, async (tag): Promise<Row> => {
           if (halted()) return { tag };
           try {
-            return { tag, result: await copier.copy(tag, tag) };
+            return { tag, result: await copier.copy(tag, tag, planned.get(tag)) };
           } catch (err) {
             if (err instanceof CopyStopped) return { tag };
             if (!(err instanceof RegctlError)) throw err;
