@@ -14,9 +14,11 @@
  *   4. local configuration        credentials (flags, env, docker config, helpers), certs.d, cache
  *   5. curl transcript            a request value as a runnable POSIX sh line; the transcript of a run
  *   6. transport                  the only code that touches the network, driving the transcript:
- *                                 authentication (the ON_401 table), one retry policy (retryDecision), TLS
+ *                                 authentication (the ON_401 table), one retry policy (retryDecision), TLS,
+ *                                 streamed bodies (BodyStream), when to collect garbage (collectGarbage)
  *   7. registry API               one function per endpoint, returning data; Registry knows a dry run
- *   8. operations                 resolve, inspect, delete, untag, prune (decidePrune), du … from API calls
+ *   8. operations                 resolve, inspect, delete, untag, prune (decidePrune), du, copy and tag
+ *                                 (the Copier: children first, the tag last) … from API calls
  *   9. output and prompts         text and JSON; stdout for results, stderr for the rest; terminal prompts
  *  10. completion                 candidates for a TAB, and the bash, zsh and fish scripts
  *  11. CLI                        options and the command table (cac renders --help from it), main()
