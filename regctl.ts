@@ -2362,8 +2362,11 @@ export class Registry {
     try {
       res = await this.transport.send({ ...rest, url });
     } catch (err) {
-      // A port remembered as https that speaks plain http now: probe it again, once.
-      if (this.remembered && err instanceof NetworkError && err.code === "EPROTO" && !req.url) return this.reprobe(req);
+      // A port remembered as https that speaks plain http now (a TLS error), or remembered as plain
+      // http that speaks TLS now (the server closes a connection that does not start TLS): probe it
+      // again, once.
+      const remembered = this.remembered && !req.url && err instanceof NetworkError ? await this.scheme : undefined;
+      if ((remembered === "https" && (err as NetworkError).code === "EPROTO") || (remembered === "http" && (err as NetworkError).code === "ECONNRESET")) return this.reprobe(req);
       // https:// was written, not --plain-http forgotten: the hint names what was given.
       if (err instanceof NetworkError && err.code === "EPROTO" && this.forcedBy === "https://") err.hint = "the registry speaks plain http: write http:// (or no scheme)";
       throw err;

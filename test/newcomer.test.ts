@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "./cli.ts";
-import { serve } from "./fixtures.ts";
+import { makeCA, serve } from "./fixtures.ts";
 import { type Registry, startRegistry } from "./registry.ts";
 import { pushImage } from "./seed.ts";
 
@@ -134,6 +134,31 @@ describe("schemes mean what they say", () => {
     expect(r.stderr).not.toContain("--plain-http");
     expect(JSON.parse(readFileSync(join(cache, "regctl", "schemes.json"), "utf8"))).toEqual({ [reg.host]: "http" });
   });
+
+  test("a port remembered as plain http that speaks TLS now: probed again, not failed for ever", async () => {
+    // distribution answers plain http on its TLS port with a 400 regctl has long read; a server
+    // that just closes the connection (this one, of the tests' own) is the case that failed.
+    const ca = await makeCA(mkdtempSync(join(tmpdir(), "regctl-tls-")), "newcomer test CA");
+    const cert = await ca.server();
+    const secure = serve(
+      (_req, url) =>
+        url.pathname === "/v2/busybox/tags/list"
+          ? Response.json({ name: "busybox", tags: ["latest"] }, { headers: { "Docker-Distribution-Api-Version": "registry/2.0" } })
+          : Response.json({}, { headers: { "Docker-Distribution-Api-Version": "registry/2.0" } }),
+      { tls: { cert: readFileSync(cert.cert, "utf8"), key: readFileSync(cert.key, "utf8") } },
+    );
+    try {
+      const cache = mkdtempSync(join(tmpdir(), "regctl-cache-"));
+      mkdirSync(join(cache, "regctl"));
+      writeFileSync(join(cache, "regctl", "schemes.json"), JSON.stringify({ [secure.host]: "http" }));
+      const r = await run(["tags", `${secure.host}/busybox`, "--cacert", ca.cert, "--verbose", "--retries", "1"], { env: { XDG_CACHE_HOME: cache } });
+      expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: "latest\n" });
+      expect(r.stderr).toContain("the scheme remembered for it failed; asking it again");
+      expect(JSON.parse(readFileSync(join(cache, "regctl", "schemes.json"), "utf8"))).toEqual({ [secure.host]: "https" });
+    } finally {
+      secure.stop();
+    }
+  }, 30_000);
 });
 
 describe("bad files, numbers and credentials: one line, exit 2, nothing sent", () => {
