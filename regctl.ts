@@ -170,6 +170,9 @@ type Method = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
  * One HTTP request as a value: the transport sends it, the transcript prints it. Everything the
  * transport acts on is a field here; what only the curl script needs is under `script`.
  */
+/** A request that changes the registry (a dry run prints it, never sends it). */
+const isWrite = (req: Pick<RegistryRequest, "method">) => req.method !== "GET" && req.method !== "HEAD";
+
 export interface RegistryRequest {
   method: Method;
   url: string;
@@ -478,6 +481,8 @@ export function hintFor(method: Method, url: string, status: number, errors: Reg
   const push = (method === "POST" || method === "PATCH" || method === "PUT") && (onManifest || /\/blobs\/uploads\//.test(url));
   if (status === 405 && push) return "the registry is read-only, or does not accept pushes: nothing can be written there";
   if (status === 401) return "the registry wants credentials";
+  if ((status === 403 || code === ErrorCode.DENIED) && push)
+    return `these credentials may pull but not push to ${new URL(url).host} (the credentials lack permission for this operation)`;
   if (status === 403 || code === ErrorCode.DENIED) return "the credentials lack permission for this operation";
   if (status === 429 || code === ErrorCode.TOOMANYREQUESTS) return "rate limited: try again later, or lower --concurrency";
   if (status === 400 && /HTTP request to an HTTPS server/i.test(errors[0]?.message ?? "")) return "the registry speaks https: drop --plain-http";
@@ -560,7 +565,7 @@ export function parseReference(input: string, { requireTagOrDigest = false } = {
   const bad = (why: string, hint = REFERENCE_HINT) => new UsageError(`invalid reference "${input}": ${why}`, hint);
   if (!input || input !== input.trim()) throw bad("empty or surrounded by spaces");
   if (input.length > MAX_REFERENCE) throw bad("too long");
-  let rest = input.replace(REFERENCE_PREFIX, "");
+  let { rest } = splitPrefix(input);
   if (IMAGE_ID.test(rest)) throw bad("64 hex digits are an image ID, not a repository name", `name the repository with its registry, e.g. docker.io/${rest}`);
   let registry: string = DockerHub.host;
   const slash = rest.indexOf("/");
@@ -1161,8 +1166,6 @@ function curlCommand(req: RegistryRequest, opts: CurlOptions, mode: string[] = [
   return args.join(" ");
 }
 
-const isWriteMethod = (method: Method) => method !== "GET" && method !== "HEAD";
-
 /**
  * The read a write's body comes from, and the pipe into it: `curl -f -L GET … | `. -L follows a
  * redirect to blob storage (curl drops the Authorization header on another host since 7.58).
@@ -1185,13 +1188,10 @@ function writeOutcome(req: RegistryRequest): { done: string; notDone: string } {
     const [, path, kind, rest] = m as unknown as [string, string, string, string];
     const repo = `${url.host}/${decodeURIComponent(path)}`;
     const ref = decodeURIComponent(rest);
-    const named = `${repo}${ref.includes(":") ? "@" : ":"}${ref}`;
+    const named = refName(repo, ref);
     if (kind === "manifests" && req.method === "DELETE")
-      return ref.includes(":") ? { done: `deleted ${named}`, notDone: `not deleted: ${named}` } : { done: `untagged ${named}`, notDone: `not untagged by DELETE: ${named}` };
+      return isDigest(ref) ? { done: `deleted ${named}`, notDone: `not deleted: ${named}` } : { done: `untagged ${named}`, notDone: `not untagged by DELETE: ${named}` };
     if (kind === "manifests" && req.method === "PUT") return { done: `pushed ${named}`, notDone: `not pushed: ${named}` };
-    const mount = url.searchParams.get("mount");
-    if (kind === "blobs" && req.method === "POST" && mount)
-      return { done: `mounted blob ${mount} from ${url.searchParams.get("from")} into ${repo}`, notDone: `blob ${mount} not mounted into ${repo}` };
     if (kind === "blobs" && req.method === "POST") return { done: `started a blob upload to ${repo}`, notDone: `no blob upload started in ${repo}` };
     const range = req.headers?.["Content-Range"];
     if (kind === "blobs" && req.method === "PATCH" && range) return { done: `uploaded bytes ${range} to ${repo}`, notDone: `bytes ${range} not uploaded to ${repo}` };
@@ -1232,14 +1232,14 @@ export function toCurl(req: RegistryRequest, opts: CurlOptions = {}): string {
       `${v}=$(${headerValue(header)})`,
     ];
     if (s.capture.check === false) lines.push(`[ -n "$${v}" ] || { echo ${shQuote(`the answer has no ${header} header: stopping`)} >&2; exit 1; }`);
-    if (isWriteMethod(req.method)) lines.push(`echo ${q(writeOutcome(req).done)}`);
+    if (isWrite(req)) lines.push(`echo ${q(writeOutcome(req).done)}`);
     return lines.join("\n");
   }
   if (s.stopUnless) {
     const check = `[ "$(${curlCommand(req, opts, statusOnly)})" = ${s.stopUnless.status} ] || { echo ${shQuote(s.stopUnless.message)} >&2; exit 1; }`;
     return s.stopUnless.done ? `${check}\necho ${q(s.stopUnless.done)}` : check;
   }
-  if (isWriteMethod(req.method)) {
+  if (isWrite(req)) {
     // The body and the status in one answer: the status is its last word.
     const { done, notDone } = writeOutcome(req);
     const expected = (req.expect ?? []).map((status) => `*' '${status}`).join("|");
@@ -1766,7 +1766,9 @@ class Auth {
         "no scheme": "the registry wants credentials but names no scheme it accepts (no usable WWW-Authenticate)",
         "log in": howToLogIn(host),
         "credentials refused": `${host} refused the credentials${from}: check the username and password (regctl login ${host})`,
-        "scope not granted": `the token does not grant "${scope}"${cred ? ` to the account${from}: that account lacks the permission` : ` without credentials: ${howToLogIn(host)}`}`,
+        "scope not granted": !cred
+          ? `the token does not grant "${scope}" without credentials: ${howToLogIn(host)}`
+          : `${/push/.test(scope ?? "") ? `these credentials may pull but not push to ${host} (` : ""}the token does not grant "${scope}" to the account${from}: that account lacks the permission${/push/.test(scope ?? "") ? ")" : ""}`,
         "token invalid": `${host} refused the token from ${challenge?.params.realm} (invalid_token): the registry's auth.token settings (issuer, service, rootcertbundle) do not match the token server`,
         "token refused": cred ? `${host} refused the token issued to the account${from}` : howToLogIn(host),
       }[step.fail];
@@ -1901,8 +1903,6 @@ export type Outcome = { status: number; retryAfterMs?: number } | { network: str
  */
 type RetryDecision = { action: "retry"; waitMs: number } | { action: "verify" } | { action: "stop"; unknown?: boolean };
 
-const isWrite = (req: Pick<RegistryRequest, "method">) => req.method !== "GET" && req.method !== "HEAD";
-
 /**
  * The retry policy, for attempt number `attempt` (from 1) of `req`, which ended in `outcome`;
  * `uncertain` earlier attempts of this write may have happened. A read is tried again on any
@@ -1917,13 +1917,17 @@ export function retryDecision(
   uncertain = 0,
   limits: RetryLimits = RETRY,
   jitter = Math.random,
+  /** what is left of the request's deadline (--timeout): a wait that would pass it is a stop */
+  leftMs = Number.POSITIVE_INFINITY,
 ): RetryDecision {
   const stop: RetryDecision = { action: "stop" };
-  const wait = { action: "retry" as const, waitMs: Math.min(limits.backoffCapMs, limits.backoffMs * 2 ** (attempt - 1)) * (0.75 + jitter() * 0.5) };
-  if (attempt >= limits.attempts) return { action: "stop", unknown: isWrite(req) && mayHaveHappened(outcome) };
+  const givenUp: RetryDecision = { action: "stop", unknown: isWrite(req) && mayHaveHappened(outcome) };
+  const retryIn = (waitMs: number): RetryDecision => (waitMs >= leftMs ? givenUp : { action: "retry", waitMs });
+  const wait = retryIn(Math.min(limits.backoffCapMs, limits.backoffMs * 2 ** (attempt - 1)) * (0.75 + jitter() * 0.5));
+  if (attempt >= limits.attempts) return givenUp;
   if ("status" in outcome && TURNED_AWAY.has(outcome.status)) {
     if (outcome.retryAfterMs === undefined) return wait;
-    return outcome.retryAfterMs <= limits.maxRetryAfterMs ? { action: "retry", waitMs: outcome.retryAfterMs } : stop;
+    return outcome.retryAfterMs <= limits.maxRetryAfterMs ? retryIn(outcome.retryAfterMs) : stop;
   }
   if ("network" in outcome && outcome.network === "ECONNREFUSED") return isWrite(req) && attempt < limits.writeAttempts ? wait : stop;
   if (!mayHaveHappened(outcome)) return stop;
@@ -2017,9 +2021,10 @@ export class Transport {
 
   async send(req: RegistryRequest): Promise<RegistryResponse> {
     let authed = req.anonymous ? req : await this.auth.attach(req);
-    // The read a piped write's body comes from carries its own registry's credentials in the script.
+    // The read a piped write's body comes from carries its own registry's credentials in the script
+    // (only the script reads it: without --curl, nothing to do).
     const from = req.script?.pipedFrom;
-    if (from) authed = { ...authed, script: { ...authed.script, pipedFrom: await this.auth.attach(from) } };
+    if (from && this.transcript.enabled) authed = { ...authed, script: { ...authed.script, pipedFrom: await this.auth.attach(from) } };
     if (isWrite(req) && this.dryRun) {
       this.transcript.notSent(authed);
       return { sent: false, status: 0, statusText: "not sent (dry run)", headers: new Headers(), body: new Uint8Array(), url: req.url };
@@ -2058,8 +2063,7 @@ export class Transport {
         failure = describeNetworkError(err, req.url);
       }
       const outcome: Outcome = res ? { status: res.status, retryAfterMs: parseRetryAfter(res.headers.get("retry-after")) } : { network: failure!.code };
-      let decision = retryDecision(req, outcome, attempt, uncertain, this.retry);
-      if (decision.action === "retry" && Date.now() + decision.waitMs >= deadline) decision = { action: "stop", unknown: isWrite(req) && mayHaveHappened(outcome) };
+      const decision = retryDecision(req, outcome, attempt, uncertain, this.retry, Math.random, deadline - Date.now());
       const what = res ? `← ${res.status} ${res.statusText}` : `: ${failure!.reason}`;
       if (decision.action === "retry") {
         this.log.note(
@@ -2404,7 +2408,7 @@ export class Registry {
   }
 
   /** GET /v2/ once: 200 or 401 with the registry's marks, or an error saying this is not a registry's API. */
-  checkIsRegistry(): Promise<void> {
+  private checkIsRegistry(): Promise<void> {
     this.looksRight ??= (async () => {
       const url = `${await this.base()}/v2/`;
       const res = await this.transport.send({ method: "GET", url, anonymous: true, script: { comment: true, why: "is this a registry at all? its /v2/ answers 200 or 401" } });
@@ -2452,6 +2456,9 @@ export interface Manifest extends ManifestDescriptor {
   bytes: Uint8Array;
   json: ManifestJson;
 }
+
+/** A list or an index: its children are manifests. */
+const isList = (m: Manifest) => INDEX_TYPES.includes(m.mediaType) || Array.isArray(m.json.manifests);
 
 interface Descriptor {
   mediaType: string;
@@ -2657,6 +2664,17 @@ async function manifestPut(reg: Registry, repo: string, ref: string, bytes: stri
   // The same bytes to the same tag: sending it again is harmless.
   const res = await reg.request({ method: "PUT", path: manifestPath(repo, ref), headers: { "Content-Type": mediaType }, body: bytes, idempotent: true, script: { why } });
   return res.headers.get("docker-content-digest") ?? undefined;
+}
+
+/** PUT a manifest's stored bytes with their own media type: the registry must answer their digest (copy, tag). */
+async function manifestPutAsStored(reg: Registry, repo: string, ref: string, m: Manifest, why?: string): Promise<void> {
+  const stored = await manifestPut(reg, repo, ref, m.bytes, m.mediaType, why);
+  if (stored && stored !== m.digest)
+    throw new BadAnswer(
+      { method: "PUT", what: refName(repo, ref) },
+      `the registry stored ${stored}, not ${m.digest}`,
+      "the registry changed the manifest: its digest is not the one read",
+    );
 }
 
 /** An upload session at the destination: where its next request goes, and the least a chunk may be. */
@@ -3169,7 +3187,7 @@ const platformString = (p?: { os?: string; architecture?: string; variant?: stri
 export async function inspect(reg: Registry, ref: Reference): Promise<ImageSummary> {
   const m = await manifestGet(reg, ref.repository, tagOrDigest(ref));
   const summary: ImageSummary = { digest: m.digest, mediaType: m.mediaType, size: m.size };
-  if (INDEX_TYPES.includes(m.mediaType) || Array.isArray(m.json.manifests)) {
+  if (isList(m)) {
     summary.manifests = (m.json.manifests ?? []).map((d) => ({ digest: d.digest, mediaType: d.mediaType, size: d.size, platform: platformString(d.platform) }));
     return summary;
   }
@@ -3642,7 +3660,7 @@ async function describeTags(
     const blobs = new Map<string, number>();
     const children: string[] = [];
     let created: string | undefined;
-    if (INDEX_TYPES.includes(m.mediaType) || Array.isArray(m.json.manifests)) {
+    if (isList(m)) {
       for (const d of m.json.manifests ?? []) {
         children.push(d.digest);
         const f = await child(d.digest, depth + 1);
@@ -4029,6 +4047,8 @@ async function executePrune(
   const outcome: PruneOutcome = { deleted: [], untagged: [], failed: [], notStarted: [] };
   if (!plan.deletes.length && !plan.untags.length && !plan.referrerDeletes.length) return outcome;
   const untagger = new Untagger(reg, plan.repository);
+  // The plan keeps an image's facts, not its bytes: an untag reads the manifest again, once a digest.
+  const manifests = new Map<string, Promise<Manifest>>();
   const tagsOn = (digest: string) => plan.rows.filter((r) => r.digest === digest && r.tag).map((r) => r.tag);
   const jobs: (PruneJob & { run: () => Promise<void> })[] = [
     ...plan.untags.map((tag) => ({
@@ -4037,8 +4057,7 @@ async function executePrune(
       run: async () => {
         const digest = plan.rows.find((r) => r.tag === tag)!.digest;
         const siblings = plan.rows.filter((r) => r.digest === digest && r.tag !== tag && r.action === "keep").map((r) => r.tag);
-        // The manifest is read again here: the plan keeps its facts, not its bytes.
-        await untagger.untag(tag, await manifestGet(reg, plan.repository, digest), siblings);
+        await untagger.untag(tag, await remember(manifests, digest, () => manifestGet(reg, plan.repository, digest)), siblings);
         outcome.untagged.push(tag);
       },
     })),
@@ -4286,8 +4305,7 @@ export async function tagImage(reg: Registry, ref: Reference, tag: string): Prom
   const m = await manifestGet(reg, ref.repository, tagOrDigest(ref));
   // The tag may be on another image already: the PUT moves it, and the caller says so.
   const before = await manifestDigestIfAny(reg, ref.repository, tag);
-  const stored = await manifestPut(reg, ref.repository, tag, m.bytes, m.mediaType, `the same bytes under ${tag}, with their own Content-Type: the digest stays ${m.digest}`);
-  if (stored && stored !== m.digest) throw new BadAnswer({ method: "PUT", what: refName(ref.repository, tag) }, `the registry stored ${stored}, not ${m.digest}`);
+  await manifestPutAsStored(reg, ref.repository, tag, m, `the same bytes under ${tag}, with their own Content-Type: the digest stays ${m.digest}`);
   return { digest: m.digest, mediaType: m.mediaType, sent: !reg.dryRun, ...(before && before !== m.digest ? { replaced: before } : {}) };
 }
 
@@ -4355,6 +4373,9 @@ function limiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
 /** arm64 with no variant is arm64/v8, as docker and containerd read it; other variants stand as written. */
 const armVariant = (arch?: string, variant?: string) => (arch === "arm64" && (variant === undefined || variant === "v8") ? "v8" : variant);
 
+/** The image of a list for os/arch[/variant], if it has one. */
+const platformChild = (list: Manifest, wanted: string) => (list.json.manifests ?? []).find((d) => platformMatches(wanted, d.platform));
+
 /** Does a descriptor's platform match os/arch[/variant]? */
 const platformMatches = (wanted: string, p?: Descriptor["platform"]) => {
   const [os, arch, variant] = wanted.split("/");
@@ -4418,7 +4439,7 @@ export class Copier {
       );
     }
     if (this.opts.platform && isList(m)) {
-      const child = (m.json.manifests ?? []).find((d) => platformMatches(this.opts.platform!, d.platform));
+      const child = platformChild(m, this.opts.platform);
       if (!child) {
         const offered = (m.json.manifests ?? []).map((d) => platformString(d.platform) ?? "unknown").join(", ");
         throw new RegctlError(`${refName(src.repo, srcRef)} has no ${this.opts.platform} image`, `its platforms: ${offered || "none"}`);
@@ -4478,13 +4499,7 @@ export class Copier {
   /** PUT the stored bytes with their own media type; the registry must answer their digest. */
   private async put(m: Manifest, ref: string, why?: string): Promise<void> {
     this.beforeWrite();
-    const stored = await manifestPut(this.dst.reg, this.dst.repo, ref, m.bytes, m.mediaType, why);
-    if (stored && stored !== m.digest)
-      throw new BadAnswer(
-        { method: "PUT", what: refName(this.dst.repo, ref) },
-        `the registry stored ${stored}, not ${m.digest}`,
-        "the destination changed the manifest: its digest is not the source's",
-      );
+    await manifestPutAsStored(this.dst.reg, this.dst.repo, ref, m, why);
     this.stats.manifests++;
   }
 
@@ -4645,7 +4660,7 @@ async function planCopyTags(src: CopySide, dst: CopySide, tags: readonly string[
   return mapLimit(tags, concurrency, async (tag) => {
     let { digest, mediaType } = await tagDigest(src.reg, src.repo, tag);
     if (digest && platform && INDEX_TYPES.includes(mediaType ?? "")) {
-      const child = ((await manifestGet(src.reg, src.repo, digest)).json.manifests ?? []).find((d) => platformMatches(platform, d.platform));
+      const child = platformChild(await manifestGet(src.reg, src.repo, digest), platform);
       if (child) digest = child.digest;
     }
     return { tag, digest, there: await manifestDigestIfAny(dst.reg, dst.repo, tag) };
@@ -4654,9 +4669,6 @@ async function planCopyTags(src: CopySide, dst: CopySide, tags: readonly string[
 
 /** What a planned tag does: copied, there already, or moved from the image it is on. */
 export const copyTagAction = (p: CopyTagPlan) => (p.there === undefined ? "copy" : p.there === p.digest ? "there already" : `moves from ${abbrevDigest(p.there)}`);
-
-/** A list or an index: its children are manifests. */
-const isList = (m: Manifest) => INDEX_TYPES.includes(m.mediaType) || Array.isArray(m.json.manifests);
 
 // ── copy: a blob read once from its source, sent in chunks, resumed where a connection dropped ──
 
@@ -4668,7 +4680,8 @@ const isList = (m: Manifest) => INDEX_TYPES.includes(m.mediaType) || Array.isArr
 const CHUNK_BYTES = 8 << 20;
 /**
  * A chunk whose connection dropped is resumed where the registry says it got to, this many times a
- * blob; a read of the source that dropped, from the byte it reached (a ranged GET), as often.
+ * chunk; a read of the source that dropped goes on from the byte it reached (a ranged GET), this
+ * many times a blob.
  */
 const MAX_RESUMES = 5;
 /** An upload the registry lost (distribution 2.8 cancels one resumed with a stale state) starts again, this many times. */
@@ -4913,7 +4926,7 @@ function tieLines(t: KeepTie): string[] {
   const who = t.images === t.tags ? plural(t.images, "image") : `${plural(t.images, "image")} (${plural(t.tags, "tag")})`;
   return [
     `tie: ${who} share the creation time ${instant(t.created)}, so --keep ranked them`,
-    `  by tag, natural version order, highest first: ${t.kept} of the ${t.tags} tags ${t.kept === 1 ? "is" : "are"} kept`,
+    `  by ${t.order}: ${t.kept} of the ${t.tags} tags ${t.kept === 1 ? "is" : "are"} kept`,
   ];
 }
 
@@ -5281,8 +5294,9 @@ function readCachedLines(path: string, prefix: string): string[] | undefined {
 
 /**
  * The lines of a list starting with `prefix`: from the cache, or from `load`, which hands the list
- * over a page at a time. A list read whole is cached; at `until` (the TAB's budget) what arrived
- * so far is offered, and nothing is cached. Undefined on any failure.
+ * over a page at a time. A list read whole is cached; at `until` (the TAB's budget), or when a
+ * later page fails, what arrived so far is offered, and nothing is cached. Undefined when the
+ * load failed before anything arrived.
  */
 async function cachedList(key: string, prefix: string, load: (take: (lines: string[]) => void) => Promise<void>, until: number, env = process.env): Promise<string[] | undefined> {
   const path = completionCachePath(key, env);
@@ -5291,19 +5305,24 @@ async function cachedList(key: string, prefix: string, load: (take: (lines: stri
   const arrived: string[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), Math.max(0, until - Date.now()))));
+  let whole = false;
   try {
     const loaded = load((lines) => {
       for (const l of lines) arrived.push(l);
     });
-    const whole = (await Promise.race([loaded, late])) !== "late";
-    arrived.sort(byteOrder);
-    if (whole) writePrivateFile(path, `${CACHE_HEADER} ${Date.now()}\n${arrived.join("\n")}\n`);
-    return arrived.filter((l) => l.startsWith(prefix));
+    whole = (await Promise.race([loaded, late])) !== "late";
   } catch {
-    return arrived.length ? arrived.sort(byteOrder).filter((l) => l.startsWith(prefix)) : undefined;
+    if (!arrived.length) return undefined;
   } finally {
     clearTimeout(timer);
   }
+  arrived.sort(byteOrder);
+  try {
+    if (whole) writePrivateFile(path, `${CACHE_HEADER} ${Date.now()}\n${arrived.join("\n")}\n`);
+  } catch {
+    // a cache that cannot be written only costs the next TAB a request
+  }
+  return arrived.filter((l) => l.startsWith(prefix));
 }
 
 /** Forget what completion knows of a repository that regctl has just changed. */
@@ -5911,7 +5930,6 @@ function parseCommandLine(words: string[], table: readonly CommandSpec[] = COMMA
   return { command, args: positional, options, help, version };
 }
 
-/** The closest name within two edits, for a "did you mean". */
 /** What the peers (crane, skopeo, regclient, oras) call a command of ours: `crane cp` is our copy. */
 const PEER_VERBS: Record<string, string> = {
   cp: "copy",
@@ -5932,6 +5950,7 @@ function unknownCommand(name: string, names: string[]): UsageError {
   return new UsageError(`unknown command "${name}"`, near ? `did you mean ${near}? (regctl help lists the commands)` : "regctl help lists the commands");
 }
 
+/** The closest name within two edits, for a "did you mean". */
 function suggest(word: string, names: string[]): string | undefined {
   const distance = (a: string, b: string) => {
     let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
@@ -6033,9 +6052,6 @@ async function context(raw: RawOptions, command: string): Promise<Context> {
 }
 
 function registryFor(ctx: Context, host: string, scheme?: Scheme): Registry {
-  const port = /:(\d+)$/.exec(host)?.[1];
-  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
-    throw new UsageError(`${host}: port ${port} is out of range (1 to 65535)`, "the registry's port, e.g. localhost:5000");
   ctx.used.add(host);
   const forced = scheme ?? (ctx.opts.plainHttp ? "http" : undefined);
   return new Registry(host, ctx.transport, forced, scheme ? `${scheme}://` : ctx.opts.plainHttp ? "--plain-http" : undefined);
@@ -6482,22 +6498,11 @@ function copyDestination(input: string, src: Target): Target {
   return dst;
 }
 
-/** A push refused for want of permission: the credentials read, they do not write. */
-function pushDenied(err: unknown): void {
-  if (!(err instanceof RegistryError) || !["POST", "PUT", "PATCH"].includes(err.method)) return;
-  // A 401 after the token dance is a refusal of the account only when the token left push out (the auth's hint says so).
-  const refused = err.status === 403 || err.errors.some((e) => e.code === ErrorCode.DENIED) || (err.status === 401 && !!err.hint?.includes("lacks the permission"));
-  if (!refused) return;
-  const host = new URL(err.url).host;
-  err.hint = `these credentials may pull but not push to ${host}${err.hint ? ` (${err.hint})` : ""}`;
-}
-
 /** Can running the same copy again get past this failure? The network, or a registry's 5xx or 429, yes. */
 const rerunHelps = (err: unknown) => err instanceof NetworkError || (err instanceof RegistryError && (err.status >= 500 || err.status === 429));
 
 /** An error of a copy, saying what it left: the tags it wrote, or none. */
 function copyFailed(err: unknown, copier: Copier, destination: string): unknown {
-  pushDenied(err);
   if (err instanceof RegctlError && !(err instanceof UsageError)) {
     const left = copier.tagged.length ? `tagged at the destination so far: ${few(copier.tagged)}` : `nothing was tagged at ${destination}`;
     err.hint = err.hint ? `${err.hint}; ${left}` : left;
@@ -6572,7 +6577,6 @@ const copyCommands = {
     const newTag = TAG.test(given) ? given : sameRepositoryTag(ref, given);
     const reg = registryFor(ctx, ref.registry, ref.scheme);
     const r = await tagImage(reg, ref, newTag).catch((err) => {
-      pushDenied(err);
       throw err;
     });
     if (r.sent) forgetCompletions(ref.registry, ref.repository);
@@ -6681,7 +6685,6 @@ const copyCommands = {
           } catch (err) {
             if (err instanceof CopyStopped) return { tag };
             if (!(err instanceof RegctlError)) throw err;
-            pushDenied(err);
             return { tag, error: err.message, hint: err.hint, rerun: rerunHelps(err) };
           }
         });

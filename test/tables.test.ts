@@ -60,6 +60,15 @@ describe("retryDecision: request, outcome, attempt → what the transport does",
       expect(shown).toBe(expected);
     });
 
+  test("a wait that would pass the request's deadline (--timeout) is a stop; one within it, a retry", () => {
+    const shown = (d: ReturnType<typeof retryDecision>) =>
+      d.action === "retry" ? `retry ${Math.round(d.waitMs)}` : d.action === "stop" ? `stop${d.unknown ? " unknown" : ""}` : d.action;
+    expect(shown(retryDecision(GET, { status: 503 }, 3, 0, RETRY, () => 0.5, 799))).toBe("stop");
+    expect(shown(retryDecision(GET, { status: 503 }, 3, 0, RETRY, () => 0.5, 801))).toBe("retry 800");
+    expect(shown(retryDecision(GET, { status: 429, retryAfterMs: 5000 }, 1, 0, RETRY, () => 0.5, 4000))).toBe("stop");
+    expect(shown(retryDecision({ method: "PUT", idempotent: true }, { network: "ECONNRESET" }, 1, 0, RETRY, () => 0.5, 10))).toBe("stop unknown");
+  });
+
   test("the jitter stays within ±25 % of the backoff", () => {
     for (const j of [0, 0.999]) {
       const d = retryDecision(GET, { status: 503 }, 3, 0, RETRY, () => j);
