@@ -4394,6 +4394,7 @@ export class Copier {
   readonly stats: CopyStats = { manifests: 0, present: 0, blobsMounted: 0, blobsUploaded: 0, blobsPresent: 0, bytes: 0 };
   private readonly blobs = new Map<string, Promise<void>>();
   private readonly manifests = new Map<string, Promise<void>>();
+  private readonly copies = new Map<string, Promise<CopiedImage>>();
   private readonly slot: <T>(fn: () => Promise<T>) => Promise<T>;
   /** destination tags written so far (an error says what it left) */
   readonly tagged: string[] = [];
@@ -4426,10 +4427,17 @@ export class Copier {
   }
 
   /** Copy what `srcRef` names to `dstRef` (a tag, or the digest itself): children first, then that one manifest. */
-  async copy(srcRef: string, dstRef?: string, planned?: CopyTagPlan): Promise<CopiedImage> {
+  copy(srcRef: string, dstRef?: string, planned?: CopyTagPlan): Promise<CopiedImage> {
+    // A tagged referrer is both a tag of the repository and a referrer of an image: copied once.
+    return remember(this.copies, `${srcRef} ${dstRef ?? ""}`, () => this.copyOnce(srcRef, dstRef, planned));
+  }
+
+  private async copyOnce(srcRef: string, dstRef?: string, planned?: CopyTagPlan): Promise<CopiedImage> {
     const { src, dst } = this;
     let m = await manifestGet(src.reg, src.repo, srcRef);
-    if (this.opts.platform && !isList(m)) {
+    // --platform picks an image of a list; a signature or a referrer index is copied as it is.
+    const platform = ReferrerIndex.isReferrerTag(srcRef) ? undefined : this.opts.platform;
+    if (platform && !isList(m)) {
       // One small GET says which platform it is; a config that is not an image's says nothing.
       const facts = m.json.config ? await configFacts(src.reg, src.repo, m.json.config.digest).catch(() => ({})) : {};
       const is = platformString(facts);
@@ -4438,11 +4446,11 @@ export class Copier {
         "drop --platform to copy this image as it is",
       );
     }
-    if (this.opts.platform && isList(m)) {
-      const child = platformChild(m, this.opts.platform);
+    if (platform && isList(m)) {
+      const child = platformChild(m, platform);
       if (!child) {
         const offered = (m.json.manifests ?? []).map((d) => platformString(d.platform) ?? "unknown").join(", ");
-        throw new RegctlError(`${refName(src.repo, srcRef)} has no ${this.opts.platform} image`, `its platforms: ${offered || "none"}`);
+        throw new RegctlError(`${refName(src.repo, srcRef)} has no ${platform} image`, `its platforms: ${offered || "none"}`);
       }
       m = await manifestGet(src.reg, src.repo, child.digest);
     }
@@ -4659,7 +4667,7 @@ export interface CopyTagPlan {
 async function planCopyTags(src: CopySide, dst: CopySide, tags: readonly string[], { concurrency, platform }: { concurrency: number; platform?: string }): Promise<CopyTagPlan[]> {
   return mapLimit(tags, concurrency, async (tag) => {
     let { digest, mediaType } = await tagDigest(src.reg, src.repo, tag);
-    if (digest && platform && INDEX_TYPES.includes(mediaType ?? "")) {
+    if (digest && platform && INDEX_TYPES.includes(mediaType ?? "") && !ReferrerIndex.isReferrerTag(tag)) {
       const child = platformChild(await manifestGet(src.reg, src.repo, digest), platform);
       if (child) digest = child.digest;
     }

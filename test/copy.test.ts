@@ -457,6 +457,26 @@ describe("--referrers", () => {
   });
 });
 
+describe("--platform with signatures", () => {
+  test("copy --all-tags --platform --referrers: the list's signature tag is copied as it is, once, not read as a list", async () => {
+    const list = await pushIndex(
+      plain.url,
+      "signed/multi",
+      ["v1"],
+      [
+        { platform: { os: "linux", architecture: "amd64" }, seed: "sm-amd64" },
+        { platform: { os: "linux", architecture: "arm64" }, seed: "sm-arm64" },
+      ],
+    );
+    const sig = await pushCosignSignature(plain.url, "signed/multi", list.digest);
+    const r = await run(["copy", `${plain.host}/signed/multi`, `${plain.host}/signed/amd64`, "--all-tags", "--platform", "linux/amd64", "--referrers", "--yes", "--json"]);
+    expect(r.code).toBe(0);
+    expect((await head(plain, "signed/amd64", "manifests", "v1")).digest).toBe(list.children.find((c) => c.platform.architecture === "amd64")!.digest);
+    expect((await head(plain, "signed/amd64", "manifests", cosignTag(list.digest))).digest).toBe(sig.digest);
+    expect(r.stderr).not.toMatch(/not a list|has no linux\/amd64/);
+  });
+});
+
 describe("big blobs: chunks, resumed", () => {
   test("a 150 MiB layer across registries: the same digest, and the peak RSS stays low (two chunks at a time)", async () => {
     const img = await pushImage(plain.url, "huge/app", ["v1"], { seed: "huge", layerSizes: [150 << 20] });
