@@ -2377,7 +2377,7 @@ export class Registry {
     }
     if (!res.sent || res.verified || res.status < 300 || req.expect?.includes(res.status)) return res;
     const text = () => new TextDecoder().decode(res.body);
-    if (res.status === 400 && /HTTP request to an HTTPS server/i.test(text())) {
+    if (speaksHttpsInstead(req.method, res)) {
       // Remembered as plain http, it speaks https now: probe again; forced by the user, say what forced it.
       if (this.remembered && !req.url) return this.reprobe(req);
       throw new RegistryError(req.method, url, 400, [], `the registry speaks https: ${this.forcedBy === "http://" ? "write https:// (or no scheme)" : "drop --plain-http"}`);
@@ -2436,6 +2436,17 @@ export class Registry {
 }
 
 const encodePath = (repo: string) => repo.split("/").map(encodeURIComponent).join("/");
+
+/**
+ * Plain http sent to a TLS port: Go's server answers a bare 400 ("Client sent an HTTP request to an
+ * HTTPS server.") with no headers at all. A HEAD answer has no body to read, so for a HEAD the bare
+ * 400 is the sign: a registry's own 400 carries its API version header and a JSON error.
+ */
+function speaksHttpsInstead(method: string, res: RegistryResponse): boolean {
+  if (res.status !== 400) return false;
+  if (/HTTP request to an HTTPS server/i.test(new TextDecoder().decode(res.body))) return true;
+  return method === "HEAD" && ["docker-distribution-api-version", "content-type", "date"].every((h) => !res.headers.get(h));
+}
 
 /** The host answers, but not as a registry's API does: the wrong port, a web server, a proxy. */
 function notARegistry(url: string, res: RegistryResponse): RegctlError {

@@ -5,7 +5,7 @@
 // blob). The registry's side of a copy is seen through the tests' fault proxy: its log of requests
 // shows mounts and no upload, and its dropped connection shows a chunked upload resuming.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -167,6 +167,22 @@ describe("copy across registries (plain → htpasswd behind TLS)", () => {
       await skopeoCopiesOut(tls, `mirror/${name}`, "v1");
     });
   }
+
+  test("a TLS destination remembered as plain http (its port once a plain registry's): the bare 400 to a HEAD reprobes it", async () => {
+    // Go answers plain http on a TLS port with a 400 without headers; to a HEAD, without its body too.
+    const cache = mkdtempSync(join(tmpdir(), "regctl-cache-"));
+    mkdirSync(join(cache, "regctl"));
+    writeFileSync(join(cache, "regctl", "schemes.json"), JSON.stringify({ [tls.host]: "http" }));
+    const r = await run(["copy", `${plain.host}/seed/oci:v1`, `${tls.host}/reused/oci:v1`, "--cacert", tls.caCertPath!, "--verbose"], { env: { ...env(), XDG_CACHE_HOME: cache } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("the scheme remembered for it failed; asking it again");
+    expect((await head(tls, "reused/oci", "manifests", "v1")).digest).toBe(seeds.oci!.digest);
+    expect(JSON.parse(readFileSync(join(cache, "regctl", "schemes.json"), "utf8"))[tls.host]).toBe("https");
+    // forced by --plain-http, the same answer names the flag to drop
+    const forced = await run(["copy", `${plain.host}/seed/oci:v1`, `${tls.host}/reused/oci:v2`, "--cacert", tls.caCertPath!, "--plain-http"], { env: env() });
+    expect(forced.code).toBe(1);
+    expect(forced.stderr).toContain("hint: the registry speaks https: drop --plain-http");
+  });
 
   test("a rerun HEADs first and writes nothing", async () => {
     const r = await run(["copy", `${plain.host}/seed/list:v1`, `${tls.host}/mirror/list:v1`, "--cacert", tls.caCertPath!, "--curl"], { env: env() });
