@@ -31,7 +31,7 @@ system-deps: ## Install the Debian packages the tests and the demo use (apt-get,
 
 dist/regctl: regctl.ts package.json node_modules/.package-lock.json
 	@mkdir -p dist
-	$(BUN) build --compile --minify --bytecode regctl.ts --outfile dist/regctl
+	$(BUN) build --compile --minify --bytecode --compile-jit-policy=100 regctl.ts --outfile dist/regctl
 
 build: dist/regctl ## Compile the standalone binary dist/regctl (bun build --compile)
 
@@ -76,7 +76,7 @@ release: deps ## Binaries for linux (x64, x64 without AVX2, arm64, musl for Alpi
 # One target's binary and its sum; --version names the target (bun downloads each target's runtime once).
 dist/release/regctl-$(VERSION)-%: regctl.ts package.json node_modules/.package-lock.json
 	@mkdir -p dist/release
-	$(BUN) build --compile --minify --target=bun-$* --define 'REGCTL_TARGET="$*"' regctl.ts --outfile $@
+	$(BUN) build --compile --minify --compile-jit-policy=100 --target=bun-$* --define 'REGCTL_TARGET="$*"' regctl.ts --outfile $@
 	cd dist/release && sha256sum regctl-$(VERSION)-$* > regctl-$(VERSION)-$*.sha256
 
 clean: ## Remove dist/

@@ -15,6 +15,7 @@ import {
   type Outcome,
   type PruneFacts,
   type Refusal,
+  readCachedLines,
   RETRY,
   type RegistryRequest,
   retryDecision,
@@ -396,5 +397,67 @@ describe("mapOrdered: results in input order, as soon as every earlier one is do
       () => {},
     );
     await expect(run).rejects.toThrow("three");
+  });
+});
+
+describe("readCachedLines: a sorted cache file, searched by prefix, gives what a filter of the whole list gives", () => {
+  const dir = mkdtempSync(join(tmpdir(), "regctl-cachefile-"));
+  // A deterministic mix: short tags, long tags (past one read of 256 bytes), digest lines, numbers
+  // that share prefixes; sizes below and far above the point where the file is searched, not read.
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return Math.floor((seed / 2 ** 32) * n);
+  };
+  const names = (count: number) => {
+    const out = new Set<string>();
+    while (out.size < count) {
+      const k = rand(4);
+      if (k === 0) out.add(`v${rand(50)}.${rand(50)}.${rand(50)}`);
+      else if (k === 1) out.add(`t${String(rand(1_000_000)).padStart(6, "0")}`);
+      else if (k === 2) out.add(`${"long-".repeat(20 + rand(30))}${rand(1000)}`);
+      else
+        out.add(
+          `sha256:${rand(2 ** 30)
+            .toString(16)
+            .padStart(8, "0")}${"0".repeat(56)}\tv${rand(99)}`,
+        );
+    }
+    return [...out].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  };
+  for (const count of [0, 1, 30, 2_000, 60_000]) {
+    test(`${count} lines`, () => {
+      const list = names(count);
+      const path = join(dir, `c${count}`);
+      writeFileSync(path, `regctl completion cache 1 ${Date.now()}\n${list.map((l) => `${l}\n`).join("")}`);
+      const prefixes = [
+        "",
+        "t",
+        "t0",
+        "t5",
+        "t999999",
+        "v1",
+        "v1.",
+        "long-long",
+        "sha256:",
+        "sha256:0",
+        "sha256:f",
+        "a",
+        "~",
+        "zzz",
+        ...list.filter((_, i) => i % Math.max(1, Math.floor(count / 40)) === 0).flatMap((l) => [l, l.slice(0, 3), l.slice(0, l.length - 1)]),
+      ];
+      for (const prefix of prefixes) expect({ prefix, got: readCachedLines(path, prefix) }).toEqual({ prefix, got: list.filter((l) => l.startsWith(prefix)) });
+    });
+  }
+
+  test("past its time, without its header, or missing: not cached", () => {
+    const old = join(dir, "old");
+    writeFileSync(old, `regctl completion cache 1 ${Date.now() - 3_600_000}\nv1\n`);
+    expect(readCachedLines(old, "")).toBeUndefined();
+    const other = join(dir, "other");
+    writeFileSync(other, "v1\nv2\n");
+    expect(readCachedLines(other, "v")).toBeUndefined();
+    expect(readCachedLines(join(dir, "none"), "v")).toBeUndefined();
   });
 });
