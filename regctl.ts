@@ -5419,7 +5419,7 @@ async function cachedList(key: string, prefix: string, load: (take: (lines: stri
   } finally {
     clearTimeout(timer);
   }
-  arrived.sort(byteOrder);
+  if (!inOrder(arrived)) arrived.sort(byteOrder);
   try {
     if (whole) writePrivateFile(path, `${CACHE_HEADER} ${Date.now()}\n${arrived.join("\n")}\n`);
   } catch {
