@@ -25,7 +25,22 @@
  */
 import type { cac as Cac } from "cac";
 import { Buffer } from "node:buffer";
-import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 
@@ -4791,6 +4806,28 @@ class BlobSource {
 // ───────────────────────────── 9. output and prompts ─────────────────────────────
 
 const out = (s: string) => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
+
+/**
+ * Write all of `text` to fd 1 or 2 at once, without process.stdout: in bun, touching
+ * process.stdout or process.stderr sets up node's streams, 14 ms of a 36 ms start. A TAB's answer,
+ * --help and --version go this way; a command's output, long and written as it comes, goes
+ * through `out`. False when the reader is gone (EPIPE).
+ */
+function writeNow(fd: 1 | 2, text: string): boolean {
+  const bytes = Buffer.from(text);
+  for (let at = 0, waits = 0; at < bytes.length; ) {
+    try {
+      at += writeSync(fd, bytes, at);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EPIPE") return false;
+      // A descriptor left non-blocking by whoever started us: wait for the reader, a moment at a time.
+      if (code !== "EAGAIN" || ++waits > 2_000) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+  return true;
+}
 const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
 
 /**
@@ -5565,21 +5602,27 @@ async function completeTarget(
   if (!DOMAIN.test(host)) return [];
   const registry = normalizeRegistry(host);
   const rest = cur.slice(slash + 1);
-  const transport = new Transport(
-    {
-      curl: false,
-      dryRun: true,
-      timeoutMs: COMPLETION_BUDGET_MS,
-      insecure: flags.insecure,
-      cacert: flags.cacert,
-      retry: { ...RETRY, attempts: 1 },
-      env,
-      helperTimeoutMs: COMPLETION_BUDGET_MS,
-      regularFileOnly: true,
-    },
-    makeLog({ curl: false, verbose: false }, () => {}),
-  );
-  const reg = new Registry(registry, transport, flags.plainHttp ? "http" : undefined);
+  // Made on a cache miss only: a warm TAB reads the cache and needs no transport.
+  let made: Registry | undefined;
+  const reg = () =>
+    (made ??= new Registry(
+      registry,
+      new Transport(
+        {
+          curl: false,
+          dryRun: true,
+          timeoutMs: COMPLETION_BUDGET_MS,
+          insecure: flags.insecure,
+          cacert: flags.cacert,
+          retry: { ...RETRY, attempts: 1 },
+          env,
+          helperTimeoutMs: COMPLETION_BUDGET_MS,
+          regularFileOnly: true,
+        },
+        makeLog({ curl: false, verbose: false }, () => {}),
+      ),
+      flags.plainHttp ? "http" : undefined,
+    ));
   const until = Date.now() + COMPLETION_BUDGET_MS; // then offer what arrived
   const at = rest.indexOf("@");
   const colon = rest.indexOf(":");
@@ -5593,11 +5636,11 @@ async function completeTarget(
         `digests ${registry}/${repo}`,
         typed,
         (take) =>
-          tagPages(reg, repo, (page) =>
+          tagPages(reg(), repo, (page) =>
             mapOrdered(
               page.filter((t) => !ReferrerIndex.isReferrerTag(t)),
               COMPLETION_CONCURRENCY,
-              async (tag) => ({ tag, ...(await tagDigest(reg, repo, tag)) }),
+              async (tag) => ({ tag, ...(await tagDigest(reg(), repo, tag)) }),
               (r) => r.digest && take([`${r.digest}\t${r.tag}`]),
             ),
           ),
@@ -5614,13 +5657,13 @@ async function completeTarget(
     const tags = await cachedList(
       `tags ${registry}/${repo}`,
       typed,
-      (take) => tagPages(reg, repo, (page) => take(page.filter((t) => !ReferrerIndex.isReferrerTag(t)))),
+      (take) => tagPages(reg(), repo, (page) => take(page.filter((t) => !ReferrerIndex.isReferrerTag(t)))),
       until,
       env,
     );
     return (tags ?? []).map((t) => ({ value: `${prefix}:${t}` }));
   }
-  const repos = await cachedList(`repos ${registry}`, rest, (take) => catalogPages(reg, take), until, env);
+  const repos = await cachedList(`repos ${registry}`, rest, (take) => catalogPages(reg(), take), until, env);
   return (repos ?? []).map((r) => ({ value: `${host}/${r}${kind === "ref" ? ":" : ""}`, description: "repository" }));
 }
 
@@ -7219,8 +7262,8 @@ function printVersion(json = false): void {
   // The runtime itself, not the Node version it claims.
   const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
   const runtime = deno ? `deno ${deno.version.deno}` : `bun ${process.versions.bun}`;
-  if (json) printJson({ version: VERSION, runtime, platform: buildTarget() });
-  else out(`regctl ${VERSION} (${runtime}, ${buildTarget()})`);
+  const text = json ? JSON.stringify({ version: VERSION, runtime, platform: buildTarget() }, null, 2) : `regctl ${VERSION} (${runtime}, ${buildTarget()})`;
+  if (!writeNow(1, `${text}\n`)) process.exitCode = Exit.OUTPUT_CLOSED;
 }
 
 /** The command of that name, or a usage error with the nearest one. */
@@ -7235,14 +7278,16 @@ function commandNamed(name: string): CommandSpec {
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   let log: Log = makeLog({ curl: false, verbose: false });
-  watchOutput(() => log);
   if (argv[2] === "__complete") {
     // A TAB: candidates only, never an error; stdout is all the shell reads.
     const answer = await answerCompletion(argv[3] ?? "bash", completionSpec()).catch(() => "");
-    const failed = await new Promise<unknown>((done) => process.stdout.write(answer ? `${answer}\n` : "", done));
+    let written = false;
+    try {
+      written = writeNow(1, answer ? `${answer}\n` : "");
+    } catch {}
     // Requests still under way past the deadline must not keep the shell waiting; exiting also
     // stops any credential helper still running (see credentialHelper).
-    process.exit(failed ? Exit.OUTPUT_CLOSED : Exit.OK);
+    process.exit(written ? Exit.OK : Exit.OUTPUT_CLOSED);
   }
   try {
     const line = parseCommandLine(argv.slice(2));
@@ -7255,6 +7300,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       printVersion();
       return Exit.OK;
     }
+    watchOutput(() => log);
     const command = line.command;
     if (!command) {
       await printHelp();

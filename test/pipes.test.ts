@@ -116,6 +116,8 @@ const cases: Case[] = [
   { name: "du REPO", stream: "stdout", big: true, args: () => ["du", `${big.host}/shared`] },
   { name: "completion bash", stream: "stdout", args: () => ["completion", "bash"] },
   { name: "--help", stream: "stdout", args: () => ["--help"] },
+  { name: "--version", stream: "stdout", args: () => ["--version"] },
+  { name: "version --json", stream: "stdout", args: () => ["version", "--json"] },
   { name: "tags --digests --curl", stream: "stderr", args: () => ["tags", `${reg.host}/app`, "--digests", "--curl"] },
   { name: "prune --dry-run --curl", stream: "stderr", big: true, args: () => ["prune", `${big.host}/shared`, "--keep", "1", "--dry-run", "--curl"] },
 ];
@@ -136,6 +138,17 @@ describe("regctl … | head -c1: a closed output ends the run quietly, with 0 or
       }
       if (c.big) expect(runs.some((r) => r.code === 141)).toBe(true);
     });
+});
+
+test("a TAB's answer into a pipe already closed: 141, nothing on stderr", async () => {
+  // `true` has exited long before regctl starts writing: the write meets EPIPE.
+  const line = "regctl ";
+  const runs = await pool(Array.from({ length: 5 }), AT_ONCE, () => piped(["__complete", "bash"], "| true", { COMP_LINE: line, COMP_POINT: String(line.length) }));
+  for (const r of runs) {
+    expect([0, 141]).toContain(r.code);
+    expect(r.stderr).toBe("");
+  }
+  expect(runs.some((r) => r.code === 141)).toBe(true);
 });
 
 test("any other write error (stdout on /dev/full) ends the run with one line and 1, no trace", async () => {
