@@ -4807,11 +4807,14 @@ class BlobSource {
 
 const out = (s: string) => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
 
+const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
+
 /**
  * Write all of `text` to fd 1 or 2 at once, without process.stdout: in bun, touching
- * process.stdout or process.stderr sets up node's streams, 14 ms of a 36 ms start. A TAB's answer,
- * --help and --version go this way; a command's output, long and written as it comes, goes
- * through `out`. False when the reader is gone (EPIPE).
+ * process.stdout or process.stderr sets up node's streams, 14 ms of a 36 ms start. A TAB's answer
+ * and the version go this way (--help goes out through cac's console.info, which sets up no stream
+ * either); a command's output, long and written as it comes, goes through `out`. False when the
+ * reader is gone (EPIPE).
  */
 function writeNow(fd: 1 | 2, text: string): boolean {
   const bytes = Buffer.from(text);
@@ -4828,7 +4831,6 @@ function writeNow(fd: 1 | 2, text: string): boolean {
   }
   return true;
 }
-const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
 
 /**
  * A list printed as it grows: a line an item, or with --json an array written item by item, the
