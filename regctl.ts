@@ -4810,26 +4810,25 @@ const out = (s: string) => void process.stdout.write(s.endsWith("\n") ? s : `${s
 const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
 
 /**
- * Write all of `text` to fd 1 or 2 at once, without process.stdout: in bun, touching
- * process.stdout or process.stderr sets up node's streams, 14 ms of a 36 ms start. A TAB's answer
- * and the version go this way (--help goes out through cac's console.info, which sets up no stream
- * either); a command's output, long and written as it comes, goes through `out`. False when the
- * reader is gone (EPIPE).
+ * Write all of `text` to stdout at once, without process.stdout: in bun, touching process.stdout
+ * or process.stderr sets up node's streams, 14 ms of a 36 ms start. A TAB's answer, --help and the
+ * version go this way; a command's output, long and written as it comes, goes through `out`. A
+ * reader that is gone (EPIPE) ends the run with 141, as `watchOutput` does for the streams; any
+ * other failure is an error.
  */
-function writeNow(fd: 1 | 2, text: string): boolean {
+function writeNow(text: string): void {
   const bytes = Buffer.from(text);
   for (let at = 0, waits = 0; at < bytes.length; ) {
     try {
-      at += writeSync(fd, bytes, at);
+      at += writeSync(1, bytes, at);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EPIPE") return false;
+      if (code === "EPIPE") process.exit(Exit.OUTPUT_CLOSED);
       // A descriptor left non-blocking by whoever started us: wait for the reader, a moment at a time.
-      if (code !== "EAGAIN" || ++waits > 2_000) throw err;
+      if (code !== "EAGAIN" || ++waits > 2_000) throw new RegctlError(`cannot write the output: ${(err as Error).message}`);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
     }
   }
-  return true;
 }
 
 /**
@@ -7257,7 +7256,19 @@ async function buildCli(only?: CommandSpec): Promise<ReturnType<typeof Cac>> {
 /** --help of a command, or of regctl. */
 async function printHelp(command?: CommandSpec): Promise<void> {
   const cli = await buildCli(command);
-  (command ? cli.commands[0]! : cli.globalCommand).outputHelp();
+  // cac prints its help with console.info, which drops a write error: the text is taken from it
+  // and written here, so a full disk fails and a closed pipe is 141.
+  let text = "";
+  const info = console.info;
+  console.info = (...parts: unknown[]) => {
+    text += `${parts.join(" ")}\n`;
+  };
+  try {
+    (command ? cli.commands[0]! : cli.globalCommand).outputHelp();
+  } finally {
+    console.info = info;
+  }
+  writeNow(text);
 }
 
 function printVersion(json = false): void {
@@ -7265,7 +7276,7 @@ function printVersion(json = false): void {
   const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
   const runtime = deno ? `deno ${deno.version.deno}` : `bun ${process.versions.bun}`;
   const text = json ? JSON.stringify({ version: VERSION, runtime, platform: buildTarget() }, null, 2) : `regctl ${VERSION} (${runtime}, ${buildTarget()})`;
-  if (!writeNow(1, `${text}\n`)) process.exitCode = Exit.OUTPUT_CLOSED;
+  writeNow(`${text}\n`);
 }
 
 /** The command of that name, or a usage error with the nearest one. */
@@ -7283,10 +7294,12 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   if (argv[2] === "__complete") {
     // A TAB: candidates only, never an error; stdout is all the shell reads.
     const answer = await answerCompletion(argv[3] ?? "bash", completionSpec()).catch(() => "");
-    let written = false;
+    let written = true;
     try {
-      written = writeNow(1, answer ? `${answer}\n` : "");
-    } catch {}
+      writeNow(answer ? `${answer}\n` : "");
+    } catch {
+      written = false;
+    }
     // Requests still under way past the deadline must not keep the shell waiting; exiting also
     // stops any credential helper still running (see credentialHelper).
     process.exit(written ? Exit.OK : Exit.OUTPUT_CLOSED);

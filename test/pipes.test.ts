@@ -151,6 +151,13 @@ test("a TAB's answer into a pipe already closed: 141, nothing on stderr", async 
   expect(runs.some((r) => r.code === 141)).toBe(true);
 });
 
+test("--help, --version and help COMMAND on /dev/full: one line, exit 1, not a silent 0", async () => {
+  for (const args of [["--help"], ["--version"], ["version", "--json"], ["help", "copy"]]) {
+    const r = await piped(args, ">/dev/full");
+    expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 1, stderr: "regctl: cannot write the output: ENOSPC: no space left on device, write\n" });
+  }
+});
+
 test("any other write error (stdout on /dev/full) ends the run with one line and 1, no trace", async () => {
   const r = await piped(["tags", `${big.host}/many`], ">/dev/full");
   expect(r.code).toBe(1);
