@@ -5694,8 +5694,14 @@ _regctl() {
   [ \${#cmd[@]} -gt 0 ] || cmd=("\${COMP_WORDS[0]/#\\~/$HOME}")
   local IFS=$'\\n' cut="" c
   local -a found=($(COMP_LINE="$line" COMP_POINT=\${#line} "\${cmd[@]}" __complete bash 2>/dev/null </dev/null))
-  # bash splits the word at ':' (COMP_WORDBREAKS): answer only what follows the last one.
-  case $COMP_WORDBREAKS in *:*) case $word in *:*) cut=\${word%"\${word##*:}"} ;; esac ;; esac
+  # readline replaces only the end of the word, from its last COMP_WORDBREAKS character: after a
+  # ':', or from an '@' on (plain bash lists '@'; bash-completion takes it out). Answer that part.
+  local brk="" tail=$word
+  case $COMP_WORDBREAKS in *:*) brk=":" ;; esac
+  case $COMP_WORDBREAKS in *@*) brk="$brk@" ;; esac
+  if [ -n "$brk" ]; then case $word in *["$brk"]*) tail=\${word##*["$brk"]} ;; esac; fi
+  cut=\${word%"$tail"}
+  cut=\${cut%@}
   COMPREPLY=()
   for c in "\${found[@]}"; do COMPREPLY+=("\${c#"$cut"}"); done
   if [ \${#COMPREPLY[@]} -eq 1 ]; then case \${COMPREPLY[0]} in */|*:|*@) compopt -o nospace 2>/dev/null ;; esac; fi

@@ -36,6 +36,7 @@ let HANG = "";
 let digestA = ""; // busybox:latest and busybox:1.36
 let digestB = ""; // busybox:edge
 let bashPane: Pane;
+let plainBashPane: Pane; // bash without bash-completion: '@' stays in COMP_WORDBREAKS
 let zshPane: Pane;
 
 type Env = Record<string, string>;
@@ -71,9 +72,10 @@ const hex = (digest: string) => digest.slice("sha256:".length);
 
 // ───────────── bash: bash-completion's machinery, as readline drives it ─────────────
 
-// What bash 5.2 does for programmable completion (checked in an interactive bash): words split at
-// blanks, and each run of ':' (in COMP_WORDBREAKS) is a word of its own; '@', though listed in
-// COMP_WORDBREAKS, splits neither COMP_WORDS nor the text readline replaces.
+// What bash 5.2 with bash-completion does for programmable completion (checked in an interactive
+// bash): words split at blanks, and each run of ':' (in COMP_WORDBREAKS) is a word of its own.
+// bash-completion takes '@' out of COMP_WORDBREAKS; plain bash keeps it, and readline then
+// replaces the text from the last '@' on (the plain bash pane in tmux checks that case).
 function bashWords(line: string): { words: string[]; cword: number } {
   const words: string[] = [];
   for (const token of line.split(/[ \t]+/)) {
@@ -171,6 +173,9 @@ beforeAll(async () => {
   writeFileSync(rc, `source ${BASH_COMPLETION}\nsource <(regctl completion bash)\nPS1='B> '\n`);
   bashPane.type(`source ${rc}`);
   bashPane.keys("Enter");
+  plainBashPane = new Pane("P> ", ["bash", "--norc", "--noprofile"], makeHome("bash-plain-tty"));
+  plainBashPane.type("PS1='P> '; source <(regctl completion bash)");
+  plainBashPane.keys("Enter");
   zshPane = new Pane("Z> ", ["zsh", "-f"], makeHome("zsh-tty"));
   zshPane.type("PS1='Z> '; autoload -U compinit; compinit -u; source <(regctl completion zsh)");
   zshPane.keys("Enter");
@@ -193,7 +198,7 @@ beforeAll(async () => {
   hang = listener;
   HANG = `127.0.0.1:${listener.port}`;
 
-  await Promise.all([bashPane.ready(), zshPane.ready()]);
+  await Promise.all([bashPane.ready(), plainBashPane.ready(), zshPane.ready()]);
 }, 60_000);
 
 afterAll(async () => {
@@ -283,6 +288,14 @@ describe("bash, interactive in tmux", () => {
     bashPane.keys("Tab", "Tab");
     await bashPane.listing("the digests listed", (below) => tokens(below).has(hex(digestA)) && tokens(below).has(hex(digestB)));
     await bashPane.completes(`regctl delete ${H}/busybox@sha256:${hex(digestB).slice(0, 4)}`, `regctl delete ${H}/busybox@${digestB}`, true);
+  });
+
+  test("bash without bash-completion, where '@' is a word break too: `@` and `:` complete in place", async () => {
+    // readline replaces from an '@' on, and after a ':': a reply cut at the wrong one doubles the line.
+    await plainBashPane.completes(`regctl delete ${H}/bu`, `regctl delete ${H}/busybox:`, false);
+    await plainBashPane.completes(`regctl delete ${H}/busybox:la`, `regctl delete ${H}/busybox:latest`, true);
+    await plainBashPane.completes(`regctl delete ${H}/busybox@`, `regctl delete ${H}/busybox@sha256:`, false);
+    await plainBashPane.completes(`regctl delete ${H}/busybox@sha256:${hex(digestB).slice(0, 4)}`, `regctl delete ${H}/busybox@${digestB}`, true);
   });
 
   test("commands and options; regctl after `&&` (bash hands the function that command alone)", async () => {
