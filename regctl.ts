@@ -6218,6 +6218,9 @@ async function confirm(ctx: Context, question: string, refusing = "refusing to d
   return answer !== null && /^y(es)?$/i.test(answer.trim());
 }
 
+/** A progress bar is drawn for writes sent, on a terminal: not for a dry run, --curl or --json. */
+const showsProgress = (ctx: Context) => !ctx.opts.dryRun && !ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY;
+
 /**
  * SIGINT/SIGTERM while writes run: start no new ones, let those in flight finish, then report.
  * A closed output stops them the same way, then ends the run: there is no one to report to.
@@ -6595,7 +6598,7 @@ const cleanupCommands = {
     const { result: outcomes, stopped } = await interruptible(ctx, async (stopped) => {
       const results: PruneOutcome[] = [];
       for (const p of plans) {
-        results.push(await executePrune(reg, p, ctx.opts.concurrency, progressBar(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, p.repository, stopped), stopped));
+        results.push(await executePrune(reg, p, ctx.opts.concurrency, progressBar(showsProgress(ctx), p.repository, stopped), stopped));
         forgetCompletions(registry, p.repository);
       }
       return results;
@@ -6757,7 +6760,7 @@ const copyCommands = {
       throw new UsageError("the source and the destination are the same", "name another repository, tag or registry as the destination; regctl tag REF NEWTAG adds a tag");
     // Set once the writes start: a signal from then on stops the copy at its next write.
     let stopped = () => false;
-    const progress = byteProgress(!ctx.opts.curl && !ctx.opts.json && !!process.stderr.isTTY, "copying", () => stopped());
+    const progress = byteProgress(showsProgress(ctx), "copying", () => stopped());
     const copier = new Copier(
       { reg: srcReg, repo: src.repository },
       { reg: dstReg, repo: dst.repository },

@@ -187,6 +187,23 @@ describe("on an 80-column terminal", () => {
   }, 90_000);
 });
 
+describe("a dry run on a terminal draws no progress bar: nothing is sent", () => {
+  test("prune --dry-run: the plan, and no finished bar under it that reads as writes done", async () => {
+    const repo = "p/dry-bar";
+    await pushImage(reg.url, repo, ["old"], { seed: `${repo}-old`, created: "2024-01-01T00:00:00Z" });
+    await pushImage(reg.url, repo, ["older"], { seed: `${repo}-older`, created: "2023-01-01T00:00:00Z" });
+    await pushImage(reg.url, repo, ["new"], { seed: `${repo}-new`, created: "2024-02-01T00:00:00Z" });
+    const pane = regctlIn(["prune", `${reg.host}/${repo}`, "--keep", "1", "--dry-run"], makeHome());
+    await finished(pane);
+    const screen = pane.text(true);
+    expect(screen).toContain("delete");
+    expect(screen).not.toContain("█");
+    expect(screen).not.toMatch(/\d+\/2\s*$/m);
+    expect(screen.split("\n").at(-1)).toBe("exit=0");
+    pane.kill();
+  });
+});
+
 describe("colour: on a terminal for keep, delete, untag and the error prefix; never with NO_COLOR, never down a pipe", () => {
   const SGR = /\x1b\[[0-9;]*m/;
 
