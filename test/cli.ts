@@ -150,16 +150,19 @@ export function assertOldCurl(script: string, where: string): void {
 }
 
 /**
- * The PATH transcripts run with: the system's curl, or REGCTL_TEST_CURL (a curl binary, e.g. one
- * built from curl's tag curl-7_68_0) first, to run every script of the suite with an old curl.
+ * The PATH transcripts run with: a folder holding sh and curl alone. The curl is the system's, or
+ * REGCTL_TEST_CURL (a curl binary, e.g. one built from curl's tag curl-7_68_0), to run every
+ * script of the suite with an old curl.
  */
 const scriptPath = (() => {
-  const path = process.env.PATH ?? "/usr/bin:/bin";
-  const curl = process.env.REGCTL_TEST_CURL;
-  if (!curl) return path;
-  const dir = mkdtempSync(join(tmpdir(), "regctl-curl-"));
-  symlinkSync(resolve(curl), join(dir, "curl"));
-  return `${dir}:${path}`;
+  // sh and curl alone, as the README promises: a script that calls tr, sed or grep fails here.
+  const dir = mkdtempSync(join(tmpdir(), "regctl-shcurl-"));
+  const curl = process.env.REGCTL_TEST_CURL ? resolve(process.env.REGCTL_TEST_CURL) : Bun.which("curl");
+  const shell = Bun.which("sh");
+  if (!curl || !shell) throw new Error("sh and curl must be on PATH to run the transcripts");
+  symlinkSync(curl, join(dir, "curl"));
+  symlinkSync(shell, join(dir, "sh"));
+  return dir;
 })();
 
 /** The version of the curl that sh() runs transcripts with. */
