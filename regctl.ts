@@ -1323,7 +1323,7 @@ function recheckScript(req: RegistryRequest, w: PlannedWrites, opts: CurlOptions
     `  HEAD=$(${manifest("HEAD", "{TAG}", [])} | {`,
     "    C= D= T= CR=$(printf '\\r')",
     "    while IFS=: read -r K V; do",
-    '      K=${K%"$CR"}; V=${V%"$CR"}',
+    `      K=\${K%"$CR"}; V=\${V%"$CR"}`,
     `      case $K in HTTP/*) C=\${K#* }; C=\${C%% *} ;; [Dd]ocker-[Cc]ontent-[Dd]igest) D=\${V# } ;; [Cc]ontent-[Tt]ype) T=\${V# } ;; esac`,
     "    done",
     `    echo "$C $D $T"`,
