@@ -4993,7 +4993,7 @@ function printPrunePlan(plan: PrunePlan): void {
   if (plan.ties) for (const line of tieLines(plan.ties)) out(line);
   out(
     `plan: keep ${plural(count("keep"), "tag")}, delete ${plural(plan.deletes.length, "manifest")} (${plural(count("delete"), "tag")}), untag ${plural(count("untag"), "tag")}` +
-      `${referrers.length ? `; referrers: delete ${plan.referrerDeletes.length}, keep ${referrers.filter((r) => r.action === "keep").length}` : ""}; frees up to ${humanSize(plan.frees)} after garbage-collect`,
+      `${referrers.length ? `; referrers: delete ${plan.referrerDeletes.length}, keep ${referrers.filter((r) => r.action === "keep").length}` : ""}; frees up to ${humanSize(plan.frees)} after garbage-collect${plan.frees > 0 ? ", less where other repositories share its blobs" : ""}`,
   );
 }
 
@@ -6452,8 +6452,9 @@ const commands = {
       for (const d of result.referrers) out(`deleted ${name}@${d} (${plan.referrers.find((r) => r.digest === d)?.kind}, a referrer of it)`);
       for (const line of garbageCollectNote()) ctx.log.note(line);
     } else {
-      ctx.log.note(`dry run: would delete ${going}${plan.referrers.length ? ":" : ""}`);
-      for (const r of plan.referrers) ctx.log.note(`  ${r.digest}  ${r.kind}${r.tags.length ? `  ${r.tags.map(shortReferrerTag).join(", ")}` : ""}`);
+      // The result on stdout, as untag's, prune's, tag's and copy's dry runs give theirs.
+      out(`dry run: would delete ${going}${plan.referrers.length ? ":" : ""}`);
+      for (const r of plan.referrers) out(`  ${r.digest}  ${r.kind}${r.tags.length ? `  ${r.tags.map(shortReferrerTag).join(", ")}` : ""}`);
       ctx.log.note(deletesUnknown(plan.registry));
     }
     const named = (what: string) => plan.referrers.find((r) => what.endsWith(`@${r.digest}`));
