@@ -4999,7 +4999,7 @@ function printPrunePlan(plan: PrunePlan): void {
 
 /** --keep's last place decided by tag between images created at the same instant. */
 function tieLines(t: KeepTie): string[] {
-  const who = t.images === t.tags ? plural(t.images, "image") : `${plural(t.images, "image")} (${plural(t.tags, "tag")})`;
+  const who = t.images === t.tags ? plural(t.images, "image") : t.images === 1 ? `the ${t.tags} tags of one image` : `${plural(t.images, "image")} (${plural(t.tags, "tag")})`;
   return [
     `tie: ${who} share the creation time ${instant(t.created)}, so --keep ranked them`,
     `  by ${t.order}: ${t.kept} of the ${t.tags} tags ${t.kept === 1 ? "is" : "are"} kept`,
@@ -7188,7 +7188,7 @@ export function completionSpec(): CompletionSpec {
 
 // ── help, version and main ──
 
-const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage or input (nothing was sent), 130 interrupted, 141 the output was closed (| head): writes under way were finished first.
+const GLOBAL_HELP = `Exit codes: 0 success, 1 the operation failed, 2 bad usage or input (nothing was changed), 130 interrupted, 141 the output was closed (| head): writes under way were finished first.
 Environment: REGCTL_CURL=1 prints the curl transcript for every command.
 With --curl, stderr is itself a script:
   regctl delete REF --dry-run --curl 2>plan.sh && sh plan.sh`;

@@ -249,6 +249,11 @@ describe("prune", () => {
     expect(r.stdout).toMatch(/^v2\.11\s.*keep\s+the newest$/m);
     const [plan] = JSON.parse((await run(["prune", `${reg.host}/p/repro`, "--keep", "2", "--dry-run", "--json"])).stdout);
     expect(plan.ties).toEqual({ created: "1970-01-01T00:00:00Z", tags: 5, images: 5, kept: 2, order: "tag, natural version order, highest first" });
+    // One image with two tags at the last place: the tie is between its tags.
+    await pushImage(reg.url, "p/one-tie", ["old"], { seed: "one-tie-old", created: "2023-01-01T00:00:00Z" });
+    await pushImage(reg.url, "p/one-tie", ["v3", "stable"], { seed: "one-tie-new", created: "2024-01-01T00:00:00Z" });
+    const one = await run(["prune", `${reg.host}/p/one-tie`, "--keep", "1", "--dry-run"]);
+    expect(one.stdout).toContain("tie: the 2 tags of one image share the creation time 2024-01-01, so --keep ranked them\n");
     // Dated apart: no tie to speak of.
     const dated = JSON.parse((await run(["prune", `${reg.host}/p/policy`, "--keep", "1", "--dry-run", "--json"])).stdout);
     expect(dated[0]).not.toHaveProperty("ties");
