@@ -110,7 +110,9 @@ describe("prune", () => {
     const r = await run(["prune", `${reg.host}/p/many`, "--keep", "10", "--yes"], { timeoutMs: 120_000 });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`${reg.host}/p/many: deleted 290 manifests, untagged 0 tags\n`);
-    expect(r.stdout).toMatch(/^plan: keep 10 tags, delete 290 manifests \(290 tags\), untag 0 tags; frees up to [\d.]+ KiB after garbage-collect, less where other repositories share its blobs$/m);
+    expect(r.stdout).toMatch(
+      /^plan: keep 10 tags, delete 290 manifests \(290 tags\), untag 0 tags; frees up to [\d.]+ KiB after garbage-collect, less where other repositories share its blobs$/m,
+    );
     // The garbage-collect advice: once, in two lines within 80 columns, the long form under regctl help gc.
     expect(r.stderr.split("\n").filter((l) => l.includes("garbage-collect") || l.includes("regctl help gc"))).toEqual([
       "disk space comes back only with garbage-collect, run on the registry host:",
