@@ -7044,7 +7044,7 @@ export const COMMANDS: CommandSpec[] = [
     globals: [...NET, "json", "concurrency"],
     description: "What refers to an image: signatures, SBOMs, attestations (the referrers API, else the fallback tag; cosign's tags)",
     options: [{ name: "artifact-type", kind: "value", placeholder: "type", example: "application/spdx+json", description: "Only referrers of this artifactType" }],
-    examples: ["regctl referrers localhost:5000/app:v1", "regctl referrers localhost:5000/app:v1 --artifact-type application/spdx+json --json"],
+    examples: ["regctl referrers localhost:5000/app:v1", "regctl referrers localhost:5000/app:v1 --artifact-type application/spdx+json"],
     run: commands.referrers,
   },
   {
@@ -7053,7 +7053,7 @@ export const COMMANDS: CommandSpec[] = [
     globals: WRITES,
     options: [{ name: "keep-referrers", kind: "flag", description: "Leave its signatures, SBOMs and attestations (by default they go, after the image)" }],
     description: "Delete an image by tag or digest: every tag on that digest goes with it",
-    examples: ["regctl delete localhost:5000/busybox:latest --dry-run --curl 2>plan.sh && sh plan.sh"],
+    examples: ["regctl delete localhost:5000/app:v1 --dry-run --curl 2>plan.sh && sh plan.sh"],
     run: commands.delete,
   },
   {
@@ -7061,7 +7061,7 @@ export const COMMANDS: CommandSpec[] = [
     arg: { name: "registry", kind: "registry" },
     globals: [...NET, "json", "dry-run"],
     description: "Check credentials against the registry, then store them as docker does (helper, else config.json 0600)",
-    examples: ['echo "$PASSWORD" | regctl login registry.example.com -u alice --password-stdin'],
+    examples: ['echo "$PASSWORD" | regctl login reg.example.com -u alice --password-stdin'],
     run: accountCommands.login,
   },
   {

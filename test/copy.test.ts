@@ -800,6 +800,19 @@ describe("the progress bar, in bytes", () => {
   }, 60_000);
 });
 
+describe("--help of every command", () => {
+  test("every example fits one line of 80 columns, as written (a wrapped command cannot be pasted)", async () => {
+    const commands = (await run(["--help"])).stdout.split("\n").flatMap((l) => /^ {2}([a-z]+)\b/.exec(l)?.[1] ?? []);
+    expect(commands).toContain("delete");
+    for (const command of commands) {
+      const lines = (await run([command, "--help"])).stdout.split("\n");
+      const at = lines.indexOf("Examples:");
+      if (at < 0) continue;
+      for (const l of lines.slice(at + 1, lines.indexOf("", at))) expect({ command, l, fits: l.startsWith("  $ ") && l.length <= 80 }).toEqual({ command, l, fits: true });
+    }
+  });
+});
+
 describe("copy --help", () => {
   test("every example on one line of 80 columns, the script's one with its 2>copy.sh", async () => {
     const r = await run(["copy", "--help"]);
