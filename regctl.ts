@@ -4346,12 +4346,13 @@ async function registryUsage(reg: Registry, pattern: ((repo: string) => boolean)
 // ── copy and tag: manifests as stored, children first, the tag last ──
 
 /** `tag`: the stored bytes of REF under another tag of the same repository, with their own media type. */
-export async function tagImage(reg: Registry, ref: Reference, tag: string): Promise<{ digest: string; mediaType: string; sent: boolean; replaced?: string }> {
+export async function tagImage(reg: Registry, ref: Reference, tag: string): Promise<{ digest: string; mediaType: string; sent: boolean; already: boolean; replaced?: string }> {
   const m = await manifestGet(reg, ref.repository, tagOrDigest(ref));
-  // The tag may be on another image already: the PUT moves it, and the caller says so.
+  // The tag may be on this image already (nothing to send), or on another: the PUT moves it, and the caller says so.
   const before = await manifestDigestIfAny(reg, ref.repository, tag);
+  if (before === m.digest) return { digest: m.digest, mediaType: m.mediaType, sent: false, already: true };
   await manifestPutAsStored(reg, ref.repository, tag, m, `the same bytes under ${tag}, with their own Content-Type: the digest stays ${m.digest}`);
-  return { digest: m.digest, mediaType: m.mediaType, sent: !reg.dryRun, ...(before && before !== m.digest ? { replaced: before } : {}) };
+  return { digest: m.digest, mediaType: m.mediaType, sent: !reg.dryRun, already: false, ...(before ? { replaced: before } : {}) };
 }
 
 /** One side of a copy: a registry and a repository in it. */
@@ -6551,7 +6552,7 @@ const cleanupCommands = {
     const name = `${ref.registry}/${ref.repository}`;
     if (ctx.opts.json) printJson({ reference: formatReference(ref), ...r, dryRun: ctx.opts.dryRun });
     else {
-      out(`${ctx.opts.dryRun ? "dry run: would untag" : "untagged"} ${name}:${r.tag} (was ${r.digest})`);
+      out(ctx.opts.dryRun ? `dry run: would untag ${name}:${r.tag} (on ${r.digest})` : `untagged ${name}:${r.tag} (was ${r.digest})`);
       const others = [...r.otherTags].sort(naturalCompare);
       if (others.length) ctx.log.note(`the image keeps its other ${others.length === 1 ? "tag" : "tags"}: ${few(others)}`);
       else ctx.log.note(`${ctx.opts.dryRun ? "it is" : "that was"} its last tag: the image stays, untagged; to remove it:\n  regctl delete ${name}@${r.digest}`);
@@ -6734,12 +6735,20 @@ const copyCommands = {
     const ref = targetArg(target, "image");
     const newTag = TAG.test(given) ? given : sameRepositoryTag(ref, given);
     const reg = registryFor(ctx, ref.registry, ref.scheme);
-    const r = await tagImage(reg, ref, newTag).catch((err) => {
-      throw err;
-    });
+    const r = await tagImage(reg, ref, newTag);
     if (r.sent) forgetCompletions(ref.registry, ref.repository);
     const tagged = `${ref.registry}/${ref.repository}:${newTag}`;
-    if (ctx.opts.json) return printJson({ reference: formatReference(ref), tag: tagged, digest: r.digest, mediaType: r.mediaType, replaced: r.replaced, dryRun: ctx.opts.dryRun });
+    if (ctx.opts.json)
+      return printJson({
+        reference: formatReference(ref),
+        tag: tagged,
+        digest: r.digest,
+        mediaType: r.mediaType,
+        replaced: r.replaced,
+        already: r.already,
+        dryRun: ctx.opts.dryRun,
+      });
+    if (r.already) return out(`${tagged} is ${r.digest} already: nothing to tag`);
     out(`${ctx.opts.dryRun ? "dry run: would tag" : "tagged"} ${tagged} (${r.digest}, as ${formatReference(ref)})${movedFrom(r.replaced, ctx.opts.dryRun)}`);
   },
 

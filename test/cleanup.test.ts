@@ -86,6 +86,7 @@ describe("untag", () => {
     const img = await pushImage(reg.url, "u/script", ["a", "b"], { seed: "script" });
     const plan = await run(["untag", `${reg.host}/u/script:a`, "--dry-run", "--curl"]);
     expect(plan.code).toBe(0);
+    expect(plan.stdout).toBe(`dry run: would untag ${reg.host}/u/script:a (on ${img.digest})\n`);
     expect(await registryTags(reg.url, "u/script")).toEqual(["a", "b"]);
     const result = await sh(plan.stderr);
     expect(result.code).toBe(0);

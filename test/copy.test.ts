@@ -118,6 +118,15 @@ describe("tag", () => {
     expect((await head(plain, "seed/other", "manifests", "prod")).status).toBe(404);
   });
 
+  test("a tag on that image already: said so, nothing written", async () => {
+    await run(["tag", `${plain.host}/seed/schema2:v1`, "again"]);
+    const r = await run(["tag", `${plain.host}/seed/schema2:v1`, "again", "--curl"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${plain.host}/seed/schema2:again is ${seeds.schema2!.digest} already: nothing to tag\n`);
+    expect(r.stderr).not.toMatch(/-X (PUT|POST|PATCH)/);
+    expect(JSON.parse((await run(["tag", `${plain.host}/seed/schema2:v1`, "again", "--json"])).stdout).already).toBe(true);
+  });
+
   test("a new tag that is not a tag, or a second argument missing: exit 2, nothing sent", async () => {
     const bad = await run(["tag", `${plain.host}/seed/oci:v1`, "other/repo:x"]);
     expect(bad.code).toBe(2);
