@@ -4846,6 +4846,11 @@ class StreamedList<T> {
     private readonly line: (item: T) => string,
   ) {}
 
+  /** how many items were added */
+  get added(): number {
+    return this.count;
+  }
+
   add(items: Iterable<T>): void {
     for (const item of items) {
       const text = this.json ? `${this.count ? ",\n" : "[\n"}${JSON.stringify(item, null, 2).replace(/^/gm, "  ")}` : this.line(item);
@@ -6366,6 +6371,8 @@ const commands = {
     if (o.all) await print(named.sort(byteOrder));
     list.end();
     if (notShown && !ctx.opts.json) ctx.log.note(`${plural(notShown, "tag")} named after a digest (signatures, SBOMs, referrer indexes) not shown: --all lists them, last`);
+    // An empty answer says so on stderr: stdout stays empty for a script.
+    else if (!list.added && !ctx.opts.json) ctx.log.note(`${ref.registry}/${ref.repository} has no tags`);
   },
 
   async digest(ctx: Context, target: string) {

@@ -190,6 +190,14 @@ describe("lists and indexes", () => {
 });
 
 describe("reads", () => {
+  test("tags of a repository whose tags were all deleted: nothing on stdout, a note on stderr, exit 0", async () => {
+    await pushImage(reg.url, "emptied/app", ["only"], { seed: "emptied" });
+    expect((await run(["delete", `${reg.host}/emptied/app:only`, "--yes"])).code).toBe(0);
+    const r = await run(["tags", `${reg.host}/emptied/app`]);
+    expect(r).toEqual({ code: 0, stdout: "", stderr: `${reg.host}/emptied/app has no tags\n` });
+    expect((await run(["tags", `${reg.host}/emptied/app`, "--json"])).stdout).toBe("[]\n");
+  });
+
   test("ping tells deletes enabled from disabled, and deletes nothing", async () => {
     const on = await run(["ping", reg.host, "--json"]);
     const no = await run(["ping", off.host, "--json"]);
