@@ -192,13 +192,13 @@ const IMPOSSIBLE_DIGEST = `sha256:${"0".repeat(64)}`;
 
 type Method = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
 
+/** A request that changes the registry (a dry run prints it, never sends it). */
+const isWrite = (req: Pick<RegistryRequest, "method">) => req.method !== "GET" && req.method !== "HEAD";
+
 /**
  * One HTTP request as a value: the transport sends it, the transcript prints it. Everything the
  * transport acts on is a field here; what only the curl script needs is under `script`.
  */
-/** A request that changes the registry (a dry run prints it, never sends it). */
-const isWrite = (req: Pick<RegistryRequest, "method">) => req.method !== "GET" && req.method !== "HEAD";
-
 export interface RegistryRequest {
   method: Method;
   url: string;
@@ -511,7 +511,6 @@ export function hintFor(method: Method, url: string, status: number, errors: Reg
     return `these credentials may pull but not push to ${new URL(url).host} (the credentials lack permission for this operation)`;
   if (status === 403 || code === ErrorCode.DENIED) return "the credentials lack permission for this operation";
   if (status === 429 || code === ErrorCode.TOOMANYREQUESTS) return "rate limited: try again later, or lower --concurrency";
-  if (status === 400 && /HTTP request to an HTTPS server/i.test(errors[0]?.message ?? "")) return "the registry speaks https: drop --plain-http";
   if (status === 404 && /\/_catalog/.test(url)) return "this registry offers no catalog (Docker Hub, for one): name the repository";
   return undefined;
 }
@@ -4808,8 +4807,8 @@ class BlobSource {
 // ───────────────────────────── 9. output and prompts ─────────────────────────────
 
 const out = (s: string) => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
-
-const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
+const jsonText = (v: unknown) => JSON.stringify(v, null, 2);
+const printJson = (v: unknown) => out(jsonText(v));
 
 /**
  * Write all of `text` to stdout at once, without process.stdout: in bun, touching process.stdout
@@ -5352,8 +5351,6 @@ function completionCachePath(key: string, env = process.env): string {
  */
 const CACHE_HEADER = "regctl completion cache 1";
 
-/** Past this size a cached list is searched, not read whole. */
-const CACHE_SEARCH_FROM = 64 * 1024;
 /** The bytes read at a time while searching or scanning a cached list. */
 const CACHE_BLOCK = 16 * 1024;
 
@@ -5376,7 +5373,7 @@ export function readCachedLines(path: string, prefix: string): string[] | undefi
       const buf = Buffer.allocUnsafe(Math.max(0, Math.min(length, size - from)));
       return buf.subarray(0, readSync(fd, buf, 0, buf.length, from));
     };
-    const first = read(0, size <= CACHE_SEARCH_FROM ? size : CACHE_BLOCK);
+    const first = read(0, CACHE_BLOCK);
     const head = first.indexOf(10);
     const header = first.subarray(0, Math.max(0, head)).toString("utf8");
     const at = Number(header.slice(CACHE_HEADER.length + 1));
@@ -7302,7 +7299,7 @@ function printVersion(json = false): void {
   // The runtime itself, not the Node version it claims.
   const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
   const runtime = deno ? `deno ${deno.version.deno}` : `bun ${process.versions.bun}`;
-  const text = json ? JSON.stringify({ version: VERSION, runtime, platform: buildTarget() }, null, 2) : `regctl ${VERSION} (${runtime}, ${buildTarget()})`;
+  const text = json ? jsonText({ version: VERSION, runtime, platform: buildTarget() }) : `regctl ${VERSION} (${runtime}, ${buildTarget()})`;
   writeNow(`${text}\n`);
 }
 
@@ -7321,15 +7318,14 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   if (argv[2] === "__complete") {
     // A TAB: candidates only, never an error; stdout is all the shell reads.
     const answer = await answerCompletion(argv[3] ?? "bash", completionSpec()).catch(() => "");
-    let written = true;
     try {
       writeNow(answer ? `${answer}\n` : "");
     } catch {
-      written = false;
+      process.exit(Exit.OUTPUT_CLOSED);
     }
     // Requests still under way past the deadline must not keep the shell waiting; exiting also
     // stops any credential helper still running (see credentialHelper).
-    process.exit(written ? Exit.OK : Exit.OUTPUT_CLOSED);
+    process.exit(Exit.OK);
   }
   try {
     const line = parseCommandLine(argv.slice(2));

@@ -89,7 +89,10 @@ function emptyBinary(): string {
   const src = join(dirIn("empty"), "empty.ts");
   writeFileSync(src, "console.log(process.argv[2]);\n");
   const out = join(dirIn("empty"), "empty");
-  const built = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--bytecode", "--compile-jit-policy=100", src, "--outfile", out], {
+  // The flags are read from the Makefile's rule for dist/regctl, so the two builds cannot drift apart.
+  const rule = /\$\(BUN\) build (.+) regctl\.ts --outfile dist\/regctl$/m.exec(readFileSync(resolve(import.meta.dir, "..", "Makefile"), "utf8"));
+  if (!rule) throw new Error("the Makefile's rule for dist/regctl was not found: the floor needs its build flags");
+  const built = Bun.spawnSync([process.execPath, "build", ...rule[1]!.split(/\s+/), src, "--outfile", out], {
     stdout: "ignore",
     stderr: "pipe",
   });
